@@ -1,0 +1,1 @@
+"""The `agentos` command line (click). Imports stay light: see tests/test_import_hygiene.py."""

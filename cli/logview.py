@@ -1,0 +1,74 @@
+"""`agentos log`: print the activity log, and follow it live from NOTIFY."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from agentos.cli.common import open_kernel, settings
+from agentos.sql import query
+
+
+def _line(row: dict[str, Any]) -> str:
+    task = f" #{row['task_id']}" if row["task_id"] else ""
+    return (f"{row['created_at']:%Y-%m-%d %H:%M:%S} {row['kind']:<16} "
+            f"{(row['actor'] or '-'):<14}{task} {row['message']}")
+
+
+def _emit(row: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(row, default=str))
+    else:
+        click.echo(_line(row))
+
+
+async def show_log(*, follow: bool, actor: str | None, task_id: int | None, limit: int,
+                   as_json: bool) -> None:
+    """Print the last `limit` rows; with follow, then every new row as it is committed."""
+    from agentos.kernel import bus
+
+    kernel = await open_kernel(pool_max=1)
+    try:
+        async with kernel.connection() as conn:
+            rows = await (await conn.execute(
+                query("recent_activities"), {"actor": actor, "task": task_id, "limit": limit}
+            )).fetchall()
+        rows.reverse()
+        for r in rows:
+            _emit(r, as_json)
+        if not follow:
+            return
+        last = rows[-1]["id"] if rows else 0
+        if not rows:
+            async with kernel.connection() as conn:
+                row = await (await conn.execute(
+                    "SELECT coalesce(max(id), 0) AS id FROM agentos.activities")).fetchone()
+                last = row["id"] if row else 0
+        listener = await bus.Listener(kernel.url, [bus.ACTIVITY]).start()
+        # Ids are handed out at insert but become visible at commit, so a lower id can
+        # appear after a higher one: re-read a window behind the newest id and skip what
+        # was already printed.
+        seen: dict[int, None] = {r["id"]: None for r in rows}
+        try:
+            while True:
+                async with kernel.connection() as conn:
+                    new = await (await conn.execute(
+                        query("list_activities"),
+                        {"after": max(0, last - 500), "actor": actor, "task": task_id,
+                         "limit": 1000},
+                    )).fetchall()
+                new = [r for r in new if r["id"] not in seen]
+                for r in new:
+                    _emit(r, as_json)
+                    seen[r["id"]] = None
+                    last = max(last, r["id"])
+                while len(seen) > 5000:
+                    seen.pop(next(iter(seen)))
+                if len(new) < 1000:
+                    await listener.wait(settings().poll_interval)
+        finally:
+            await listener.stop()
+    finally:
+        await kernel.close()

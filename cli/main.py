@@ -1,0 +1,568 @@
+"""agentos: the command line of AgentOS.
+
+Noun-verb commands; exit 0 on success, 1 on failure, 2 on bad input, 3 when a named
+thing does not exist, 4 on a lost lease, 5 when the database is unreachable.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import click
+
+from agentos.cli.common import (
+    echo_json,
+    fail,
+    handle_errors,
+    open_kernel,
+    run,
+    settings,
+    setup_logging,
+)
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+STATUSES = ["inbox", "assigned", "in_progress", "review", "done", "blocked", "failed", "cancelled"]
+
+
+def _version() -> str:
+    try:
+        return version("agentos")
+    except PackageNotFoundError:  # pragma: no cover
+        return "unknown"
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(_version(), "-V", "--version", prog_name="agentos")
+def cli() -> None:
+    """AgentOS: a team of AI agents whose whole state lives in PostgreSQL.
+
+    With no AGENTOS_DATABASE_URL an embedded PostgreSQL server runs under AGENTOS_HOME.
+    """
+
+
+# ------------------------------------------------------------------ start/stop --
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--detach", is_flag=True, help="Run in the background; `agentos stop` ends it.")
+@handle_errors
+def start(detach: bool) -> None:
+    """Start the kernel (and the embedded database) and supervise the team."""
+    from agentos.cli import supervisor
+
+    s = settings()
+    if supervisor.read_pidfile(s):
+        fail(f"agentos is already running (pid {supervisor.read_pidfile(s)['pid']}); "  # type: ignore[index]
+             "`agentos stop` ends it")
+    if detach:
+        try:
+            pid = supervisor.detach(s, ["start"])
+        except RuntimeError as exc:
+            fail(str(exc))
+        click.echo(f"agentos started in the background (pid {pid}); logs: "
+                   f"{s.run_dir / 'agentos.log'}; `agentos stop` ends it")
+        return
+    setup_logging(s.log_level, s.log_format)
+    sup = supervisor.Supervisor(s, children=[])
+    sys.exit(run(sup.run()))
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--keep-db", is_flag=True, help="Leave the embedded database running.")
+@handle_errors
+def stop(keep_db: bool) -> None:
+    """Stop what `agentos start` started, the embedded database included."""
+    from agentos.cli import supervisor
+    from agentos.kernel import embedded
+
+    s = settings()
+    pid = supervisor.stop_supervisor(s)
+    click.echo(f"stopped agentos (pid {pid})" if pid else "agentos was not running")
+    if s.uses_embedded and not keep_db:
+        if embedded.stop(s.pgdata):
+            click.echo(f"stopped the embedded database ({s.pgdata})")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def status(as_json: bool) -> None:
+    """Show what runs: supervisor, database, schema, sessions and the board."""
+    from agentos.cli import supervisor
+    from agentos.kernel import embedded
+
+    s = settings()
+    info = supervisor.read_pidfile(s)
+    out: dict[str, Any] = {"running": info is not None, "supervisor": info,
+                           "database": "external" if not s.uses_embedded else "embedded"}
+    if s.uses_embedded and embedded.running_server(s.pgdata) is None:
+        out.update(database_up=False, sessions=[], board={})
+    else:
+        async def _query() -> None:
+            from agentos.kernel import migrate as mig
+
+            kernel = await open_kernel(migrate=False, pool_max=1)
+            try:
+                async with kernel.connection() as conn:
+                    out["schema"] = (await mig.status(conn)).as_dict()
+                    if out["schema"]["current"]:
+                        rows = await (await conn.execute(
+                            "SELECT role, host, pid, agents, heartbeat_at FROM "
+                            "agentos.agent_sessions WHERE status = 'running' ORDER BY started_at"
+                        )).fetchall()
+                        out["sessions"] = rows
+                        out["board"] = {r["status"]: r["tasks"] for r in await (
+                            await conn.execute("SELECT * FROM agentos.board_summary")).fetchall()}
+                out["database_up"] = True
+            finally:
+                await kernel.close()
+        run(_query())
+    if as_json:
+        echo_json(out)
+        return
+    click.echo(f"agentos:  {'running (pid %s)' % info['pid'] if info else 'not running'}")
+    click.echo(f"database: {out['database']}, {'up' if out.get('database_up') else 'down'}")
+    if "schema" in out:
+        sc = out["schema"]
+        click.echo(f"schema:   {sc['current'] or 'empty'} (latest {sc['latest']})"
+                   + ("" if sc["ok"] else ", pending: " + ", ".join(sc["pending"])))
+    for sess in out.get("sessions", []):
+        click.echo(f"session:  {sess['role']} pid {sess['pid']} on {sess['host']}: "
+                   f"{', '.join(sess['agents'])}")
+    if out.get("board"):
+        click.echo("tasks:    " + ", ".join(f"{k} {v}" for k, v in out["board"].items() if v)
+                   if any(out["board"].values()) else "tasks:    none")
+
+
+# -------------------------------------------------------------------------- db --
+
+
+@cli.group(context_settings=CONTEXT)
+def db() -> None:
+    """The database: migrate, inspect, open psql."""
+
+
+@db.command("migrate", context_settings=CONTEXT)
+@handle_errors
+def db_migrate() -> None:
+    """Apply pending migrations (pgqueuer's tables included); safe to run concurrently."""
+    from agentos.kernel import migrate as mig
+
+    async def _go() -> list[str]:
+        kernel = await open_kernel(migrate=False, pool_max=1)
+        try:
+            conn = await kernel.connect(autocommit=True)
+            try:
+                return await mig.migrate(conn)
+            finally:
+                await conn.close()
+        finally:
+            await kernel.close()
+
+    applied = run(_go())
+    click.echo(f"applied {', '.join(applied)}" if applied else "schema is up to date")
+
+
+@db.command("status", context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def db_status(as_json: bool) -> None:
+    """Schema version; exits 0 when up to date, 1 when migrations are pending."""
+    from agentos.kernel import migrate as mig
+
+    async def _go() -> mig.MigrationStatus:
+        kernel = await open_kernel(migrate=False, pool_max=1)
+        try:
+            async with kernel.connection() as conn:
+                return await mig.status(conn)
+        finally:
+            await kernel.close()
+
+    st = run(_go())
+    if as_json:
+        echo_json(st.as_dict())
+    else:
+        click.echo(f"current {st.current or 'none'}, latest {st.latest}"
+                   + (f", pending {', '.join(st.pending)}" if st.pending else "")
+                   + (f", modified {', '.join(st.modified)}" if st.modified else "")
+                   + ("" if st.pgqueuer_installed else ", pgqueuer not installed"))
+    sys.exit(0 if st.ok else 1)
+
+
+@db.command("url", context_settings=CONTEXT)
+@handle_errors
+def db_url() -> None:
+    """Print the database URL (starting the embedded server if needed)."""
+    from agentos.kernel.db import resolve_database_url
+
+    click.echo(resolve_database_url(settings()))
+
+
+@db.command("psql", context_settings={**CONTEXT, "ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@handle_errors
+def db_psql(args: tuple[str, ...]) -> None:
+    """Open psql on the database (search_path agentos); ARGS go to psql."""
+    from agentos.kernel.db import resolve_database_url
+
+    url = resolve_database_url(settings())
+    psql = shutil.which("psql")
+    if psql is None:
+        from agentos.kernel.embedded import _import_embedded
+
+        ep = _import_embedded()
+        candidate = ep.POSTGRES_BIN_PATH / "psql"
+        psql = str(candidate) if candidate.exists() else None
+    if psql is None:
+        fail("psql not found (install the PostgreSQL client)")
+    env = {**os.environ, "PGOPTIONS": "-c search_path=agentos,public"}
+    os.execvpe(psql, [psql, url, *args], env)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------ task --
+
+
+@cli.group(context_settings=CONTEXT)
+def task() -> None:
+    """Create, list, show, cancel and retry tasks."""
+
+
+def _print_task(t: Any) -> None:
+    click.echo(f"#{t.id} [{t.status}] {t.title}")
+    click.echo(f"  role {t.role}, priority {t.priority}, assignee {t.assignee or '-'}, "
+               f"attempts {t.attempts}/{t.max_attempts}")
+    if t.parent_id:
+        click.echo(f"  parent #{t.parent_id}")
+    if t.depends_on:
+        click.echo(f"  depends on {', '.join('#%d' % d for d in t.depends_on)}")
+    if t.lease_agent:
+        click.echo(f"  held by {t.lease_agent} until {t.lease_expires_at:%H:%M:%S}")
+    if t.branch:
+        click.echo(f"  branch {t.branch}")
+    if t.description:
+        click.echo(f"  description: {t.description}")
+    if t.acceptance:
+        click.echo(f"  acceptance: {t.acceptance}")
+    if t.result:
+        click.echo(f"  result: {t.result}")
+    if t.error:
+        click.echo(f"  error: {t.error}")
+
+
+@task.command("create", context_settings=CONTEXT)
+@click.argument("title")
+@click.option("--description", "-d", default="", help="What to do, in detail.")
+@click.option("--acceptance", "-a", default="", help="How a reviewer knows it is done.")
+@click.option("--role", "-r", default="worker", show_default=True, help="Role that takes it.")
+@click.option("--assign", "assignee", default=None, help="A specific agent to take it.")
+@click.option("--priority", "-p", type=click.IntRange(-1000, 1000), default=0, show_default=True)
+@click.option("--parent", type=click.IntRange(min=1), default=None, help="Parent task id.")
+@click.option("--depends-on", type=click.IntRange(min=1), multiple=True,
+              help="A task id that must be done first (repeatable).")
+@click.option("--max-attempts", type=click.IntRange(1, 100), default=3, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the task as JSON.")
+@handle_errors
+def task_create(title: str, description: str, acceptance: str, role: str, assignee: str | None,
+                priority: int, parent: int | None, depends_on: tuple[int, ...], max_attempts: int,
+                as_json: bool) -> None:
+    """Create a task; ready tasks wake an agent of the role at once."""
+    from agentos.kernel import tasks
+
+    async def _go() -> Any:
+        kernel = await open_kernel()
+        try:
+            async with kernel.connection() as conn:
+                return await tasks.create_task(
+                    conn, created_by=os.environ.get("USER", "cli"), title=title,
+                    description=description, acceptance=acceptance, role=role,
+                    assignee=assignee, priority=priority, parent_id=parent,
+                    depends_on=list(depends_on), max_attempts=max_attempts)
+        finally:
+            await kernel.close()
+
+    t = run(_go())
+    if as_json:
+        echo_json(t)
+    else:
+        click.echo(f"created task #{t.id} [{t.status}] {t.title}")
+
+
+@task.command("list", context_settings=CONTEXT)
+@click.option("--status", "-s", type=click.Choice(STATUSES), default=None)
+@click.option("--role", "-r", default=None)
+@click.option("--limit", type=click.IntRange(1, 100000), default=1000, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (a list).")
+@handle_errors
+def task_list(status: str | None, role: str | None, limit: int, as_json: bool) -> None:
+    """List tasks in board order."""
+    from agentos.kernel import tasks
+
+    async def _go() -> Any:
+        kernel = await open_kernel()
+        try:
+            async with kernel.connection() as conn:
+                return await tasks.list_tasks(conn, status=status, role=role, limit=limit)
+        finally:
+            await kernel.close()
+
+    rows = run(_go())
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("no tasks")
+    for t in rows:
+        who = t.lease_agent or t.assignee or "-"
+        click.echo(f"#{t.id:<5} {t.status:<11} p{t.priority:<4} {t.role:<12} {who:<14} {t.title}")
+
+
+def _one_task(action: str, task_id: int, as_json: bool) -> None:
+    from agentos.kernel import tasks
+
+    actor = os.environ.get("USER", "cli")
+
+    async def _go() -> Any:
+        kernel = await open_kernel()
+        try:
+            async with kernel.connection() as conn:
+                if action == "show":
+                    return await tasks.get_task(conn, task_id)
+                if action == "cancel":
+                    return await tasks.cancel(conn, task_id, actor=actor)
+                return await tasks.retry(conn, task_id, actor=actor)
+        finally:
+            await kernel.close()
+
+    t = run(_go())
+    if as_json:
+        echo_json(t)
+    elif action == "show":
+        _print_task(t)
+    else:
+        click.echo(f"task #{t.id} is now {t.status}")
+
+
+@task.command("show", context_settings=CONTEXT)
+@click.argument("task_id", type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def task_show(task_id: int, as_json: bool) -> None:
+    """Show one task."""
+    _one_task("show", task_id, as_json)
+
+
+@task.command("cancel", context_settings=CONTEXT)
+@click.argument("task_id", type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def task_cancel(task_id: int, as_json: bool) -> None:
+    """Cancel a task; an agent working on it stops between steps."""
+    _one_task("cancel", task_id, as_json)
+
+
+@task.command("retry", context_settings=CONTEXT)
+@click.argument("task_id", type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def task_retry(task_id: int, as_json: bool) -> None:
+    """Put a failed, blocked or cancelled task back in the queue."""
+    _one_task("retry", task_id, as_json)
+
+
+# ----------------------------------------------------------------------- agent --
+
+
+@cli.group(context_settings=CONTEXT)
+def agent() -> None:
+    """Agents and their sessions."""
+
+
+@agent.command("list", context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def agent_list(as_json: bool) -> None:
+    """Registered agents (alive or not) and live sessions."""
+    from agentos.sql import query
+
+    async def _go() -> tuple[list[Any], list[Any]]:
+        kernel = await open_kernel()
+        try:
+            async with kernel.connection() as conn:
+                agents = await (await conn.execute(query("list_agents"))).fetchall()
+                sess = await (await conn.execute(query("list_sessions"))).fetchall()
+                return agents, sess
+        finally:
+            await kernel.close()
+
+    agents, sess = run(_go())
+    if as_json:
+        echo_json({"agents": agents, "sessions": sess})
+        return
+    if not agents:
+        click.echo("no agents registered")
+    for a in agents:
+        state = a["status"] if a["alive"] else "dead" if a["status"] != "offline" else "offline"
+        beat = a["last_heartbeat"].strftime("%H:%M:%S") if a["last_heartbeat"] else "-"
+        cur = f"#{a['current_task_id']} {a['current_task']}" if a["current_task_id"] else "-"
+        click.echo(f"{a['name']:<16} {a['role']:<13} {state:<8} beat {beat}  {cur}")
+    for s_ in sess:
+        click.echo(f"session {s_['id']} {s_['role']} pid {s_['pid']} on {s_['host']}")
+
+
+# ------------------------------------------------------------------------- log --
+
+
+@cli.command("log", context_settings=CONTEXT)
+@click.option("--follow", "-f", is_flag=True, help="Stream new activity as it happens (NOTIFY).")
+@click.option("--agent", "actor", default=None, help="Only this agent (or actor).")
+@click.option("--task", "task_id", type=click.IntRange(min=1), default=None, help="Only this task.")
+@click.option("--limit", "-n", type=click.IntRange(1, 100000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON lines.")
+@handle_errors
+def log_cmd(follow: bool, actor: str | None, task_id: int | None, limit: int, as_json: bool) -> None:
+    """The activity log (the audit trail of everything)."""
+    from agentos.cli.logview import show_log
+
+    try:
+        run(show_log(follow=follow, actor=actor, task_id=task_id, limit=limit, as_json=as_json))
+    except KeyboardInterrupt:
+        pass
+
+
+# -------------------------------------------------------------------- schedule --
+
+
+@cli.group(context_settings=CONTEXT)
+def schedule() -> None:
+    """Cron schedules that wake agents (each tick fires once, cluster-wide)."""
+
+
+@schedule.command("add", context_settings=CONTEXT)
+@click.argument("name")
+@click.argument("cron")
+@click.option("--role", default=None, help="Wake an agent of this role.")
+@click.option("--agent", default=None, help="Wake this agent.")
+@click.option("--activation", default="heartbeat", show_default=True, help="What kind of work.")
+@click.option("--precondition", default=None,
+              help="SQL boolean expression; the tick fires only when it is true.")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def schedule_add(name: str, cron: str, role: str | None, agent: str | None, activation: str,
+                 precondition: str | None, as_json: bool) -> None:
+    """Add a schedule, e.g. `agentos schedule add beat '*/5 * * * *' --role orchestrator`."""
+    from agentos.kernel import schedules
+
+    async def _go() -> Any:
+        kernel = await open_kernel()
+        try:
+            async with kernel.connection() as conn:
+                return await schedules.add_schedule(conn, name=name, cron=cron, role=role,
+                                                    agent=agent, activation=activation,
+                                                    precondition=precondition)
+        finally:
+            await kernel.close()
+
+    sc = run(_go())
+    if as_json:
+        echo_json(sc)
+    else:
+        click.echo(f"schedule {sc.name} ({sc.cron}) next fires at {sc.next_fire_at:%Y-%m-%d %H:%M:%S%z}")
+
+
+@schedule.command("list", context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def schedule_list(as_json: bool) -> None:
+    """List schedules."""
+    from agentos.kernel import schedules
+
+    async def _go() -> Any:
+        kernel = await open_kernel()
+        try:
+            async with kernel.connection() as conn:
+                return await schedules.list_schedules(conn)
+        finally:
+            await kernel.close()
+
+    rows = run(_go())
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("no schedules")
+    for sc in rows:
+        target = f"role {sc.target_role}" if sc.target_role else f"agent {sc.target_agent}"
+        cond = f" if {sc.precondition}" if sc.precondition else ""
+        click.echo(f"{sc.name:<20} {sc.cron:<15} {sc.activation} -> {target}{cond}; "
+                   f"next {sc.next_fire_at:%Y-%m-%d %H:%M:%S}")
+
+
+@schedule.command("remove", context_settings=CONTEXT)
+@click.argument("name")
+@handle_errors
+def schedule_remove(name: str) -> None:
+    """Remove a schedule by name (or id)."""
+    from agentos.kernel import schedules
+
+    async def _go() -> Any:
+        kernel = await open_kernel()
+        try:
+            async with kernel.connection() as conn:
+                return await schedules.remove_schedule(conn, name)
+        finally:
+            await kernel.close()
+
+    sc = run(_go())
+    click.echo(f"removed schedule {sc.name}")
+
+
+# ----------------------------------------------------------------------- bench --
+
+
+@cli.group(context_settings=CONTEXT)
+def bench() -> None:
+    """Benchmarks against a scratch database, with a baseline measured in the same run."""
+
+
+@bench.command("dispatch", context_settings=CONTEXT)
+@click.option("--tasks", "n", type=click.IntRange(100, 1_000_000), default=2000, show_default=True)
+@click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="Agent slots per process.")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def bench_dispatch(n: int, concurrency: int, as_json: bool) -> None:
+    """No-op tasks through the kernel path (1 and 2 processes) beside raw pgqueuer."""
+    from agentos.kernel import bench as b
+
+    result = run(b.dispatch(settings(), n=n, concurrency=concurrency, echo=None if as_json else click.echo))
+    if as_json:
+        echo_json(result)
+
+
+@bench.command("wake", context_settings=CONTEXT)
+@click.option("--tasks", "n", type=click.IntRange(10, 1_000_000), default=1000, show_default=True)
+@click.option("--killed-samples", type=click.IntRange(0, 1000), default=20, show_default=True,
+              help="Samples with the listener's connection killed (poll fallback).")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def bench_wake(n: int, killed_samples: int, as_json: bool) -> None:
+    """Task commit to claim latency beside bare NOTIFY round-trip."""
+    from agentos.kernel import bench as b
+
+    result = run(b.wake(settings(), n=n, killed_samples=killed_samples,
+                        echo=None if as_json else click.echo))
+    if as_json:
+        echo_json(result)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="agentos")
+
+
+if __name__ == "__main__":
+    main()

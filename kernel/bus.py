@@ -1,0 +1,156 @@
+"""The bus: LISTEN/NOTIFY on a dedicated connection that heals itself.
+
+Protocol
+--------
+A Listener owns one autocommit connection (never a pooled one) and LISTENs on its
+channels. Each notification sets `woken` and is passed to subscribers; payloads are
+hints (ids, kinds), never data, so readers always re-read the tables.
+
+Notifications can be lost: the connection drops, a proxy (PgBouncer in transaction
+mode) swallows them, the backend is terminated. So:
+
+* every `check_interval` seconds the listener NOTIFYs itself on a private channel and
+  expects to hear it back; silence means a dead connection, which it replaces;
+* after any (re)connect it re-LISTENs and sets `woken`, so consumers re-poll at once
+  and pick up whatever was committed while it was deaf;
+* consumers wait with a timeout of one poll interval, so a missed notification costs
+  at most one poll interval, never a stuck task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import uuid
+from collections.abc import Callable, Iterable
+
+import psycopg
+from psycopg import sql
+
+log = logging.getLogger(__name__)
+
+TASK = "agentos_task"
+ACTIVITY = "agentos_activity"
+MESSAGE = "agentos_message"
+AGENT = "agentos_agent"
+JOBS = "ch_pgqueuer"  # pgqueuer's own channel: a job row was inserted or changed
+
+Subscriber = Callable[[str, str], None]
+
+
+class Listener:
+    """LISTEN on channels over a dedicated connection; reconnects and re-polls on loss."""
+
+    def __init__(
+        self,
+        url: str,
+        channels: Iterable[str],
+        *,
+        check_interval: float = 5.0,
+        reconnect_delay: float = 0.2,
+    ) -> None:
+        self.url = url
+        self.channels = list(dict.fromkeys(channels))
+        self.check_interval = check_interval
+        self.reconnect_delay = reconnect_delay
+        self.woken = asyncio.Event()
+        self.connected = asyncio.Event()
+        self.reconnects = 0
+        self.backend_pid: int | None = None
+        self._subscribers: list[Subscriber] = []
+        self._ping_channel = f"agentos_ping_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def subscribe(self, callback: Subscriber) -> None:
+        """Call callback(channel, payload) for each notification (on the event loop)."""
+        self._subscribers.append(callback)
+
+    async def start(self) -> Listener:
+        """Start listening in the background; returns once the first LISTEN is in place."""
+        self._task = asyncio.create_task(self._run(), name="agentos-listener")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.connected.wait(), timeout=10)
+        return self
+
+    async def stop(self) -> None:
+        """Stop listening and close the connection."""
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait for a notification (or a reconnect) for at most timeout seconds."""
+        try:
+            await asyncio.wait_for(self.woken.wait(), timeout=timeout)
+        except TimeoutError:
+            return False
+        finally:
+            self.woken.clear()
+        return True
+
+    async def _run(self) -> None:
+        delay = self.reconnect_delay
+        while not self._stopping:
+            try:
+                await self._session()
+                delay = self.reconnect_delay
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # connection lost or refused: heal and carry on
+                self.connected.clear()
+                self.reconnects += 1
+                log.warning(
+                    "listener connection lost (%s); reconnecting", str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                    extra={"action": "bus.reconnect"},
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _session(self) -> None:
+        conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+        try:
+            for channel in [*self.channels, self._ping_channel]:
+                await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+            self.backend_pid = conn.info.backend_pid
+            self.connected.set()
+            self.woken.set()  # re-poll: anything committed while we were deaf
+            loop = asyncio.get_running_loop()
+            pending_ping: str | None = None
+            ping_sent = 0.0
+            next_check = loop.time() + self.check_interval
+            while not self._stopping:
+                timeout = max(0.01, next_check - loop.time())
+                async for note in conn.notifies(timeout=timeout, stop_after=100):
+                    if note.channel == self._ping_channel:
+                        if note.payload == pending_ping:
+                            pending_ping = None
+                        continue
+                    self.woken.set()
+                    for cb in list(self._subscribers):
+                        try:
+                            cb(note.channel, note.payload)
+                        except Exception:
+                            log.exception("notification subscriber failed")
+                now = loop.time()
+                if now < next_check:
+                    continue
+                if pending_ping is not None and now - ping_sent > self.check_interval:
+                    raise ConnectionError("self-check notification did not come back")
+                pending_ping = uuid.uuid4().hex
+                ping_sent = now
+                await conn.execute(
+                    sql.SQL("NOTIFY {}, {}").format(
+                        sql.Identifier(self._ping_channel), sql.Literal(pending_ping)
+                    )
+                )
+                next_check = now + self.check_interval
+        finally:
+            self.connected.clear()
+            with contextlib.suppress(Exception):
+                await conn.close()

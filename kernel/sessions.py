@@ -1,0 +1,93 @@
+"""Agent and session registration: who runs where, and whether it is alive.
+
+A session is one process (host, pid) hosting one or more agents of a role. It
+heartbeats every few seconds; the leader marks sessions whose heartbeat is older than
+three lease periods dead and their agents offline (their leases expire on their own
+and are rescued by the sweeper).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+from psycopg.types.json import Jsonb
+
+from agentos.kernel import errors
+from agentos.kernel.db import Conn
+from agentos.kernel.models import NAME_RE, ROLE_RE
+from agentos.sql import query
+
+
+async def register_session(
+    conn: Conn,
+    *,
+    role: str,
+    agents: list[str],
+    model: str | None = None,
+    capabilities: list[str] | None = None,
+) -> uuid.UUID:
+    """Record this process and (re-)register its agents as idle; returns the session id."""
+    if not ROLE_RE.match(role):
+        raise errors.BadInput(f"bad role name {role!r}")
+    for name in agents:
+        if not NAME_RE.match(name):
+            raise errors.BadInput(f"bad agent name {name!r} (lowercase letters, digits, . _ -)")
+    async with conn.transaction():
+        row = await (
+            await conn.execute(
+                query("insert_session"),
+                {"role": role, "host": socket.gethostname(), "pid": os.getpid(), "agents": agents},
+            )
+        ).fetchone()
+        assert row is not None
+        session_id: uuid.UUID = row["id"]
+        for name in agents:
+            await conn.execute(
+                query("upsert_agent"),
+                {
+                    "name": name,
+                    "role": role,
+                    "model": model,
+                    "capabilities": capabilities or [],
+                    "session": session_id,
+                },
+            )
+        await conn.execute(
+            query("record_activity"),
+            {
+                "kind": "session.started",
+                "task": None,
+                "message": f"{role} session on {socket.gethostname()} pid {os.getpid()}: "
+                + ", ".join(agents),
+                "data": Jsonb({"session": str(session_id), "agents": agents}),
+                "actor": agents[0] if agents else role,
+            },
+        )
+    return session_id
+
+
+async def heartbeat(conn: Conn, session_id: uuid.UUID) -> bool:
+    """Mark the session alive; False when it was reaped (declared dead) meanwhile."""
+    row = await (await conn.execute(query("session_alive"), {"session": session_id})).fetchone()
+    if row is None or not row["running"]:
+        return False
+    await conn.execute(query("heartbeat_session"), {"session": session_id})
+    return True
+
+
+async def stop_session(conn: Conn, session_id: uuid.UUID, *, actor: str) -> None:
+    """Mark the session stopped and its agents offline."""
+    async with conn.transaction():
+        await conn.execute(query("stop_session"), {"session": session_id})
+        await conn.execute(
+            query("record_activity"),
+            {
+                "kind": "session.stopped",
+                "task": None,
+                "message": f"session {session_id} stopped",
+                "data": Jsonb({"session": str(session_id)}),
+                "actor": actor,
+            },
+        )

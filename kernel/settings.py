@@ -1,0 +1,54 @@
+"""Settings, read from the environment with the AGENTOS_ prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_home() -> Path:
+    """The platform's user data directory for agentos."""
+    return Path(platformdirs.user_data_dir("agentos", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Everything a deployment sets; each field is AGENTOS_<NAME> in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="AGENTOS_", extra="ignore")
+
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL URL; unset means the embedded server under AGENTOS_HOME.",
+    )
+    home: Path = Field(default_factory=default_home, description="Local state directory.")
+    poll_interval: float = Field(
+        default=1.0, gt=0, le=60, description="Seconds between polls when no NOTIFY arrives."
+    )
+    lease_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="How long a claim lasts without renewal."
+    )
+    leader_ttl_seconds: float = Field(
+        default=10.0, gt=0, le=600, description="How long leadership lasts without renewal."
+    )
+    pool_min_size: int = Field(default=1, ge=0, le=100)
+    pool_max_size: int = Field(default=8, ge=1, le=200)
+    log_level: str = Field(default="INFO")
+    log_format: str = Field(default="text", pattern="^(text|json)$")
+
+    @property
+    def uses_embedded(self) -> bool:
+        """True when no database URL is configured and the embedded server is used."""
+        return self.database_url is None
+
+    @property
+    def pgdata(self) -> Path:
+        """The embedded server's data directory."""
+        return self.home / "pgdata"
+
+    @property
+    def run_dir(self) -> Path:
+        """Pid files and logs of processes started by `agentos start`."""
+        return self.home / "run"

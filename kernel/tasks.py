@@ -1,0 +1,166 @@
+"""The task state machine, seen from Python.
+
+Every status change goes through `transition()`, which calls the SQL function
+agentos.transition_task: the database checks the move against agentos.task_transitions,
+records the activity and enqueues any work the new state causes, all in the caller's
+transaction. The same trigger guards psql writes, so no path can skip the rules.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from psycopg.types.json import Jsonb
+from pydantic import ValidationError
+
+from agentos.kernel import errors
+from agentos.kernel.db import Conn
+from agentos.kernel.models import RETRYABLE, NewTask, Task, TaskStatus, first_error
+from agentos.sql import query
+
+
+def _validate(**fields: Any) -> NewTask:
+    try:
+        return NewTask(**fields)
+    except ValidationError as exc:
+        raise errors.BadInput(first_error(exc)) from exc
+
+
+async def create_task(conn: Conn, *, created_by: str = "cli", **fields: Any) -> Task:
+    """Create a task (and its dependencies) in the caller's transaction."""
+    new = _validate(**fields)
+    async with conn.transaction():
+        for dep in new.depends_on:
+            if not await (await conn.execute("SELECT 1 FROM agentos.tasks WHERE id = %s", (dep,))).fetchone():
+                raise errors.BadInput(f"no task {dep} to depend on")
+        if new.parent_id is not None and not await (
+            await conn.execute("SELECT 1 FROM agentos.tasks WHERE id = %s", (new.parent_id,))
+        ).fetchone():
+            raise errors.BadInput(f"no parent task {new.parent_id}")
+        if new.assignee is not None and not await (
+            await conn.execute("SELECT 1 FROM agentos.agents WHERE name = %s", (new.assignee,))
+        ).fetchone():
+            raise errors.BadInput(f"no agent {new.assignee!r} (see `agentos agent list`)")
+        await conn.execute("SELECT set_config('agentos.actor', %s, true)", (created_by,))
+        params = new.model_dump(exclude={"depends_on"})
+        params["metadata"] = Jsonb(new.metadata)
+        params["created_by"] = created_by
+        cur = await conn.execute(query("insert_task"), params)
+        row = await cur.fetchone()
+        assert row is not None
+        for dep in new.depends_on:
+            await conn.execute(query("insert_dependency"), {"task_id": row["id"], "depends_on_id": dep})
+        await conn.execute("SELECT set_config('agentos.actor', '', true)")
+    return await get_task(conn, int(row["id"]))
+
+
+async def get_task(conn: Conn, task_id: int) -> Task:
+    """One task; NotFound when it does not exist."""
+    row = await (await conn.execute(query("get_task"), {"id": task_id})).fetchone()
+    if row is None:
+        raise errors.NotFound(f"no task {task_id}")
+    return Task.model_validate(row)
+
+
+async def list_tasks(
+    conn: Conn,
+    *,
+    status: TaskStatus | str | None = None,
+    role: str | None = None,
+    parent_id: int | None = None,
+    limit: int = 1000,
+) -> list[Task]:
+    """Tasks in board order, optionally filtered."""
+    if status is not None and status not in TaskStatus.__members__:
+        raise errors.BadInput(f"unknown status {status!r} (one of {', '.join(TaskStatus)})")
+    rows = await (
+        await conn.execute(
+            query("list_tasks"),
+            {"status": status, "role": role, "parent_id": parent_id, "limit": limit},
+        )
+    ).fetchall()
+    return [Task.model_validate(r) for r in rows]
+
+
+async def transition(
+    conn: Conn,
+    task_id: int,
+    to: TaskStatus | str,
+    *,
+    actor: str,
+    reason: str | None = None,
+    token: uuid.UUID | None = None,
+    result: str | None = None,
+    error: str | None = None,
+    assignee: str | None = None,
+) -> Task:
+    """Move a task to a new status: the only way a status changes.
+
+    With `token`, the caller must hold the current lease: a stale holder's late write
+    raises StaleLease and changes nothing.
+    """
+    if to not in TaskStatus.__members__:
+        raise errors.BadInput(f"unknown status {to!r}")
+    async with conn.transaction():
+        await conn.execute(
+            query("transition_task"),
+            {
+                "id": task_id,
+                "to": str(to),
+                "actor": actor,
+                "reason": reason,
+                "token": token,
+                "result": result,
+                "error": error,
+                "assignee": assignee,
+            },
+        )
+    return await get_task(conn, task_id)
+
+
+async def cancel(conn: Conn, task_id: int, *, actor: str, reason: str | None = None) -> Task:
+    """Cancel a task (its holder learns through NOTIFY and stops between steps)."""
+    task = await get_task(conn, task_id)
+    if task.status == TaskStatus.cancelled:
+        raise errors.InvalidTransition(f"task {task_id} is already cancelled")
+    if task.status == TaskStatus.done:
+        raise errors.InvalidTransition(f"task {task_id} is done; it cannot be cancelled")
+    return await transition(conn, task_id, TaskStatus.cancelled, actor=actor,
+                            reason=reason or f"cancelled by {actor}")
+
+
+async def retry(conn: Conn, task_id: int, *, actor: str, reason: str | None = None) -> Task:
+    """Put a failed, blocked or cancelled task back in the queue."""
+    task = await get_task(conn, task_id)
+    if task.status not in RETRYABLE:
+        raise errors.InvalidTransition(
+            f"task {task_id} is {task.status}; only failed, blocked or cancelled tasks can be retried"
+        )
+    to = TaskStatus.assigned if task.assignee else TaskStatus.inbox
+    return await transition(conn, task_id, to, actor=actor, reason=reason or f"retried by {actor}")
+
+
+async def complete(
+    conn: Conn,
+    task: Task,
+    *,
+    actor: str,
+    to: TaskStatus = TaskStatus.done,
+    result: str | None = None,
+) -> Task:
+    """The lease holder finishes its stage (to review, or done)."""
+    if task.lease_token is None:
+        raise errors.StaleLease(f"task {task.id}: no lease held")
+    return await transition(conn, task.id, to, actor=actor, token=task.lease_token, result=result,
+                            reason=f"{task.status} -> {to} by {actor}")
+
+
+async def release(conn: Conn, task: Task, *, reason: str) -> Task:
+    """Give back a lease without finishing (shutdown); the task is ready again at once."""
+    if task.lease_token is None:
+        raise errors.StaleLease(f"task {task.id}: no lease held")
+    async with conn.transaction():
+        await conn.execute(query("release_task"),
+                           {"id": task.id, "token": task.lease_token, "reason": reason})
+    return await get_task(conn, task.id)

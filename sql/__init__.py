@@ -1,0 +1,59 @@
+"""Plain-SQL migrations and named queries, shipped as package data.
+
+Migrations are files named NNN_title.sql, applied in order. Queries live in
+queries.sql as named blocks (`-- name: claim_jobs`, a one-line description, the SQL)
+and are loaded once by name; Python never builds SQL by concatenating strings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+_MIGRATION = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+_NAME = re.compile(r"^-- name: ([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One numbered migration file."""
+
+    version: str
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        """SHA-256 of the file, recorded so an edited applied migration is noticed."""
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+@cache
+def migrations() -> tuple[Migration, ...]:
+    """Every migration shipped with this version, in order."""
+    found = []
+    for entry in resources.files(__name__).iterdir():
+        m = _MIGRATION.match(entry.name)
+        if m:
+            found.append(Migration(m.group(1), m.group(2), entry.read_text(encoding="utf-8")))
+    return tuple(sorted(found, key=lambda mig: mig.version))
+
+
+@cache
+def queries() -> dict[str, str]:
+    """The named queries of queries.sql."""
+    text = resources.files(__name__).joinpath("queries.sql").read_text(encoding="utf-8")
+    parts = _NAME.split(text)
+    out: dict[str, str] = {}
+    for name, body in zip(parts[1::2], parts[2::2], strict=True):
+        lines = [ln for ln in body.strip().splitlines() if not ln.startswith("-- ")]
+        out[name] = "\n".join(lines).strip().rstrip(";")
+    return out
+
+
+def query(name: str) -> str:
+    """One named query; KeyError names the missing query."""
+    return queries()[name]

@@ -1,0 +1,208 @@
+-- Named queries of the kernel. Each block: `-- name: NAME`, a one-line description
+-- starting with `-- `, then the SQL. Parameters are psycopg named placeholders.
+
+-- name: insert_task
+-- Create a task; triggers record the activity and enqueue its work.
+INSERT INTO agentos.tasks (title, description, acceptance, role, review_role, assignee, priority,
+                           parent_id, max_attempts, created_by, metadata)
+VALUES (%(title)s, %(description)s, %(acceptance)s, %(role)s, %(review_role)s, %(assignee)s,
+        %(priority)s, %(parent_id)s, %(max_attempts)s, %(created_by)s, %(metadata)s)
+RETURNING *;
+
+-- name: insert_dependency
+-- Make a task wait for another.
+INSERT INTO agentos.task_dependencies (task_id, depends_on_id) VALUES (%(task_id)s, %(depends_on_id)s);
+
+-- name: get_task
+-- One task with its dependency ids.
+SELECT t.*, coalesce((SELECT array_agg(d.depends_on_id ORDER BY d.depends_on_id)
+                      FROM agentos.task_dependencies d WHERE d.task_id = t.id), '{}') AS depends_on
+FROM agentos.tasks t WHERE t.id = %(id)s;
+
+-- name: list_tasks
+-- Tasks filtered by status and role, board order.
+SELECT t.*, coalesce((SELECT array_agg(d.depends_on_id ORDER BY d.depends_on_id)
+                      FROM agentos.task_dependencies d WHERE d.task_id = t.id), '{}') AS depends_on
+FROM agentos.tasks t
+WHERE (%(status)s::agentos.task_status IS NULL OR t.status = %(status)s::agentos.task_status)
+  AND (%(role)s::text IS NULL OR t.role = %(role)s::text)
+  AND (%(parent_id)s::bigint IS NULL OR t.parent_id = %(parent_id)s::bigint)
+ORDER BY array_position(enum_range(NULL::agentos.task_status), t.status), t.priority DESC, t.id
+LIMIT %(limit)s;
+
+-- name: transition_task
+-- The one transition function (checks, activity, enqueue happen in SQL).
+SELECT * FROM agentos.transition_task(%(id)s, %(to)s::agentos.task_status, %(actor)s, %(reason)s,
+                                      %(token)s, %(result)s, %(error)s, %(assignee)s);
+
+-- name: claim_jobs
+-- Claim the tasks named by dequeued jobs and retire the jobs, in one round trip.
+SELECT * FROM agentos.claim_jobs(%(jobs)s, %(tasks)s, %(agents)s, %(role)s, %(session)s,
+                                 make_interval(secs => %(lease)s), %(now)s);
+
+-- name: renew_leases
+-- Extend a session's leases; returns the tokens it still holds.
+SELECT agentos.renew_leases(%(session)s, %(tokens)s, make_interval(secs => %(lease)s), %(now)s)
+    AS token;
+
+-- name: release_task
+-- Give back a lease without finishing (shutdown).
+SELECT * FROM agentos.release_task(%(id)s, %(token)s, %(reason)s);
+
+-- name: rescue_expired_leases
+-- Return expired leases to the queue with backoff, or fail the task.
+SELECT * FROM agentos.rescue_expired_leases(%(now)s);
+
+-- name: requeue_orphans
+-- Enqueue ready tasks that have lost their job.
+SELECT agentos.requeue_orphans() AS requeued;
+
+-- name: acquire_leadership
+-- Take or renew a duty's leader lease.
+SELECT agentos.acquire_leadership(%(duty)s, %(holder)s, make_interval(secs => %(ttl)s), %(now)s)
+    AS leader;
+
+-- name: release_leadership
+-- Give up a duty's leader lease.
+SELECT agentos.release_leadership(%(duty)s, %(holder)s);
+
+-- name: insert_session
+-- Register a running process.
+INSERT INTO agentos.agent_sessions (role, host, pid, agents)
+VALUES (%(role)s, %(host)s, %(pid)s, %(agents)s)
+RETURNING *;
+
+-- name: upsert_agent
+-- Register (or re-register) an agent hosted by a session.
+INSERT INTO agentos.agents (name, role, model, capabilities, session_id, status, last_heartbeat)
+VALUES (%(name)s, %(role)s, %(model)s, %(capabilities)s, %(session)s, 'idle', now())
+ON CONFLICT (name) DO UPDATE
+SET role = excluded.role, model = coalesce(excluded.model, agentos.agents.model),
+    capabilities = excluded.capabilities, session_id = excluded.session_id, status = 'idle',
+    current_task_id = NULL, last_heartbeat = now(), updated_at = now()
+RETURNING *;
+
+-- name: heartbeat_session
+-- Mark a session (and its agents) alive.
+WITH s AS (
+    UPDATE agentos.agent_sessions SET heartbeat_at = now()
+    WHERE id = %(session)s AND status = 'running' RETURNING id)
+UPDATE agentos.agents SET last_heartbeat = now()
+WHERE session_id IN (SELECT id FROM s)
+RETURNING name;
+
+-- name: session_alive
+-- Whether a session is registered and running.
+SELECT status = 'running' AS running, heartbeat_at FROM agentos.agent_sessions WHERE id = %(session)s;
+
+-- name: stop_session
+-- Mark a session stopped and its agents offline.
+WITH s AS (
+    UPDATE agentos.agent_sessions SET status = 'stopped', stopped_at = now()
+    WHERE id = %(session)s RETURNING id)
+UPDATE agentos.agents SET status = 'offline', current_task_id = NULL
+WHERE session_id IN (SELECT id FROM s);
+
+-- name: reap_dead_sessions
+-- Sessions whose heartbeat stopped are dead; their agents go offline.
+WITH dead AS (
+    UPDATE agentos.agent_sessions SET status = 'dead', stopped_at = now()
+    WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => %(after)s)
+    RETURNING id, role, host, pid),
+off AS (
+    UPDATE agentos.agents SET status = 'offline', current_task_id = NULL
+    WHERE session_id IN (SELECT id FROM dead) RETURNING name)
+SELECT id, role, host, pid FROM dead;
+
+-- name: agent_idle
+-- An agent finished its work.
+UPDATE agentos.agents SET status = 'idle', current_task_id = NULL
+WHERE name = %(name)s AND current_task_id IS NOT DISTINCT FROM %(task)s;
+
+-- name: list_agents
+-- Registered agents with liveness (the agent_status view).
+SELECT * FROM agentos.agent_status;
+
+-- name: list_sessions
+-- Running sessions.
+SELECT * FROM agentos.agent_sessions WHERE status = 'running' ORDER BY started_at;
+
+-- name: record_activity
+-- Append to the audit log.
+SELECT agentos.record_activity(%(kind)s, %(task)s, %(message)s, %(data)s, %(actor)s) AS id;
+
+-- name: list_activities
+-- Activity rows after an id, oldest first, optionally filtered.
+SELECT * FROM agentos.activities
+WHERE id > %(after)s
+  AND (%(actor)s::text IS NULL OR actor = %(actor)s::text)
+  AND (%(task)s::bigint IS NULL OR task_id = %(task)s::bigint)
+ORDER BY id
+LIMIT %(limit)s;
+
+-- name: recent_activities
+-- The newest activity rows, optionally filtered (returned newest first).
+SELECT * FROM agentos.activities
+WHERE (%(actor)s::text IS NULL OR actor = %(actor)s::text)
+  AND (%(task)s::bigint IS NULL OR task_id = %(task)s::bigint)
+ORDER BY id DESC
+LIMIT %(limit)s;
+
+-- name: insert_message
+-- Send a message (a trigger notifies the addressee).
+INSERT INTO agentos.messages (task_id, from_agent, to_agent, kind, body)
+VALUES (%(task)s, %(from_agent)s, %(to_agent)s, %(kind)s, %(body)s)
+RETURNING *;
+
+-- name: insert_schedule
+-- Store a cron schedule.
+INSERT INTO agentos.schedules (name, cron, target_role, target_agent, activation, payload,
+                               precondition, next_fire_at)
+VALUES (%(name)s, %(cron)s, %(target_role)s, %(target_agent)s, %(activation)s, %(payload)s,
+        %(precondition)s, %(next_fire_at)s)
+RETURNING *;
+
+-- name: list_schedules
+-- Every schedule.
+SELECT * FROM agentos.schedules ORDER BY name;
+
+-- name: delete_schedule
+-- Remove a schedule by name or id.
+DELETE FROM agentos.schedules WHERE name = %(key)s OR id::text = %(key)s RETURNING *;
+
+-- name: due_schedules
+-- Schedules whose next tick has come, locked so that one transaction fires each tick.
+SELECT * FROM agentos.schedules
+WHERE enabled AND next_fire_at <= %(now)s
+ORDER BY next_fire_at
+LIMIT 100
+FOR UPDATE SKIP LOCKED;
+
+-- name: insert_schedule_run
+-- Record a tick; the primary key makes it fire at most once.
+INSERT INTO agentos.schedule_runs (schedule_id, tick, fired, job_id)
+VALUES (%(schedule)s, %(tick)s, %(fired)s, %(job)s)
+ON CONFLICT DO NOTHING
+RETURNING tick;
+
+-- name: advance_schedule
+-- Move a schedule to its next tick.
+UPDATE agentos.schedules SET next_fire_at = %(next)s, last_fired_at = %(tick)s
+WHERE id = %(schedule)s;
+
+-- name: enqueue_activation
+-- Queue a non-task activation for a role or an agent.
+SELECT agentos.enqueue_activation(%(entrypoint)s, %(kind)s, %(payload)s, %(priority)s,
+                                  %(dedupe_key)s) AS job;
+
+-- name: ack_jobs
+-- Retire finished activation jobs into pgqueuer's log.
+WITH gone AS (
+    DELETE FROM agentos.pgqueuer WHERE id = ANY(%(jobs)s)
+    RETURNING id, priority, entrypoint)
+INSERT INTO agentos.pgqueuer_log (job_id, status, priority, entrypoint)
+SELECT id, %(status)s::agentos.pgqueuer_status, priority, entrypoint FROM gone;
+
+-- name: queue_depth
+-- Ready, waiting and running work per role.
+SELECT * FROM agentos.queue_depth;
