@@ -8,6 +8,7 @@ The value sets are the chart's own `charts/agentos/ci/*-values.yaml` files
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib.util
 import sys
@@ -69,7 +70,8 @@ def notes(values: dict[str, Any] | None) -> str:
 
 
 def strip(doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in doc.items() if not k.startswith("_")}
+    """A deep copy of a rendered object without the test's `_` bookkeeping keys."""
+    return copy.deepcopy({k: v for k, v in doc.items() if not k.startswith("_")})
 
 
 def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
