@@ -83,9 +83,7 @@ class WorkerScaler:
         if min_replicas < 0:
             raise ValueError(f"min_replicas must be >= 0, got {min_replicas}")
         if max_replicas < max(min_replicas, 1):
-            raise ValueError(
-                f"max_replicas must be >= max(min_replicas, 1), got {max_replicas}"
-            )
+            raise ValueError(f"max_replicas must be >= max(min_replicas, 1), got {max_replicas}")
         if tasks_per_worker < 1:
             raise ValueError(f"tasks_per_worker must be >= 1, got {tasks_per_worker}")
         if scale_down_delay < 0:
@@ -142,9 +140,12 @@ class WorkerScaler:
             return None
 
         try:
-            namespace = namespace or env.get("AGENTOS_SCALER_NAMESPACE") or env.get(
-                "POD_NAMESPACE"
-            ) or _read_service_account_namespace()
+            namespace = (
+                namespace
+                or env.get("AGENTOS_SCALER_NAMESPACE")
+                or env.get("POD_NAMESPACE")
+                or _read_service_account_namespace()
+            )
             deployment = deployment or env.get("AGENTOS_SCALER_DEPLOYMENT", "")
             if not namespace or not deployment:
                 log.warning(

@@ -14,8 +14,14 @@ pytest.importorskip("helm_python")
 
 # Volume types the restricted Pod Security Standard allows.
 RESTRICTED_VOLUME_TYPES = {
-    "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
-    "projected", "secret",
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
 }
 
 
@@ -25,8 +31,9 @@ def _containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_the_validator_is_strict(chart: Any) -> None:
     """Guard for test_manifests_validate_against_kubernetes: a typo must fail."""
-    deployment = chart.strip(chart.one(chart.rendered_set("url"), "Deployment",
-                                       "team-agentos-worker"))
+    deployment = chart.strip(
+        chart.one(chart.rendered_set("url"), "Deployment", "team-agentos-worker")
+    )
     kubernetes_validate.validate(deployment, "1.33.0", strict=True)
     deployment["spec"]["template"]["spec"]["containers"][0]["livenesProbe"] = {}
     with pytest.raises(kubernetes_validate.ValidationError):
@@ -57,7 +64,8 @@ def test_restricted_pod_security_everywhere(chart: Any, value_set: str) -> None:
             assert ctx.get("runAsNonRoot", pod_ctx["runAsNonRoot"]) is True, where
             assert ctx.get("runAsUser", pod_ctx["runAsUser"]) != 0, where
             assert ctx.get("seccompProfile", pod_ctx["seccompProfile"])["type"] in {
-                "RuntimeDefault", "Localhost"
+                "RuntimeDefault",
+                "Localhost",
             }, where
             assert not c.get("ports") or all("hostPort" not in p for p in c["ports"]), where
 
@@ -74,9 +82,9 @@ def test_writable_paths_are_volumes(chart: Any, value_set: str) -> None:
             for var in ("AGENTOS_HOME", "AGENTOS_WORKSPACE", "HOME"):
                 if var in env:
                     path = env[var]
-                    assert any(
-                        path == m or path.startswith(m.rstrip("/") + "/") for m in mounts
-                    ), f"{name}: {var}={path} is not on a volume"
+                    assert any(path == m or path.startswith(m.rstrip("/") + "/") for m in mounts), (
+                        f"{name}: {var}={path} is not on a volume"
+                    )
 
 
 def test_resources_and_images(chart: Any, value_set: str) -> None:
@@ -156,12 +164,16 @@ def test_rbac_is_exactly_the_worker_scale(chart: Any, value_set: str) -> None:
     chart.one(docs, "Deployment", f"team-agentos-{target}")
     (binding,) = bindings
     assert binding["roleRef"] == {
-        "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role["metadata"]["name"]
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": role["metadata"]["name"],
     }
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "team-agentos-scaler", "namespace": chart.NAMESPACE}
     ]
-    users = [n for n, s in chart.pod_specs(docs) if s["serviceAccountName"] == "team-agentos-scaler"]
+    users = [
+        n for n, s in chart.pod_specs(docs) if s["serviceAccountName"] == "team-agentos-scaler"
+    ]
     assert len(users) == 1 and users[0].startswith("Deployment/")
 
 
@@ -242,7 +254,9 @@ def test_network_policies(chart: Any, value_set: str) -> None:
     assert bool(scaler_policy) == bool(tokens)
     for name, spec in chart.pod_specs(docs):
         d = next(x for x in workloads if f"{x['kind']}/{x['metadata']['name']}" == name)
-        covered = scaler_policy and _selects(scaler_policy[0]["spec"]["podSelector"], _pod_labels(d))
+        covered = scaler_policy and _selects(
+            scaler_policy[0]["spec"]["podSelector"], _pod_labels(d)
+        )
         assert bool(covered) == spec["automountServiceAccountToken"], name
 
 
@@ -276,8 +290,11 @@ def test_secret_references_resolve(chart: Any, value_set: str) -> None:
     rendered = {d["metadata"]["name"]: d for d in chart.by_kind(docs, "Secret")}
     for name, spec in chart.pod_specs(docs):
         for c in _containers(spec):
-            refs = [e["valueFrom"]["secretKeyRef"] for e in c.get("env", [])
-                    if "secretKeyRef" in e.get("valueFrom", {})]
+            refs = [
+                e["valueFrom"]["secretKeyRef"]
+                for e in c.get("env", [])
+                if "secretKeyRef" in e.get("valueFrom", {})
+            ]
             for ref in refs:
                 if ref["name"] in external:
                     continue

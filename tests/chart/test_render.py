@@ -103,7 +103,14 @@ def test_issue_install_line(chart: Any) -> None:
     worker = deployments["team-agentos-worker"]["spec"]["template"]["spec"]["containers"][0]
     assert worker["image"] == "ghcr.io/agentos/agentos:0.1.0"  # tag = appVersion
     assert worker["args"] == [
-        "agent", "run", "--role", "worker", "--concurrency", "2", "--name", "$(POD_NAME)"
+        "agent",
+        "run",
+        "--role",
+        "worker",
+        "--concurrency",
+        "2",
+        "--name",
+        "$(POD_NAME)",
     ]
     env = chart.env_of(worker)
     assert env["AGENTOS_DATABASE_URL"] == {
@@ -253,8 +260,15 @@ def test_keda_scaled_object(chart: Any) -> None:
     assert so["apiVersion"] == "keda.sh/v1alpha1"
     spec = so["spec"]
     assert set(spec) <= {
-        "scaleTargetRef", "pollingInterval", "cooldownPeriod", "minReplicaCount",
-        "maxReplicaCount", "triggers", "advanced", "fallback", "idleReplicaCount",
+        "scaleTargetRef",
+        "pollingInterval",
+        "cooldownPeriod",
+        "minReplicaCount",
+        "maxReplicaCount",
+        "triggers",
+        "advanced",
+        "fallback",
+        "idleReplicaCount",
     }
     assert spec["scaleTargetRef"] == {
         "apiVersion": "apps/v1",
@@ -396,5 +410,8 @@ def test_helm_test_pod_checks_the_schema(chart: Any, value_set: str) -> None:
 def test_migrations_can_be_disabled(chart: Any) -> None:
     docs = chart.render({**URL_ONLY, "migrations": {"enabled": False}})
     assert not chart.by_kind(docs, "Job")
-    assert not [d for d in docs if "helm.sh/hook" in d["metadata"].get("annotations", {})
-                and d["kind"] != "Pod"]
+    assert not [
+        d
+        for d in docs
+        if "helm.sh/hook" in d["metadata"].get("annotations", {}) and d["kind"] != "Pod"
+    ]

@@ -40,10 +40,14 @@ BAD_VALUES = [
     (_with(autoscaling={"keda": {"minReplicaCount": "0"}}), "/autoscaling/keda/minReplicaCount"),
     (_with(autoscaling={"keda": {"enable": True}}), "additional properties 'enable' not allowed"),
     (_with(podSecurityContext={"runAsNonRoot": False}), "/podSecurityContext/runAsNonRoot"),
-    (_with(containerSecurityContext={"allowPrivilegeEscalation": True}),
-     "/containerSecurityContext/allowPrivilegeEscalation"),
-    (_with(containerSecurityContext={"capabilities": {"drop": []}}),
-     "/containerSecurityContext/capabilities/drop"),
+    (
+        _with(containerSecurityContext={"allowPrivilegeEscalation": True}),
+        "/containerSecurityContext/allowPrivilegeEscalation",
+    ),
+    (
+        _with(containerSecurityContext={"capabilities": {"drop": []}}),
+        "/containerSecurityContext/capabilities/drop",
+    ),
     (_with(logFormat="xml"), "/logFormat"),
     (_with(networkPolicy={"llm": {"ports": [{"port": 70000}]}}), "/networkPolicy/llm/ports/0"),
 ]
@@ -69,8 +73,17 @@ def test_schema_is_strict_at_every_object(chart: Any) -> None:
     schema = json.loads((chart.CHART / "values.schema.json").read_text())
     values = yaml.safe_load((chart.CHART / "values.yaml").read_text())
     free_form = {
-        "commonLabels", "nodeSelector", "tolerations", "affinity", "annotations",
-        "podAnnotations", "podLabels", "roleConfigs", "requests", "limits", "global",
+        "commonLabels",
+        "nodeSelector",
+        "tolerations",
+        "affinity",
+        "annotations",
+        "podAnnotations",
+        "podLabels",
+        "roleConfigs",
+        "requests",
+        "limits",
+        "global",
     }
 
     def resolve(node: dict[str, Any]) -> dict[str, Any]:
@@ -98,9 +111,11 @@ def test_schema_is_strict_at_every_object(chart: Any) -> None:
 def _leaf_paths(values: Any, prefix: str = "") -> list[str]:
     """Dotted paths of the documented values (helm-docs rows): scalars, lists
     and empty maps; role entries as `roles.<name>.<field>`."""
-    if isinstance(values, dict) and values and prefix.rsplit(".", 1)[-1] not in {
-        "requests", "limits", "resources"
-    }:
+    if (
+        isinstance(values, dict)
+        and values
+        and prefix.rsplit(".", 1)[-1] not in {"requests", "limits", "resources"}
+    ):
         out = []
         for key, child in values.items():
             out += _leaf_paths(child, f"{prefix}.{key}" if prefix else key)
@@ -122,8 +137,8 @@ def test_every_value_has_a_helm_docs_comment(chart: Any) -> None:
         path = ".".join([p for _, p in stack] + [m.group(2)])
         stack.append((indent, m.group(2)))
         j = i - 1
-        while j >= 0 and lines[j].strip().startswith("#") and not lines[j].strip().startswith(
-            "# --"
+        while (
+            j >= 0 and lines[j].strip().startswith("#") and not lines[j].strip().startswith("# --")
         ):
             j -= 1  # continuation lines of a multi-line description
         if j >= 0 and lines[j].strip().startswith("# --"):
