@@ -415,3 +415,30 @@ def test_migrations_can_be_disabled(chart: Any) -> None:
         for d in docs
         if "helm.sh/hook" in d["metadata"].get("annotations", {}) and d["kind"] != "Pod"
     ]
+
+
+def test_issue_install_line_through_set_flags(chart: Any) -> None:
+    """The same values as `--set` flags, parsed by Helm's own strvals parser."""
+    flags = [
+        "database.url=postgresql://agentos:pw@db:5432/agentos",
+        "llm.model=openai/gpt-4o-mini",
+        "llm.apiKeySecret=llm-keys",
+        "roles.worker.replicas=3",
+        r"networkPolicy.database.to[0].podSelector.matchLabels.cnpg\.io/cluster=team-db",
+    ]
+    # One --set per flag: later flags merge into earlier ones, as helm does.
+    values: dict[str, Any] = helm.parse_set_string(",".join(flags[:3]))
+    assert values["llm"] == {"model": "openai/gpt-4o-mini", "apiKeySecret": "llm-keys"}
+    for flag in flags[3:]:
+        parsed = helm.parse_set_string(flag)
+        values.setdefault(next(iter(parsed)), {}).update(next(iter(parsed.values())))
+    docs = chart.render(values)
+    worker = chart.one(docs, "Deployment", "team-agentos-worker")
+    assert worker["spec"]["template"]["spec"]["containers"][0]["envFrom"] == [
+        {"secretRef": {"name": "llm-keys"}}
+    ]
+    assert chart.one(docs, "Deployment", "team-agentos-worker")["spec"]["replicas"] == 3
+    policy = chart.one(docs, "NetworkPolicy", "team-agentos-agents")
+    assert {"podSelector": {"matchLabels": {"cnpg.io/cluster": "team-db"}}} in policy["spec"][
+        "egress"
+    ][1]["to"]
