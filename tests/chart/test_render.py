@@ -442,3 +442,32 @@ def test_issue_install_line_through_set_flags(chart: Any) -> None:
     assert {"podSelector": {"matchLabels": {"cnpg.io/cluster": "team-db"}}} in policy["spec"][
         "egress"
     ][1]["to"]
+
+
+def test_notes_exec_into_a_deployed_role(chart: Any) -> None:
+    text = chart.notes(chart.load_values("custom-roles"))
+    assert "exec -it deploy/team-agentos-planner -- agentos tui" in text
+    assert "team-agentos-orchestrator" not in text
+
+
+def test_long_names_stay_dns_labels_and_rbac_follows(chart: Any) -> None:
+    long_role = "r" * 30
+    values = {
+        **URL_ONLY,
+        "fullnameOverride": "f" * 40,
+        "commonLabels": {"team": "platform"},
+        "roles": {"worker": None, long_role: {"replicas": 1}},
+        "autoscaling": {"targetRole": long_role},
+    }
+    docs = chart.render(values)
+    for doc in docs:
+        assert len(doc["metadata"]["name"]) <= 63
+        assert not doc["metadata"]["name"].endswith("-")
+        assert doc["metadata"]["labels"]["team"] == "platform"
+    (role,) = chart.by_kind(docs, "Role")
+    target = [
+        d
+        for d in chart.by_kind(docs, "Deployment")
+        if d["metadata"]["labels"]["app.kubernetes.io/component"] == long_role
+    ]
+    assert [d["metadata"]["name"] for d in target] == role["rules"][0]["resourceNames"]
