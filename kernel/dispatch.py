@@ -107,12 +107,11 @@ class Dispatcher:
         out = Claimed()
         if not free_agents:
             return out
-        from pgqueuer.domain.models import EntrypointExecutionParameter
+        from pgqueuer.ports.repository import EntrypointExecutionParameter
 
         queries = await self._ensure_open()
-        param = EntrypointExecutionParameter(
-            retry_after=dt.timedelta(0), serialized=False, concurrency_limit=0
-        )
+        # No per-entrypoint limit in pgqueuer: our slots are the limit (batch_size).
+        param = EntrypointExecutionParameter(concurrency_limit=0)
         entrypoints = {role_entrypoint(self.role): param}
         for name in free_agents:
             entrypoints[agent_entrypoint(name)] = param

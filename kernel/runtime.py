@@ -142,11 +142,6 @@ class AgentHost:
                 await self._fail_gracefully(work)
         finally:
             self.running.pop(work.agent, None)
-            with contextlib.suppress(Exception):
-                async with self.kernel.connection() as conn:
-                    await conn.execute(
-                        "UPDATE agentos.agents SET status = 'idle', current_task_id = NULL "
-                        "WHERE name = %s", (work.agent,))
             if self.listener is not None:
                 self.listener.woken.set()  # a slot is free: look for more work
 

@@ -28,11 +28,12 @@ def _validate(**fields: Any) -> NewTask:
 
 
 async def create_task(conn: Conn, *, created_by: str = "cli", **fields: Any) -> Task:
-    """Create a task (and its dependencies) in the caller's transaction."""
+    """Create a task (and its dependencies) in one transaction; one round trip when simple."""
     new = _validate(**fields)
     async with conn.transaction():
         for dep in new.depends_on:
-            if not await (await conn.execute("SELECT 1 FROM agentos.tasks WHERE id = %s", (dep,))).fetchone():
+            if not await (await conn.execute("SELECT 1 FROM agentos.tasks WHERE id = %s",
+                                             (dep,))).fetchone():
                 raise errors.BadInput(f"no task {dep} to depend on")
         if new.parent_id is not None and not await (
             await conn.execute("SELECT 1 FROM agentos.tasks WHERE id = %s", (new.parent_id,))
@@ -42,7 +43,6 @@ async def create_task(conn: Conn, *, created_by: str = "cli", **fields: Any) -> 
             await conn.execute("SELECT 1 FROM agentos.agents WHERE name = %s", (new.assignee,))
         ).fetchone():
             raise errors.BadInput(f"no agent {new.assignee!r} (see `agentos agent list`)")
-        await conn.execute("SELECT set_config('agentos.actor', %s, true)", (created_by,))
         params = new.model_dump(exclude={"depends_on"})
         params["metadata"] = Jsonb(new.metadata)
         params["created_by"] = created_by
@@ -50,9 +50,9 @@ async def create_task(conn: Conn, *, created_by: str = "cli", **fields: Any) -> 
         row = await cur.fetchone()
         assert row is not None
         for dep in new.depends_on:
-            await conn.execute(query("insert_dependency"), {"task_id": row["id"], "depends_on_id": dep})
-        await conn.execute("SELECT set_config('agentos.actor', '', true)")
-    return await get_task(conn, int(row["id"]))
+            await conn.execute(query("insert_dependency"),
+                               {"task_id": row["id"], "depends_on_id": dep})
+    return Task.model_validate({**row, "depends_on": new.depends_on})
 
 
 async def get_task(conn: Conn, task_id: int) -> Task:
@@ -103,7 +103,7 @@ async def transition(
     if to not in TaskStatus.__members__:
         raise errors.BadInput(f"unknown status {to!r}")
     async with conn.transaction():
-        await conn.execute(
+        row = await (await conn.execute(
             query("transition_task"),
             {
                 "id": task_id,
@@ -115,8 +115,9 @@ async def transition(
                 "error": error,
                 "assignee": assignee,
             },
-        )
-    return await get_task(conn, task_id)
+        )).fetchone()
+    assert row is not None
+    return Task.model_validate(row)
 
 
 async def cancel(conn: Conn, task_id: int, *, actor: str, reason: str | None = None) -> Task:

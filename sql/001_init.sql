@@ -372,7 +372,8 @@ BEGIN
     IF TG_OP = 'INSERT' THEN
         PERFORM agentos.record_activity('task.created', NEW.id, NEW.title,
             jsonb_build_object('status', NEW.status, 'role', NEW.role,
-                               'assignee', NEW.assignee, 'priority', NEW.priority));
+                               'assignee', NEW.assignee, 'priority', NEW.priority),
+            coalesce(nullif(current_setting('agentos.actor', true), ''), NEW.created_by));
         PERFORM agentos.enqueue_task_work(NEW.id);
     ELSIF NEW.status IS DISTINCT FROM OLD.status THEN
         PERFORM agentos.record_activity('task.' || NEW.status::text, NEW.id,
@@ -463,6 +464,11 @@ BEGIN
         available_at = CASE WHEN p_to IN ('inbox', 'assigned') THEN now() ELSE available_at END
     WHERE id = p_task
     RETURNING * INTO t;
+    -- the holder finished or gave up its stage: its agent is free again
+    IF p_token IS NOT NULL THEN
+        UPDATE agentos.agents SET status = 'idle', current_task_id = NULL
+        WHERE current_task_id = p_task;
+    END IF;
     PERFORM set_config('agentos.actor', '', true);
     PERFORM set_config('agentos.reason', '', true);
     RETURN t;
@@ -505,7 +511,8 @@ BEGIN
         RETURN;
     END IF;
     PERFORM set_config('agentos.actor', p_agent, true);
-    PERFORM set_config('agentos.reason', 'claimed by ' || p_agent, true);
+    PERFORM set_config('agentos.reason',
+        'claimed by ' || p_agent || ' (attempt ' || (t.attempts + 1) || ')', true);
     UPDATE agentos.tasks SET
         status = v_to,
         attempts = attempts + 1,
@@ -515,9 +522,13 @@ BEGIN
         lease_expires_at = v_now + p_lease
     WHERE id = t.id
     RETURNING * INTO t;
-    PERFORM agentos.record_activity('task.claimed', t.id,
-        'claimed by ' || p_agent || ' (attempt ' || t.attempts || ')',
-        jsonb_build_object('agent', p_agent, 'attempt', t.attempts, 'stage', v_to), p_agent);
+    -- inbox/assigned -> in_progress is audited by the transition trigger; a review claim
+    -- changes no status, so it is recorded here
+    IF v_to = 'review' THEN
+        PERFORM agentos.record_activity('task.claimed', t.id,
+            'review claimed by ' || p_agent || ' (attempt ' || t.attempts || ')',
+            jsonb_build_object('agent', p_agent, 'attempt', t.attempts, 'stage', v_to), p_agent);
+    END IF;
     UPDATE agentos.agents SET status = 'working', current_task_id = t.id, updated_at = now()
     WHERE name = p_agent;
     PERFORM set_config('agentos.actor', '', true);
@@ -537,6 +548,10 @@ DECLARE
     i integer;
     t agentos.tasks;
 BEGIN
+    -- A claim lost in a server crash is harmless: job and lease vanish together, the task
+    -- is ready again and the holder's next write fails as stale. So the claim need not
+    -- wait for its WAL flush; that wait was most of the wake-up latency.
+    PERFORM set_config('synchronous_commit', 'off', true);
     FOR i IN 1 .. coalesce(array_length(p_jobs, 1), 0) LOOP
         FOR t IN SELECT * FROM agentos.claim_task(p_tasks[i], p_agents[i], p_role, p_session,
                                                   p_lease, p_now) LOOP

@@ -1,0 +1,358 @@
+"""Benchmarks: numbers with a baseline measured in the same run, on the same server.
+
+dispatch: no-op tasks through the full kernel path (create -> claim -> complete, each
+          with its activity rows and NOTIFYs) with 1 and 2 consumer processes, beside
+          raw pgqueuer (enqueue -> QueueManager drain of no-op jobs).
+wake:     task commit -> claim latency for an idle agent, beside a bare NOTIFY round
+          trip; and with the agent's listener deaf (poll fallback only).
+Every run uses a scratch database on the configured server, dropped afterwards.
+Consumers are separate processes (`python -m agentos.kernel.bench ...`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from agentos.kernel.db import Kernel, resolve_database_url
+from agentos.kernel.settings import Settings
+
+Echo = Callable[[str], None] | None
+
+
+def _with_db(url: str, dbname: str) -> str:
+    params = conninfo_to_dict(url)
+    params["dbname"] = dbname
+    return make_conninfo("", **params)
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(settings: Settings) -> AsyncIterator[str]:
+    """A new migrated database on the configured server; dropped on exit."""
+    from agentos.kernel.migrate import migrate
+
+    base = resolve_database_url(settings)
+    name = f"agentos_bench_{uuid.uuid4().hex[:8]}"
+    admin = await psycopg.AsyncConnection.connect(base, autocommit=True)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = _with_db(base, name)
+    from psycopg.rows import dict_row
+
+    conn = await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row)
+    try:
+        await migrate(conn)  # type: ignore[arg-type]
+    finally:
+        await conn.close()
+    try:
+        yield url
+    finally:
+        admin = await psycopg.AsyncConnection.connect(base, autocommit=True)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+def _pct(samples: list[float], p: float) -> float:
+    s = sorted(samples)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+async def _spawn(*args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "agentos.kernel.bench", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def _wait_line(proc: asyncio.subprocess.Process, prefix: str, timeout: float = 30) -> str:
+    assert proc.stdout is not None
+    while True:
+        line = (await asyncio.wait_for(proc.stdout.readline(), timeout)).decode()
+        if not line:
+            err = (await proc.stderr.read()).decode() if proc.stderr else ""
+            raise RuntimeError(f"bench consumer exited: {err.strip()[-500:]}")
+        if line.startswith(prefix):
+            return line.strip()
+
+
+async def _stop(procs: list[asyncio.subprocess.Process]) -> None:
+    for p in procs:
+        if p.returncode is None:
+            p.terminate()
+    for p in procs:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(p.wait(), 30)
+
+
+async def _kernel_run(url: str, n: int, processes: int, concurrency: int) -> float:
+    """Tasks/s through create -> claim -> complete with `processes` consumers."""
+    procs = [await _spawn("consume-kernel", url, str(concurrency), f"b{i}")
+             for i in range(processes)]
+    try:
+        for p in procs:
+            await _wait_line(p, "ready")
+        conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+        try:
+            t0 = time.perf_counter()
+            for i in range(n):
+                await conn.execute(
+                    "INSERT INTO agentos.tasks (title, role, created_by) VALUES (%s, 'bench', 'bench')",
+                    (f"noop {i}",))
+            while True:
+                row = await (await conn.execute(
+                    "SELECT count(*) FROM agentos.tasks WHERE status = 'done'")).fetchone()
+                if row and row[0] >= n:
+                    break
+                await asyncio.sleep(0.005)
+            elapsed = time.perf_counter() - t0
+        finally:
+            await conn.close()
+    finally:
+        await _stop(procs)
+    return n / elapsed
+
+
+async def _pgqueuer_run(url: str, n: int, processes: int, concurrency: int) -> float:
+    """Jobs/s through raw pgqueuer: enqueue one per call, QueueManager drains."""
+    from agentos.kernel.migrate import pgqueuer_queries
+
+    procs = [await _spawn("consume-pgqueuer", url, str(concurrency)) for _ in range(processes)]
+    try:
+        for p in procs:
+            await _wait_line(p, "ready")
+        conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+        try:
+            q = pgqueuer_queries(conn)  # type: ignore[arg-type]
+            t0 = time.perf_counter()
+            for _ in range(n):
+                await q.enqueue("noop", None)
+            while True:
+                row = await (await conn.execute(
+                    "SELECT count(*) FROM agentos.pgqueuer_log WHERE status = 'successful'"
+                )).fetchone()
+                if row and row[0] >= n:
+                    break
+                await asyncio.sleep(0.005)
+            elapsed = time.perf_counter() - t0
+        finally:
+            await conn.close()
+    finally:
+        await _stop(procs)
+    return n / elapsed
+
+
+async def dispatch(settings: Settings, *, n: int = 2000, concurrency: int = 8,
+                   echo: Echo = print) -> dict[str, Any]:
+    """Run the dispatch benchmark; returns the figures."""
+    out: dict[str, Any] = {"tasks": n, "concurrency": concurrency}
+    say = echo or (lambda _s: None)
+    say(f"dispatch: {n} no-op tasks, {concurrency} slots per consumer process")
+    for procs in (1, 2):
+        async with scratch_database(settings) as url:
+            rate = await _pgqueuer_run(url, n, procs, concurrency)
+        out[f"pgqueuer_{procs}p"] = round(rate, 1)
+        say(f"  raw pgqueuer      {procs} process(es): {rate:8.1f} jobs/s")
+        async with scratch_database(settings) as url:
+            rate = await _kernel_run(url, n, procs, concurrency)
+        out[f"kernel_{procs}p"] = round(rate, 1)
+        ratio = rate / out[f"pgqueuer_{procs}p"]
+        out[f"ratio_{procs}p"] = round(ratio, 3)
+        say(f"  agentos kernel    {procs} process(es): {rate:8.1f} tasks/s "
+            f"({ratio:.2f}x raw pgqueuer; target >= 0.5)")
+    return out
+
+
+async def _notify_roundtrip(url: str, n: int) -> list[float]:
+    listener = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    sender = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    try:
+        await listener.execute("LISTEN bench_ping")
+        gen = listener.notifies()
+        samples = []
+        for i in range(n):
+            t0 = time.perf_counter()
+            await sender.execute("SELECT pg_notify('bench_ping', %s)", (str(i),))
+            note = await anext(gen)
+            assert note.payload == str(i)
+            samples.append((time.perf_counter() - t0) * 1000)
+        return samples
+    finally:
+        await listener.close()
+        await sender.close()
+
+
+async def _task_wake(url: str, n: int, deaf: bool, poll: float) -> list[float]:
+    proc = await _spawn("consume-report", url, "1" if deaf else "0", str(poll))
+    conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    try:
+        await _wait_line(proc, "ready")
+        samples = []
+        for i in range(n):
+            row = await (await conn.execute(
+                "INSERT INTO agentos.tasks (title, role, created_by) VALUES (%s, 'bench', 'bench') "
+                "RETURNING id", (f"wake {i}",))).fetchone()
+            # the INSERT is autocommitted: its reply arrives right after the commit
+            t0 = time.perf_counter_ns()
+            line = await _wait_line(proc, "claimed", timeout=poll + 10)
+            _, tid, ns = line.split()
+            assert row is not None and int(tid) == row[0]
+            samples.append((int(ns) - t0) / 1e6)
+            if deaf:
+                # land at a random point of the poll cycle, as a real arrival would
+                await asyncio.sleep(poll * (i % 7) / 7)
+        # let the last completion commit before stopping the consumer
+        for _ in range(1000):
+            left = await (await conn.execute(
+                "SELECT count(*) FROM agentos.tasks WHERE status <> 'done'")).fetchone()
+            if left is not None and left[0] == 0:
+                break
+            await asyncio.sleep(0.01)
+        return samples
+    finally:
+        await conn.close()
+        await _stop([proc])
+
+
+async def wake(settings: Settings, *, n: int = 1000, killed_samples: int = 20,
+               echo: Echo = print) -> dict[str, Any]:
+    """Run the wake-latency benchmark; returns the figures (milliseconds)."""
+    say = echo or (lambda _s: None)
+    out: dict[str, Any] = {"samples": n, "poll_interval_s": settings.poll_interval}
+    async with scratch_database(settings) as url:
+        base = await _notify_roundtrip(url, n)
+        wake_ms = await _task_wake(url, n, deaf=False, poll=settings.poll_interval)
+        deaf_ms = (await _task_wake(url, killed_samples, deaf=True, poll=settings.poll_interval)
+                   if killed_samples else [])
+    for name, s in (("notify", base), ("wake", wake_ms), ("deaf", deaf_ms)):
+        if s:
+            out[name] = {"p50": round(_pct(s, 50), 3), "p95": round(_pct(s, 95), 3),
+                         "p99": round(_pct(s, 99), 3), "max": round(max(s), 3),
+                         "mean": round(statistics.fmean(s), 3)}
+    say(f"wake: {n} samples (ms)")
+    say(f"  bare NOTIFY round trip   p50 {out['notify']['p50']:7.3f}  p95 {out['notify']['p95']:7.3f}"
+        f"  p99 {out['notify']['p99']:7.3f}")
+    say(f"  task commit -> claim     p50 {out['wake']['p50']:7.3f}  p95 {out['wake']['p95']:7.3f}"
+        f"  p99 {out['wake']['p99']:7.3f}   (target p50 <= 2, p99 <= 10)")
+    if deaf_ms:
+        say(f"  listener deaf (poll {settings.poll_interval:.1f}s) max {out['deaf']['max']:7.1f}"
+            f"  p50 {out['deaf']['p50']:7.1f}   (target <= poll + 100 ms = "
+            f"{settings.poll_interval * 1000 + 100:.0f})")
+    return out
+
+
+# ------------------------------------------------------------ consumer processes --
+
+
+async def _consume_kernel(url: str, concurrency: int, prefix: str) -> None:
+    from agentos.kernel import tasks
+    from agentos.kernel.models import TaskStatus
+    from agentos.kernel.runtime import AgentHost, Work
+
+    async def noop(kernel: Kernel, work: Work) -> None:
+        assert work.task is not None
+        async with kernel.connection() as conn:
+            await tasks.complete(conn, work.task, actor=work.agent, to=TaskStatus.done)
+
+    settings = Settings(database_url=url, lease_seconds=30)  # type: ignore[arg-type]
+    kernel = await Kernel(settings).open(min_size=concurrency, max_size=concurrency + 2)
+    host = AgentHost(kernel, role="bench", agents=[f"{prefix}-{i}" for i in range(concurrency)],
+                     handler=noop)
+    await _serve(host, kernel)
+
+
+async def _serve(host: Any, kernel: Kernel) -> None:
+    import signal
+
+    runner = asyncio.create_task(host.run())
+    await host.ready.wait()
+    print("ready", flush=True)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    host.stop()
+    await runner
+    await kernel.close()
+
+
+async def _consume_report(url: str, deaf: bool, poll: float) -> None:
+    from agentos.kernel import bus, tasks
+    from agentos.kernel.models import TaskStatus
+    from agentos.kernel.runtime import AgentHost, Work
+
+    async def report(kernel: Kernel, work: Work) -> None:
+        assert work.task is not None
+        print(f"claimed {work.task.id} {time.perf_counter_ns()}", flush=True)
+        async with kernel.connection() as conn:
+            await tasks.complete(conn, work.task, actor=work.agent, to=TaskStatus.done)
+
+    settings = Settings(database_url=url, poll_interval=poll, lease_seconds=30)  # type: ignore[arg-type]
+    kernel = await Kernel(settings).open(min_size=2, max_size=4)
+    listener = None
+    if deaf:
+        listener = await bus.Listener(url, ["agentos_bench_nobody_notifies"]).start()
+    host = AgentHost(kernel, role="bench", agents=["wake-0"], handler=report, listener=listener)
+    await _serve(host, kernel)
+
+
+async def _consume_pgqueuer(url: str, concurrency: int) -> None:
+    import signal
+
+    from pgqueuer.core.qm import QueueManager
+
+    from agentos.kernel.migrate import pgqueuer_queries
+
+    conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    queries = pgqueuer_queries(conn)  # type: ignore[arg-type]
+    qm = QueueManager(queries=queries)
+
+    @qm.entrypoint("noop", concurrency_limit=0)
+    async def noop(job: Any) -> None:
+        return None
+
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, qm.shutdown.set)
+    print("ready", flush=True)
+    await qm.run(batch_size=concurrency, dequeue_timeout=__import__("datetime").timedelta(seconds=1))
+    await conn.close()
+
+
+def _main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m agentos.kernel.bench")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("consume-kernel")
+    a.add_argument("url")
+    a.add_argument("concurrency", type=int)
+    a.add_argument("prefix")
+    b = sub.add_parser("consume-pgqueuer")
+    b.add_argument("url")
+    b.add_argument("concurrency", type=int)
+    c = sub.add_parser("consume-report")
+    c.add_argument("url")
+    c.add_argument("deaf", type=int)
+    c.add_argument("poll", type=float)
+    args = ap.parse_args()
+    if args.cmd == "consume-kernel":
+        asyncio.run(_consume_kernel(args.url, args.concurrency, args.prefix))
+    elif args.cmd == "consume-pgqueuer":
+        asyncio.run(_consume_pgqueuer(args.url, args.concurrency))
+    else:
+        asyncio.run(_consume_report(args.url, bool(args.deaf), args.poll))
+
+
+if __name__ == "__main__":
+    _main()
