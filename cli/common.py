@@ -26,16 +26,18 @@ EXIT_BAD_INPUT = 2
 
 def settings() -> Settings:
     """Settings from the environment; a bad value is a one-line error."""
-    from pydantic import ValidationError
-
     from agentos.kernel.models import first_error
     from agentos.kernel.settings import Settings
+    from pydantic import ValidationError
 
     try:
         return Settings()
     except ValidationError as exc:
-        fail(f"bad setting: AGENTOS_{first_error(exc).upper().split(':')[0]}: "
-             f"{first_error(exc).split(':', 1)[-1].strip()}", EXIT_BAD_INPUT)
+        fail(
+            f"bad setting: AGENTOS_{first_error(exc).upper().split(':')[0]}: "
+            f"{first_error(exc).split(':', 1)[-1].strip()}",
+            EXIT_BAD_INPUT,
+        )
         raise  # unreachable
 
 

@@ -6,15 +6,16 @@ import json
 from typing import Any
 
 import click
-
 from agentos.cli.common import open_kernel, settings
 from agentos.sql import query
 
 
 def _line(row: dict[str, Any]) -> str:
     task = f" #{row['task_id']}" if row["task_id"] else ""
-    return (f"{row['created_at']:%Y-%m-%d %H:%M:%S} {row['kind']:<16} "
-            f"{(row['actor'] or '-'):<14}{task} {row['message']}")
+    return (
+        f"{row['created_at']:%Y-%m-%d %H:%M:%S} {row['kind']:<16} "
+        f"{(row['actor'] or '-'):<14}{task} {row['message']}"
+    )
 
 
 def _emit(row: dict[str, Any], as_json: bool) -> None:
@@ -24,17 +25,20 @@ def _emit(row: dict[str, Any], as_json: bool) -> None:
         click.echo(_line(row))
 
 
-async def show_log(*, follow: bool, actor: str | None, task_id: int | None, limit: int,
-                   as_json: bool) -> None:
+async def show_log(
+    *, follow: bool, actor: str | None, task_id: int | None, limit: int, as_json: bool
+) -> None:
     """Print the last `limit` rows; with follow, then every new row as it is committed."""
     from agentos.kernel import bus
 
     kernel = await open_kernel(pool_max=1)
     try:
         async with kernel.connection() as conn:
-            rows = await (await conn.execute(
-                query("recent_activities"), {"actor": actor, "task": task_id, "limit": limit}
-            )).fetchall()
+            rows = await (
+                await conn.execute(
+                    query("recent_activities"), {"actor": actor, "task": task_id, "limit": limit}
+                )
+            ).fetchall()
         rows.reverse()
         for r in rows:
             _emit(r, as_json)
@@ -43,22 +47,30 @@ async def show_log(*, follow: bool, actor: str | None, task_id: int | None, limi
         last = rows[-1]["id"] if rows else 0
         if not rows:
             async with kernel.connection() as conn:
-                row = await (await conn.execute(
-                    "SELECT coalesce(max(id), 0) AS id FROM agentos.activities")).fetchone()
+                row = await (
+                    await conn.execute("SELECT coalesce(max(id), 0) AS id FROM agentos.activities")
+                ).fetchone()
                 last = row["id"] if row else 0
         listener = await bus.Listener(kernel.url, [bus.ACTIVITY]).start()
         # Ids are handed out at insert but become visible at commit, so a lower id can
         # appear after a higher one: re-read a window behind the newest id and skip what
         # was already printed.
         seen: dict[int, None] = {r["id"]: None for r in rows}
+        floor = last  # never reach back before what was current when following began
         try:
             while True:
                 async with kernel.connection() as conn:
-                    new = await (await conn.execute(
-                        query("list_activities"),
-                        {"after": max(0, last - 500), "actor": actor, "task": task_id,
-                         "limit": 1000},
-                    )).fetchall()
+                    new = await (
+                        await conn.execute(
+                            query("list_activities"),
+                            {
+                                "after": max(floor, last - 500),
+                                "actor": actor,
+                                "task": task_id,
+                                "limit": 1000,
+                            },
+                        )
+                    ).fetchall()
                 new = [r for r in new if r["id"] not in seen]
                 for r in new:
                     _emit(r, as_json)

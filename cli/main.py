@@ -13,7 +13,6 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import click
-
 from agentos.cli.common import (
     echo_json,
     fail,
@@ -56,15 +55,19 @@ def start(detach: bool) -> None:
 
     s = settings()
     if supervisor.read_pidfile(s):
-        fail(f"agentos is already running (pid {supervisor.read_pidfile(s)['pid']}); "  # type: ignore[index]
-             "`agentos stop` ends it")
+        fail(
+            f"agentos is already running (pid {supervisor.read_pidfile(s)['pid']}); "  # type: ignore[index]
+            "`agentos stop` ends it"
+        )
     if detach:
         try:
             pid = supervisor.detach(s, ["start"])
         except RuntimeError as exc:
             fail(str(exc))
-        click.echo(f"agentos started in the background (pid {pid}); logs: "
-                   f"{s.run_dir / 'agentos.log'}; `agentos stop` ends it")
+        click.echo(
+            f"agentos started in the background (pid {pid}); logs: "
+            f"{s.run_dir / 'agentos.log'}; `agentos stop` ends it"
+        )
         return
     setup_logging(s.log_level, s.log_format)
     sup = supervisor.Supervisor(s, children=[])
@@ -97,11 +100,15 @@ def status(as_json: bool) -> None:
 
     s = settings()
     info = supervisor.read_pidfile(s)
-    out: dict[str, Any] = {"running": info is not None, "supervisor": info,
-                           "database": "external" if not s.uses_embedded else "embedded"}
+    out: dict[str, Any] = {
+        "running": info is not None,
+        "supervisor": info,
+        "database": "external" if not s.uses_embedded else "embedded",
+    }
     if s.uses_embedded and embedded.running_server(s.pgdata) is None:
         out.update(database_up=False, sessions=[], board={})
     else:
+
         async def _query() -> None:
             from agentos.kernel import migrate as mig
 
@@ -110,16 +117,23 @@ def status(as_json: bool) -> None:
                 async with kernel.connection() as conn:
                     out["schema"] = (await mig.status(conn)).as_dict()
                     if out["schema"]["current"]:
-                        rows = await (await conn.execute(
-                            "SELECT role, host, pid, agents, heartbeat_at FROM "
-                            "agentos.agent_sessions WHERE status = 'running' ORDER BY started_at"
-                        )).fetchall()
+                        rows = await (
+                            await conn.execute(
+                                "SELECT role, host, pid, agents, heartbeat_at FROM "
+                                "agentos.agent_sessions WHERE status = 'running' ORDER BY started_at"
+                            )
+                        ).fetchall()
                         out["sessions"] = rows
-                        out["board"] = {r["status"]: r["tasks"] for r in await (
-                            await conn.execute("SELECT * FROM agentos.board_summary")).fetchall()}
+                        out["board"] = {
+                            r["status"]: r["tasks"]
+                            for r in await (
+                                await conn.execute("SELECT * FROM agentos.board_summary")
+                            ).fetchall()
+                        }
                 out["database_up"] = True
             finally:
                 await kernel.close()
+
         run(_query())
     if as_json:
         echo_json(out)
@@ -128,14 +142,21 @@ def status(as_json: bool) -> None:
     click.echo(f"database: {out['database']}, {'up' if out.get('database_up') else 'down'}")
     if "schema" in out:
         sc = out["schema"]
-        click.echo(f"schema:   {sc['current'] or 'empty'} (latest {sc['latest']})"
-                   + ("" if sc["ok"] else ", pending: " + ", ".join(sc["pending"])))
+        click.echo(
+            f"schema:   {sc['current'] or 'empty'} (latest {sc['latest']})"
+            + ("" if sc["ok"] else ", pending: " + ", ".join(sc["pending"]))
+        )
     for sess in out.get("sessions", []):
-        click.echo(f"session:  {sess['role']} pid {sess['pid']} on {sess['host']}: "
-                   f"{', '.join(sess['agents'])}")
+        click.echo(
+            f"session:  {sess['role']} pid {sess['pid']} on {sess['host']}: "
+            f"{', '.join(sess['agents'])}"
+        )
     if out.get("board"):
-        click.echo("tasks:    " + ", ".join(f"{k} {v}" for k, v in out["board"].items() if v)
-                   if any(out["board"].values()) else "tasks:    none")
+        click.echo(
+            "tasks:    " + ", ".join(f"{k} {v}" for k, v in out["board"].items() if v)
+            if any(out["board"].values())
+            else "tasks:    none"
+        )
 
 
 # -------------------------------------------------------------------------- db --
@@ -186,10 +207,12 @@ def db_status(as_json: bool) -> None:
     if as_json:
         echo_json(st.as_dict())
     else:
-        click.echo(f"current {st.current or 'none'}, latest {st.latest}"
-                   + (f", pending {', '.join(st.pending)}" if st.pending else "")
-                   + (f", modified {', '.join(st.modified)}" if st.modified else "")
-                   + ("" if st.pgqueuer_installed else ", pgqueuer not installed"))
+        click.echo(
+            f"current {st.current or 'none'}, latest {st.latest}"
+            + (f", pending {', '.join(st.pending)}" if st.pending else "")
+            + (f", modified {', '.join(st.modified)}" if st.modified else "")
+            + ("" if st.pgqueuer_installed else ", pgqueuer not installed")
+        )
     sys.exit(0 if st.ok else 1)
 
 
@@ -233,8 +256,10 @@ def task() -> None:
 
 def _print_task(t: Any) -> None:
     click.echo(f"#{t.id} [{t.status}] {t.title}")
-    click.echo(f"  role {t.role}, priority {t.priority}, assignee {t.assignee or '-'}, "
-               f"attempts {t.attempts}/{t.max_attempts}")
+    click.echo(
+        f"  role {t.role}, priority {t.priority}, assignee {t.assignee or '-'}, "
+        f"attempts {t.attempts}/{t.max_attempts}"
+    )
     if t.parent_id:
         click.echo(f"  parent #{t.parent_id}")
     if t.depends_on:
@@ -261,14 +286,27 @@ def _print_task(t: Any) -> None:
 @click.option("--assign", "assignee", default=None, help="A specific agent to take it.")
 @click.option("--priority", "-p", type=click.IntRange(-1000, 1000), default=0, show_default=True)
 @click.option("--parent", type=click.IntRange(min=1), default=None, help="Parent task id.")
-@click.option("--depends-on", type=click.IntRange(min=1), multiple=True,
-              help="A task id that must be done first (repeatable).")
+@click.option(
+    "--depends-on",
+    type=click.IntRange(min=1),
+    multiple=True,
+    help="A task id that must be done first (repeatable).",
+)
 @click.option("--max-attempts", type=click.IntRange(1, 100), default=3, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the task as JSON.")
 @handle_errors
-def task_create(title: str, description: str, acceptance: str, role: str, assignee: str | None,
-                priority: int, parent: int | None, depends_on: tuple[int, ...], max_attempts: int,
-                as_json: bool) -> None:
+def task_create(
+    title: str,
+    description: str,
+    acceptance: str,
+    role: str,
+    assignee: str | None,
+    priority: int,
+    parent: int | None,
+    depends_on: tuple[int, ...],
+    max_attempts: int,
+    as_json: bool,
+) -> None:
     """Create a task; ready tasks wake an agent of the role at once."""
     from agentos.kernel import tasks
 
@@ -277,10 +315,18 @@ def task_create(title: str, description: str, acceptance: str, role: str, assign
         try:
             async with kernel.connection() as conn:
                 return await tasks.create_task(
-                    conn, created_by=os.environ.get("USER", "cli"), title=title,
-                    description=description, acceptance=acceptance, role=role,
-                    assignee=assignee, priority=priority, parent_id=parent,
-                    depends_on=list(depends_on), max_attempts=max_attempts)
+                    conn,
+                    created_by=os.environ.get("USER", "cli"),
+                    title=title,
+                    description=description,
+                    acceptance=acceptance,
+                    role=role,
+                    assignee=assignee,
+                    priority=priority,
+                    parent_id=parent,
+                    depends_on=list(depends_on),
+                    max_attempts=max_attempts,
+                )
         finally:
             await kernel.close()
 
@@ -423,7 +469,9 @@ def agent_list(as_json: bool) -> None:
 @click.option("--limit", "-n", type=click.IntRange(1, 100000), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON lines.")
 @handle_errors
-def log_cmd(follow: bool, actor: str | None, task_id: int | None, limit: int, as_json: bool) -> None:
+def log_cmd(
+    follow: bool, actor: str | None, task_id: int | None, limit: int, as_json: bool
+) -> None:
     """The activity log (the audit trail of everything)."""
     from agentos.cli.logview import show_log
 
@@ -447,12 +495,22 @@ def schedule() -> None:
 @click.option("--role", default=None, help="Wake an agent of this role.")
 @click.option("--agent", default=None, help="Wake this agent.")
 @click.option("--activation", default="heartbeat", show_default=True, help="What kind of work.")
-@click.option("--precondition", default=None,
-              help="SQL boolean expression; the tick fires only when it is true.")
+@click.option(
+    "--precondition",
+    default=None,
+    help="SQL boolean expression; the tick fires only when it is true.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def schedule_add(name: str, cron: str, role: str | None, agent: str | None, activation: str,
-                 precondition: str | None, as_json: bool) -> None:
+def schedule_add(
+    name: str,
+    cron: str,
+    role: str | None,
+    agent: str | None,
+    activation: str,
+    precondition: str | None,
+    as_json: bool,
+) -> None:
     """Add a schedule, e.g. `agentos schedule add beat '*/5 * * * *' --role orchestrator`."""
     from agentos.kernel import schedules
 
@@ -460,9 +518,15 @@ def schedule_add(name: str, cron: str, role: str | None, agent: str | None, acti
         kernel = await open_kernel()
         try:
             async with kernel.connection() as conn:
-                return await schedules.add_schedule(conn, name=name, cron=cron, role=role,
-                                                    agent=agent, activation=activation,
-                                                    precondition=precondition)
+                return await schedules.add_schedule(
+                    conn,
+                    name=name,
+                    cron=cron,
+                    role=role,
+                    agent=agent,
+                    activation=activation,
+                    precondition=precondition,
+                )
         finally:
             await kernel.close()
 
@@ -470,7 +534,9 @@ def schedule_add(name: str, cron: str, role: str | None, agent: str | None, acti
     if as_json:
         echo_json(sc)
     else:
-        click.echo(f"schedule {sc.name} ({sc.cron}) next fires at {sc.next_fire_at:%Y-%m-%d %H:%M:%S%z}")
+        click.echo(
+            f"schedule {sc.name} ({sc.cron}) next fires at {sc.next_fire_at:%Y-%m-%d %H:%M:%S%z}"
+        )
 
 
 @schedule.command("list", context_settings=CONTEXT)
@@ -497,8 +563,10 @@ def schedule_list(as_json: bool) -> None:
     for sc in rows:
         target = f"role {sc.target_role}" if sc.target_role else f"agent {sc.target_agent}"
         cond = f" if {sc.precondition}" if sc.precondition else ""
-        click.echo(f"{sc.name:<20} {sc.cron:<15} {sc.activation} -> {target}{cond}; "
-                   f"next {sc.next_fire_at:%Y-%m-%d %H:%M:%S}")
+        click.echo(
+            f"{sc.name:<20} {sc.cron:<15} {sc.activation} -> {target}{cond}; "
+            f"next {sc.next_fire_at:%Y-%m-%d %H:%M:%S}"
+        )
 
 
 @schedule.command("remove", context_settings=CONTEXT)
@@ -530,31 +598,44 @@ def bench() -> None:
 
 @bench.command("dispatch", context_settings=CONTEXT)
 @click.option("--tasks", "n", type=click.IntRange(100, 1_000_000), default=2000, show_default=True)
-@click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,
-              help="Agent slots per process.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=8,
+    show_default=True,
+    help="Agent slots per process.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def bench_dispatch(n: int, concurrency: int, as_json: bool) -> None:
     """No-op tasks through the kernel path (1 and 2 processes) beside raw pgqueuer."""
     from agentos.kernel import bench as b
 
-    result = run(b.dispatch(settings(), n=n, concurrency=concurrency, echo=None if as_json else click.echo))
+    result = run(
+        b.dispatch(settings(), n=n, concurrency=concurrency, echo=None if as_json else click.echo)
+    )
     if as_json:
         echo_json(result)
 
 
 @bench.command("wake", context_settings=CONTEXT)
 @click.option("--tasks", "n", type=click.IntRange(10, 1_000_000), default=1000, show_default=True)
-@click.option("--killed-samples", type=click.IntRange(0, 1000), default=20, show_default=True,
-              help="Samples with the listener's connection killed (poll fallback).")
+@click.option(
+    "--killed-samples",
+    type=click.IntRange(0, 1000),
+    default=20,
+    show_default=True,
+    help="Samples with the listener's connection killed (poll fallback).",
+)
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def bench_wake(n: int, killed_samples: int, as_json: bool) -> None:
     """Task commit to claim latency beside bare NOTIFY round-trip."""
     from agentos.kernel import bench as b
 
-    result = run(b.wake(settings(), n=n, killed_samples=killed_samples,
-                        echo=None if as_json else click.echo))
+    result = run(
+        b.wake(settings(), n=n, killed_samples=killed_samples, echo=None if as_json else click.echo)
+    )
     if as_json:
         echo_json(result)
 

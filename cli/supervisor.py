@@ -84,11 +84,14 @@ class Supervisor:
             self._write_pidfile(kernel.url)
             duties = KernelDuties(kernel, uuid.uuid4())
             duty_task = asyncio.create_task(duties.run(), name="agentos-duties")
-            watchers = [asyncio.create_task(self._watch(c), name=f"child-{c.name}")
-                        for c in self.children]
-            log.info("agentos is running (database %s, %d agent processes); Ctrl-C stops it",
-                     "embedded" if self.settings.uses_embedded else "external",
-                     len(self.children))
+            watchers = [
+                asyncio.create_task(self._watch(c), name=f"child-{c.name}") for c in self.children
+            ]
+            log.info(
+                "agentos is running (database %s, %d agent processes); Ctrl-C stops it",
+                "embedded" if self.settings.uses_embedded else "external",
+                len(self.children),
+            )
             await self._stop.wait()
             log.info("stopping")
             for w in watchers:
@@ -156,7 +159,9 @@ def detach(settings: Settings, argv: list[str]) -> int:
     with open(logfile, "ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "agentos.cli.main", *argv],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     deadline = time.monotonic() + 60

@@ -22,10 +22,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
 from agentos.kernel.db import Kernel, resolve_database_url
 from agentos.kernel.settings import Settings
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 Echo = Callable[[str], None] | None
 
@@ -53,7 +52,7 @@ async def scratch_database(settings: Settings) -> AsyncIterator[str]:
 
     conn = await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row)
     try:
-        await migrate(conn)  # type: ignore[arg-type]
+        await migrate(conn)
     finally:
         await conn.close()
     try:
@@ -73,8 +72,12 @@ def _pct(samples: list[float], p: float) -> float:
 
 async def _spawn(*args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "agentos.kernel.bench", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "agentos.kernel.bench",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
 
 
@@ -100,8 +103,9 @@ async def _stop(procs: list[asyncio.subprocess.Process]) -> None:
 
 async def _kernel_run(url: str, n: int, processes: int, concurrency: int) -> float:
     """Tasks/s through create -> claim -> complete with `processes` consumers."""
-    procs = [await _spawn("consume-kernel", url, str(concurrency), f"b{i}")
-             for i in range(processes)]
+    procs = [
+        await _spawn("consume-kernel", url, str(concurrency), f"b{i}") for i in range(processes)
+    ]
     try:
         for p in procs:
             await _wait_line(p, "ready")
@@ -111,10 +115,12 @@ async def _kernel_run(url: str, n: int, processes: int, concurrency: int) -> flo
             for i in range(n):
                 await conn.execute(
                     "INSERT INTO agentos.tasks (title, role, created_by) VALUES (%s, 'bench', 'bench')",
-                    (f"noop {i}",))
+                    (f"noop {i}",),
+                )
             while True:
-                row = await (await conn.execute(
-                    "SELECT count(*) FROM agentos.tasks WHERE status = 'done'")).fetchone()
+                row = await (
+                    await conn.execute("SELECT count(*) FROM agentos.tasks WHERE status = 'done'")
+                ).fetchone()
                 if row and row[0] >= n:
                     break
                 await asyncio.sleep(0.005)
@@ -141,9 +147,11 @@ async def _pgqueuer_run(url: str, n: int, processes: int, concurrency: int) -> f
             for _ in range(n):
                 await q.enqueue("noop", None)
             while True:
-                row = await (await conn.execute(
-                    "SELECT count(*) FROM agentos.pgqueuer_log WHERE status = 'successful'"
-                )).fetchone()
+                row = await (
+                    await conn.execute(
+                        "SELECT count(*) FROM agentos.pgqueuer_log WHERE status = 'successful'"
+                    )
+                ).fetchone()
                 if row and row[0] >= n:
                     break
                 await asyncio.sleep(0.005)
@@ -155,8 +163,9 @@ async def _pgqueuer_run(url: str, n: int, processes: int, concurrency: int) -> f
     return n / elapsed
 
 
-async def dispatch(settings: Settings, *, n: int = 2000, concurrency: int = 8,
-                   echo: Echo = print) -> dict[str, Any]:
+async def dispatch(
+    settings: Settings, *, n: int = 2000, concurrency: int = 8, echo: Echo = print
+) -> dict[str, Any]:
     """Run the dispatch benchmark; returns the figures."""
     out: dict[str, Any] = {"tasks": n, "concurrency": concurrency}
     say = echo or (lambda _s: None)
@@ -171,8 +180,10 @@ async def dispatch(settings: Settings, *, n: int = 2000, concurrency: int = 8,
         out[f"kernel_{procs}p"] = round(rate, 1)
         ratio = rate / out[f"pgqueuer_{procs}p"]
         out[f"ratio_{procs}p"] = round(ratio, 3)
-        say(f"  agentos kernel    {procs} process(es): {rate:8.1f} tasks/s "
-            f"({ratio:.2f}x raw pgqueuer; target >= 0.5)")
+        say(
+            f"  agentos kernel    {procs} process(es): {rate:8.1f} tasks/s "
+            f"({ratio:.2f}x raw pgqueuer; target >= 0.5)"
+        )
     return out
 
 
@@ -202,9 +213,13 @@ async def _task_wake(url: str, n: int, deaf: bool, poll: float) -> list[float]:
         await _wait_line(proc, "ready")
         samples = []
         for i in range(n):
-            row = await (await conn.execute(
-                "INSERT INTO agentos.tasks (title, role, created_by) VALUES (%s, 'bench', 'bench') "
-                "RETURNING id", (f"wake {i}",))).fetchone()
+            row = await (
+                await conn.execute(
+                    "INSERT INTO agentos.tasks (title, role, created_by) VALUES (%s, 'bench', 'bench') "
+                    "RETURNING id",
+                    (f"wake {i}",),
+                )
+            ).fetchone()
             # the INSERT is autocommitted: its reply arrives right after the commit
             t0 = time.perf_counter_ns()
             line = await _wait_line(proc, "claimed", timeout=poll + 10)
@@ -216,8 +231,9 @@ async def _task_wake(url: str, n: int, deaf: bool, poll: float) -> list[float]:
                 await asyncio.sleep(poll * (i % 7) / 7)
         # let the last completion commit before stopping the consumer
         for _ in range(1000):
-            left = await (await conn.execute(
-                "SELECT count(*) FROM agentos.tasks WHERE status <> 'done'")).fetchone()
+            left = await (
+                await conn.execute("SELECT count(*) FROM agentos.tasks WHERE status <> 'done'")
+            ).fetchone()
             if left is not None and left[0] == 0:
                 break
             await asyncio.sleep(0.01)
@@ -227,30 +243,44 @@ async def _task_wake(url: str, n: int, deaf: bool, poll: float) -> list[float]:
         await _stop([proc])
 
 
-async def wake(settings: Settings, *, n: int = 1000, killed_samples: int = 20,
-               echo: Echo = print) -> dict[str, Any]:
+async def wake(
+    settings: Settings, *, n: int = 1000, killed_samples: int = 20, echo: Echo = print
+) -> dict[str, Any]:
     """Run the wake-latency benchmark; returns the figures (milliseconds)."""
     say = echo or (lambda _s: None)
     out: dict[str, Any] = {"samples": n, "poll_interval_s": settings.poll_interval}
     async with scratch_database(settings) as url:
         base = await _notify_roundtrip(url, n)
         wake_ms = await _task_wake(url, n, deaf=False, poll=settings.poll_interval)
-        deaf_ms = (await _task_wake(url, killed_samples, deaf=True, poll=settings.poll_interval)
-                   if killed_samples else [])
+        deaf_ms = (
+            await _task_wake(url, killed_samples, deaf=True, poll=settings.poll_interval)
+            if killed_samples
+            else []
+        )
     for name, s in (("notify", base), ("wake", wake_ms), ("deaf", deaf_ms)):
         if s:
-            out[name] = {"p50": round(_pct(s, 50), 3), "p95": round(_pct(s, 95), 3),
-                         "p99": round(_pct(s, 99), 3), "max": round(max(s), 3),
-                         "mean": round(statistics.fmean(s), 3)}
+            out[name] = {
+                "p50": round(_pct(s, 50), 3),
+                "p95": round(_pct(s, 95), 3),
+                "p99": round(_pct(s, 99), 3),
+                "max": round(max(s), 3),
+                "mean": round(statistics.fmean(s), 3),
+            }
     say(f"wake: {n} samples (ms)")
-    say(f"  bare NOTIFY round trip   p50 {out['notify']['p50']:7.3f}  p95 {out['notify']['p95']:7.3f}"
-        f"  p99 {out['notify']['p99']:7.3f}")
-    say(f"  task commit -> claim     p50 {out['wake']['p50']:7.3f}  p95 {out['wake']['p95']:7.3f}"
-        f"  p99 {out['wake']['p99']:7.3f}   (target p50 <= 2, p99 <= 10)")
+    say(
+        f"  bare NOTIFY round trip   p50 {out['notify']['p50']:7.3f}  p95 {out['notify']['p95']:7.3f}"
+        f"  p99 {out['notify']['p99']:7.3f}"
+    )
+    say(
+        f"  task commit -> claim     p50 {out['wake']['p50']:7.3f}  p95 {out['wake']['p95']:7.3f}"
+        f"  p99 {out['wake']['p99']:7.3f}   (target p50 <= 2, p99 <= 10)"
+    )
     if deaf_ms:
-        say(f"  listener deaf (poll {settings.poll_interval:.1f}s) max {out['deaf']['max']:7.1f}"
+        say(
+            f"  listener deaf (poll {settings.poll_interval:.1f}s) max {out['deaf']['max']:7.1f}"
             f"  p50 {out['deaf']['p50']:7.1f}   (target <= poll + 100 ms = "
-            f"{settings.poll_interval * 1000 + 100:.0f})")
+            f"{settings.poll_interval * 1000 + 100:.0f})"
+        )
     return out
 
 
@@ -269,8 +299,9 @@ async def _consume_kernel(url: str, concurrency: int, prefix: str) -> None:
 
     settings = Settings(database_url=url, lease_seconds=30)  # type: ignore[arg-type]
     kernel = await Kernel(settings).open(min_size=concurrency, max_size=concurrency + 2)
-    host = AgentHost(kernel, role="bench", agents=[f"{prefix}-{i}" for i in range(concurrency)],
-                     handler=noop)
+    host = AgentHost(
+        kernel, role="bench", agents=[f"{prefix}-{i}" for i in range(concurrency)], handler=noop
+    )
     await _serve(host, kernel)
 
 
@@ -312,9 +343,8 @@ async def _consume_report(url: str, deaf: bool, poll: float) -> None:
 async def _consume_pgqueuer(url: str, concurrency: int) -> None:
     import signal
 
-    from pgqueuer.core.qm import QueueManager
-
     from agentos.kernel.migrate import pgqueuer_queries
+    from pgqueuer.core.qm import QueueManager
 
     conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
     queries = pgqueuer_queries(conn)  # type: ignore[arg-type]
@@ -327,7 +357,9 @@ async def _consume_pgqueuer(url: str, concurrency: int) -> None:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, qm.shutdown.set)
     print("ready", flush=True)
-    await qm.run(batch_size=concurrency, dequeue_timeout=__import__("datetime").timedelta(seconds=1))
+    await qm.run(
+        batch_size=concurrency, dequeue_timeout=__import__("datetime").timedelta(seconds=1)
+    )
     await conn.close()
 
 

@@ -106,7 +106,8 @@ class Listener:
                 self.connected.clear()
                 self.reconnects += 1
                 log.warning(
-                    "listener connection lost (%s); reconnecting", str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                    "listener connection lost (%s); reconnecting",
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
                     extra={"action": "bus.reconnect"},
                 )
                 await asyncio.sleep(delay)

@@ -12,11 +12,10 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
-
 from agentos.kernel import errors
 from agentos.kernel.settings import Settings
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
 
 Conn = psycopg.AsyncConnection[dict[str, Any]]
 

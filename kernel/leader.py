@@ -53,7 +53,9 @@ class Leadership:
             leading = False
         if leading != self.is_leader:
             log.info(
-                "%s leadership of %s", "took" if leading else "lost", self.duty,
+                "%s leadership of %s",
+                "took" if leading else "lost",
+                self.duty,
                 extra={"action": "leader.change", "duty": self.duty},
             )
         self.is_leader = leading

@@ -13,8 +13,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from agentos import sql
 from agentos.kernel.db import Conn
+from psycopg.rows import dict_row
 
 log = logging.getLogger(__name__)
 
@@ -59,21 +61,28 @@ def pgqueuer_queries(conn: Conn) -> Any:
 
     settings = DBSettings(db_schema=SCHEMA)
     return Queries(
-        PsycopgDriver(conn),
+        PsycopgDriver(conn),  # type: ignore[arg-type]
         qbe=qb.QueryBuilderEnvironment(settings=settings),
         qbq=qb.QueryQueueBuilder(settings=settings),
         qbs=qb.QuerySchedulerBuilder(settings=settings),
     )
 
 
+def _dict(conn: Conn) -> psycopg.AsyncCursor[dict[str, Any]]:
+    # callers may hand us a connection with any row factory
+    return conn.cursor(row_factory=dict_row)
+
+
 async def _applied(conn: Conn) -> dict[str, str]:
     exists = await (
-        await conn.execute("SELECT to_regclass('agentos.schema_migrations') IS NOT NULL AS e")
+        await _dict(conn).execute(
+            "SELECT to_regclass('agentos.schema_migrations') IS NOT NULL AS e"
+        )
     ).fetchone()
     if not exists or not exists["e"]:
         return {}
     rows = await (
-        await conn.execute("SELECT version, checksum FROM agentos.schema_migrations")
+        await _dict(conn).execute("SELECT version, checksum FROM agentos.schema_migrations")
     ).fetchall()
     return {r["version"]: r["checksum"] for r in rows}
 
@@ -83,9 +92,11 @@ async def status(conn: Conn) -> MigrationStatus:
     applied = await _applied(conn)
     shipped = sql.migrations()
     pending = [m.version for m in shipped if m.version not in applied]
-    modified = [m.version for m in shipped if m.version in applied and applied[m.version] != m.checksum]
+    modified = [
+        m.version for m in shipped if m.version in applied and applied[m.version] != m.checksum
+    ]
     row = await (
-        await conn.execute("SELECT to_regclass('agentos.pgqueuer') IS NOT NULL AS e")
+        await _dict(conn).execute("SELECT to_regclass('agentos.pgqueuer') IS NOT NULL AS e")
     ).fetchone()
     return MigrationStatus(
         current=max(applied) if applied else None,
@@ -143,8 +154,9 @@ async def migrate(conn: Conn) -> list[str]:
                     "VALUES (%s, %s, %s)",
                     (mig.version, mig.name, mig.checksum),
                 )
-            log.info("applied migration %s_%s", mig.version, mig.name,
-                     extra={"action": "migrate.apply"})
+            log.info(
+                "applied migration %s_%s", mig.version, mig.name, extra={"action": "migrate.apply"}
+            )
             done.append(mig.version)
         return done
     finally:

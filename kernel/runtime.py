@@ -88,8 +88,9 @@ class AgentHost:
         if self.listener is None:
             self.listener = bus.Listener(self.kernel.url, [bus.JOBS])
             await self.listener.start()
-        self.dispatcher = await Dispatcher(self.kernel, role=self.role,
-                                           session_id=self.session_id).open()
+        self.dispatcher = await Dispatcher(
+            self.kernel, role=self.role, session_id=self.session_id
+        ).open()
         keeper = asyncio.create_task(self._keep_alive(), name="agentos-lease-keeper")
         loop = asyncio.get_running_loop()
         self.last_heartbeat_ok = loop.time()
@@ -159,8 +160,11 @@ class AgentHost:
         while True:
             await asyncio.sleep(period)
             try:
-                held = {w.task.lease_token: w for w, _ in self.running.values()
-                        if w.task is not None and w.task.lease_token is not None}
+                held = {
+                    w.task.lease_token: w
+                    for w, _ in self.running.values()
+                    if w.task is not None and w.task.lease_token is not None
+                }
                 still = await self.dispatcher.renew(list(held))
                 for token, work in held.items():
                     if token not in still:

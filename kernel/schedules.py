@@ -22,14 +22,13 @@ import logging
 from typing import Any
 
 import psycopg
-from croniter import croniter
-from psycopg import sql as pgsql
-from psycopg.types.json import Jsonb
-
 from agentos.kernel import errors
 from agentos.kernel.db import Conn, Kernel
 from agentos.kernel.models import NAME_RE, ROLE_RE, Schedule
 from agentos.sql import query
+from croniter import croniter
+from psycopg import sql as pgsql
+from psycopg.types.json import Jsonb
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +52,9 @@ async def _check_precondition(conn: Conn, precondition: str) -> None:
         async with conn.transaction(force_rollback=True):
             await conn.execute("SET TRANSACTION READ ONLY")
             await conn.execute("SET LOCAL statement_timeout = '2s'")
-            await conn.execute(pgsql.SQL("SELECT ({})::boolean AS ok").format(pgsql.SQL(precondition)))  # type: ignore[arg-type]
+            await conn.execute(
+                pgsql.SQL("SELECT ({})::boolean AS ok").format(pgsql.SQL(precondition))
+            )
     except psycopg.Error as exc:
         msg = (exc.diag.message_primary or str(exc)).splitlines()[0]
         raise errors.BadInput(f"bad precondition: {msg}") from exc
@@ -83,7 +84,9 @@ async def add_schedule(
         await _check_precondition(conn, precondition)
     now = now or dt.datetime.now(dt.UTC)
     async with conn.transaction():
-        if (await (await conn.execute("SELECT 1 FROM agentos.schedules WHERE name = %s", (name,))).fetchone()):
+        if await (
+            await conn.execute("SELECT 1 FROM agentos.schedules WHERE name = %s", (name,))
+        ).fetchone():
             raise errors.BadInput(f"a schedule named {name!r} exists")
         row = await (
             await conn.execute(
@@ -124,59 +127,111 @@ async def fire_due(kernel: Kernel, now: dt.datetime | None = None) -> list[tuple
         now = now or (await (await conn.execute("SELECT now() AS now")).fetchone() or {})["now"]
         assert now is not None
         async with conn.transaction():
-            due = [Schedule.model_validate(r) for r in
-                   await (await conn.execute(query("due_schedules"), {"now": now})).fetchall()]
+            due = [
+                Schedule.model_validate(r)
+                for r in await (await conn.execute(query("due_schedules"), {"now": now})).fetchall()
+            ]
             for sched in due:
                 # Claim the tick first: if it was already fired, only advance.
-                claimed = await (await conn.execute(
-                    query("insert_schedule_run"),
-                    {"schedule": sched.id, "tick": sched.next_fire_at, "fired": False, "job": None},
-                )).fetchone()
+                claimed = await (
+                    await conn.execute(
+                        query("insert_schedule_run"),
+                        {
+                            "schedule": sched.id,
+                            "tick": sched.next_fire_at,
+                            "fired": False,
+                            "job": None,
+                        },
+                    )
+                ).fetchone()
                 if claimed is None:
-                    await conn.execute(query("advance_schedule"), {
-                        "schedule": sched.id, "tick": sched.next_fire_at,
-                        "next": next_tick(sched.cron, max(now, sched.next_fire_at))})
+                    await conn.execute(
+                        query("advance_schedule"),
+                        {
+                            "schedule": sched.id,
+                            "tick": sched.next_fire_at,
+                            "next": next_tick(sched.cron, max(now, sched.next_fire_at)),
+                        },
+                    )
                     continue
                 fired = True
                 if sched.precondition:
                     try:
                         async with conn.transaction():
                             await conn.execute("SET LOCAL statement_timeout = '2s'")
-                            row = await (await conn.execute(
-                                pgsql.SQL("SELECT coalesce(({})::boolean, false) AS ok").format(
-                                    pgsql.SQL(sched.precondition)))).fetchone()  # type: ignore[arg-type]
+                            row = await (
+                                await conn.execute(
+                                    pgsql.SQL("SELECT coalesce(({})::boolean, false) AS ok").format(
+                                        pgsql.SQL(sched.precondition)
+                                    )
+                                )
+                            ).fetchone()
                             fired = bool(row and row["ok"])
                             await conn.execute("SET LOCAL statement_timeout = 0")
                     except psycopg.Error as exc:
                         fired = False
-                        log.warning("schedule %s: precondition failed: %s", sched.name, exc,
-                                    extra={"action": "schedule.precondition_error"})
+                        log.warning(
+                            "schedule %s: precondition failed: %s",
+                            sched.name,
+                            exc,
+                            extra={"action": "schedule.precondition_error"},
+                        )
                 job = None
                 if fired:
-                    entry = (f"role:{sched.target_role}" if sched.target_role
-                             else f"agent:{sched.target_agent}")
-                    row = await (await conn.execute(
-                        query("enqueue_activation"),
-                        {"entrypoint": entry, "kind": sched.activation,
-                         "payload": Jsonb({**sched.payload, "schedule": sched.name,
-                                           "tick": sched.next_fire_at.isoformat()}),
-                         "priority": 0,
-                         "dedupe_key": f"schedule:{sched.id}"})).fetchone()
+                    entry = (
+                        f"role:{sched.target_role}"
+                        if sched.target_role
+                        else f"agent:{sched.target_agent}"
+                    )
+                    row = await (
+                        await conn.execute(
+                            query("enqueue_activation"),
+                            {
+                                "entrypoint": entry,
+                                "kind": sched.activation,
+                                "payload": Jsonb(
+                                    {
+                                        **sched.payload,
+                                        "schedule": sched.name,
+                                        "tick": sched.next_fire_at.isoformat(),
+                                    }
+                                ),
+                                "priority": 0,
+                                "dedupe_key": f"schedule:{sched.id}",
+                            },
+                        )
+                    ).fetchone()
                     job = row["job"] if row else None
                     await conn.execute(
                         "UPDATE agentos.schedule_runs SET fired = true, job_id = %s "
                         "WHERE schedule_id = %s AND tick = %s",
-                        (job, sched.id, sched.next_fire_at))
+                        (job, sched.id, sched.next_fire_at),
+                    )
                 if fired:
-                    await conn.execute(query("record_activity"), {
-                        "kind": "schedule.fired", "task": None,
-                        "message": f"{sched.name}: {sched.activation} for "
-                                   f"{sched.target_role or sched.target_agent}",
-                        "data": Jsonb({"schedule": sched.name, "tick": sched.next_fire_at.isoformat(),
-                                       "job": job}),
-                        "actor": "kernel"})
-                await conn.execute(query("advance_schedule"), {
-                    "schedule": sched.id, "tick": sched.next_fire_at,
-                    "next": next_tick(sched.cron, max(now, sched.next_fire_at))})
+                    await conn.execute(
+                        query("record_activity"),
+                        {
+                            "kind": "schedule.fired",
+                            "task": None,
+                            "message": f"{sched.name}: {sched.activation} for "
+                            f"{sched.target_role or sched.target_agent}",
+                            "data": Jsonb(
+                                {
+                                    "schedule": sched.name,
+                                    "tick": sched.next_fire_at.isoformat(),
+                                    "job": job,
+                                }
+                            ),
+                            "actor": "kernel",
+                        },
+                    )
+                await conn.execute(
+                    query("advance_schedule"),
+                    {
+                        "schedule": sched.id,
+                        "tick": sched.next_fire_at,
+                        "next": next_tick(sched.cron, max(now, sched.next_fire_at)),
+                    },
+                )
                 handled.append((sched.name, fired))
     return handled

@@ -12,12 +12,11 @@ import os
 import socket
 import uuid
 
-from psycopg.types.json import Jsonb
-
 from agentos.kernel import errors
 from agentos.kernel.db import Conn
 from agentos.kernel.models import NAME_RE, ROLE_RE
 from agentos.sql import query
+from psycopg.types.json import Jsonb
 
 
 async def register_session(

@@ -11,13 +11,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from psycopg.types.json import Jsonb
-from pydantic import ValidationError
-
 from agentos.kernel import errors
 from agentos.kernel.db import Conn
 from agentos.kernel.models import RETRYABLE, NewTask, Task, TaskStatus, first_error
 from agentos.sql import query
+from psycopg.types.json import Jsonb
+from pydantic import ValidationError
 
 
 def _validate(**fields: Any) -> NewTask:
@@ -32,16 +31,23 @@ async def create_task(conn: Conn, *, created_by: str = "cli", **fields: Any) -> 
     new = _validate(**fields)
     async with conn.transaction():
         for dep in new.depends_on:
-            if not await (await conn.execute("SELECT 1 FROM agentos.tasks WHERE id = %s",
-                                             (dep,))).fetchone():
+            if not await (
+                await conn.execute("SELECT 1 FROM agentos.tasks WHERE id = %s", (dep,))
+            ).fetchone():
                 raise errors.BadInput(f"no task {dep} to depend on")
-        if new.parent_id is not None and not await (
-            await conn.execute("SELECT 1 FROM agentos.tasks WHERE id = %s", (new.parent_id,))
-        ).fetchone():
+        if (
+            new.parent_id is not None
+            and not await (
+                await conn.execute("SELECT 1 FROM agentos.tasks WHERE id = %s", (new.parent_id,))
+            ).fetchone()
+        ):
             raise errors.BadInput(f"no parent task {new.parent_id}")
-        if new.assignee is not None and not await (
-            await conn.execute("SELECT 1 FROM agentos.agents WHERE name = %s", (new.assignee,))
-        ).fetchone():
+        if (
+            new.assignee is not None
+            and not await (
+                await conn.execute("SELECT 1 FROM agentos.agents WHERE name = %s", (new.assignee,))
+            ).fetchone()
+        ):
             raise errors.BadInput(f"no agent {new.assignee!r} (see `agentos agent list`)")
         params = new.model_dump(exclude={"depends_on"})
         params["metadata"] = Jsonb(new.metadata)
@@ -50,8 +56,9 @@ async def create_task(conn: Conn, *, created_by: str = "cli", **fields: Any) -> 
         row = await cur.fetchone()
         assert row is not None
         for dep in new.depends_on:
-            await conn.execute(query("insert_dependency"),
-                               {"task_id": row["id"], "depends_on_id": dep})
+            await conn.execute(
+                query("insert_dependency"), {"task_id": row["id"], "depends_on_id": dep}
+            )
     return Task.model_validate({**row, "depends_on": new.depends_on})
 
 
@@ -103,19 +110,21 @@ async def transition(
     if to not in TaskStatus.__members__:
         raise errors.BadInput(f"unknown status {to!r}")
     async with conn.transaction():
-        row = await (await conn.execute(
-            query("transition_task"),
-            {
-                "id": task_id,
-                "to": str(to),
-                "actor": actor,
-                "reason": reason,
-                "token": token,
-                "result": result,
-                "error": error,
-                "assignee": assignee,
-            },
-        )).fetchone()
+        row = await (
+            await conn.execute(
+                query("transition_task"),
+                {
+                    "id": task_id,
+                    "to": str(to),
+                    "actor": actor,
+                    "reason": reason,
+                    "token": token,
+                    "result": result,
+                    "error": error,
+                    "assignee": assignee,
+                },
+            )
+        ).fetchone()
     assert row is not None
     return Task.model_validate(row)
 
@@ -127,8 +136,9 @@ async def cancel(conn: Conn, task_id: int, *, actor: str, reason: str | None = N
         raise errors.InvalidTransition(f"task {task_id} is already cancelled")
     if task.status == TaskStatus.done:
         raise errors.InvalidTransition(f"task {task_id} is done; it cannot be cancelled")
-    return await transition(conn, task_id, TaskStatus.cancelled, actor=actor,
-                            reason=reason or f"cancelled by {actor}")
+    return await transition(
+        conn, task_id, TaskStatus.cancelled, actor=actor, reason=reason or f"cancelled by {actor}"
+    )
 
 
 async def retry(conn: Conn, task_id: int, *, actor: str, reason: str | None = None) -> Task:
@@ -153,8 +163,15 @@ async def complete(
     """The lease holder finishes its stage (to review, or done)."""
     if task.lease_token is None:
         raise errors.StaleLease(f"task {task.id}: no lease held")
-    return await transition(conn, task.id, to, actor=actor, token=task.lease_token, result=result,
-                            reason=f"{task.status} -> {to} by {actor}")
+    return await transition(
+        conn,
+        task.id,
+        to,
+        actor=actor,
+        token=task.lease_token,
+        result=result,
+        reason=f"{task.status} -> {to} by {actor}",
+    )
 
 
 async def release(conn: Conn, task: Task, *, reason: str) -> Task:
@@ -162,6 +179,7 @@ async def release(conn: Conn, task: Task, *, reason: str) -> Task:
     if task.lease_token is None:
         raise errors.StaleLease(f"task {task.id}: no lease held")
     async with conn.transaction():
-        await conn.execute(query("release_task"),
-                           {"id": task.id, "token": task.lease_token, "reason": reason})
+        await conn.execute(
+            query("release_task"), {"id": task.id, "token": task.lease_token, "reason": reason}
+        )
     return await get_task(conn, task.id)

@@ -347,8 +347,10 @@ BEGIN
         ELSE
             NEW.completed_at := NULL;
         END IF;
-        -- Leaving a leased state ends the lease, whoever wrote the row.
-        IF NEW.status NOT IN ('in_progress', 'review') THEN
+        -- A status change ends the holder's stage and its lease, whoever wrote the row;
+        -- only a claim (which sets a new token in the same UPDATE) carries a lease over.
+        IF NEW.status NOT IN ('in_progress', 'review')
+           OR NEW.lease_token IS NOT DISTINCT FROM OLD.lease_token THEN
             NEW.lease_session := NULL;
             NEW.lease_agent := NULL;
             NEW.lease_token := NULL;
@@ -424,6 +426,23 @@ $$;
 CREATE TRIGGER task_dependencies_check
 BEFORE INSERT OR UPDATE ON agentos.task_dependencies
 FOR EACH ROW EXECUTE FUNCTION agentos.task_dependencies_check();
+
+-- A task that now waits on unfinished work is no longer ready: withdraw its queued hint
+-- (it is enqueued again when its last dependency is done).
+CREATE FUNCTION agentos.task_dependencies_withdraw() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT agentos.dependencies_done(NEW.task_id) THEN
+        DELETE FROM agentos.pgqueuer
+        WHERE dedupe_key = 'task:' || NEW.task_id AND status = 'queued';
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER task_dependencies_withdraw
+AFTER INSERT ON agentos.task_dependencies
+FOR EACH ROW EXECUTE FUNCTION agentos.task_dependencies_withdraw();
 
 -- The one transition function. p_token, when given, must match the current lease
 -- (a stale holder's late write is rejected). Returns the updated row.

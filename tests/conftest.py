@@ -18,7 +18,6 @@ from typing import Any
 
 import psycopg
 import pytest
-
 from agentos.kernel.db import Kernel
 from agentos.kernel.embedded import EmbeddedServer, ensure_running
 from agentos.kernel.settings import Settings
@@ -103,17 +102,26 @@ async def kernel(settings: Settings) -> AsyncIterator[Kernel]:
 def cli_env(db_url: str, tmp_path: Path) -> dict[str, str]:
     """Environment for running the real `agentos` CLI against this test's database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTOS_")}
-    env.update(AGENTOS_DATABASE_URL=db_url, AGENTOS_HOME=str(tmp_path / "clihome"),
-               AGENTOS_POLL_INTERVAL="0.5", AGENTOS_LEASE_SECONDS="2")
+    env.update(
+        AGENTOS_DATABASE_URL=db_url,
+        AGENTOS_HOME=str(tmp_path / "clihome"),
+        AGENTOS_POLL_INTERVAL="0.5",
+        AGENTOS_LEASE_SECONDS="2",
+    )
     return env
 
 
-def agentos(env: dict[str, str], *args: str, timeout: float = 60,
-            input: str | None = None) -> subprocess.CompletedProcess[str]:
+def agentos(
+    env: dict[str, str], *args: str, timeout: float = 60, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the real CLI in a subprocess."""
     return subprocess.run(
         [sys.executable, "-m", "agentos.cli.main", *args],
-        env=env, capture_output=True, text=True, timeout=timeout, input=input,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input,
     )
 
 

@@ -1,0 +1,176 @@
+"""The real `agentos` CLI in subprocesses, including bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import psycopg
+
+
+def test_task_lifecycle_through_the_cli(run_cli) -> None:  # type: ignore[no-untyped-def]
+    r = run_cli(
+        "task",
+        "create",
+        "Write the README",
+        "--description",
+        "for newcomers",
+        "--acceptance",
+        "has two commands",
+        "--priority",
+        "5",
+        "--json",
+    )
+    assert r.returncode == 0, r.stderr
+    first = json.loads(r.stdout)
+    assert first["id"] >= 1 and first["status"] == "inbox" and first["priority"] == 5
+    r = run_cli(
+        "task",
+        "create",
+        "Then this",
+        "--depends-on",
+        str(first["id"]),
+        "--parent",
+        str(first["id"]),
+        "--role",
+        "reviewer",
+        "--json",
+    )
+    second = json.loads(r.stdout)
+    assert second["depends_on"] == [first["id"]] and second["parent_id"] == first["id"]
+    listed = json.loads(run_cli("task", "list", "--json").stdout)
+    assert [t["id"] for t in listed] == [first["id"], second["id"]]
+    assert (
+        json.loads(run_cli("task", "list", "--role", "reviewer", "--json").stdout)[0]["id"]
+        == second["id"]
+    )
+    shown = run_cli("task", "show", str(first["id"]))
+    assert "Write the README" in shown.stdout and "acceptance: has two commands" in shown.stdout
+    r = run_cli("task", "cancel", str(first["id"]))
+    assert r.returncode == 0 and "cancelled" in r.stdout
+    r = run_cli("task", "retry", str(first["id"]), "--json")
+    assert json.loads(r.stdout)["status"] == "inbox"
+    log = [
+        json.loads(ln)
+        for ln in run_cli("log", "--json", "--task", str(first["id"])).stdout.splitlines()
+    ]
+    assert [e["kind"] for e in log] == ["task.created", "task.cancelled", "task.inbox"]
+    plain = run_cli("log", "-n", "2")
+    assert plain.returncode == 0 and len(plain.stdout.splitlines()) == 2
+
+
+def test_bad_input_is_one_line_and_changes_nothing(run_cli, db_url) -> None:  # type: ignore[no-untyped-def]
+    cases = [
+        (("task", "create", ""), 2, "title"),
+        (("task", "create", "   "), 2, "title"),
+        (("task", "create", "x", "--priority", "high"), 2, "priority"),
+        (("task", "create", "x", "--depends-on", "999"), 2, "no task 999"),
+        (("task", "create", "x", "--assign", "ghost"), 2, "no agent 'ghost'"),
+        (("task", "create", "x", "--role", "Bad Role"), 2, "bad role name"),
+        (("task", "create", "x", "--parent", "0"), 2, "parent"),
+        (("task", "show", "999"), 3, "no task 999"),
+        (("task", "show", "abc"), 2, "abc"),
+        (("task", "cancel", "999"), 3, "no task 999"),
+        (("task", "retry", "999"), 3, "no task 999"),
+        (("task", "list", "--status", "sideways"), 2, "sideways"),
+        (("task", "frobnicate"), 2, "frobnicate"),
+        (("schedule", "add", "x", "not a cron", "--role", "worker"), 2, "bad cron"),
+        (("schedule", "remove", "nope"), 3, "no schedule"),
+    ]
+    for args, code, needle in cases:
+        r = run_cli(*args)
+        assert r.returncode == code, (args, r.returncode, r.stdout, r.stderr)
+        assert "Traceback" not in r.stderr, (args, r.stderr)
+        assert needle in r.stderr, (args, r.stderr)
+        if code != 2 or (args[0] == "task" and "--" not in " ".join(args)):
+            error_lines = [ln for ln in r.stderr.splitlines() if ln.startswith(("error", "Error"))]
+            assert len(error_lines) == 1, (args, r.stderr)
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM agentos.tasks").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM agentos.schedules").fetchone()[0] == 0
+
+
+def test_retry_and_cancel_refuse_impossible_moves(run_cli) -> None:  # type: ignore[no-untyped-def]
+    tid = json.loads(run_cli("task", "create", "x", "--json").stdout)["id"]
+    r = run_cli("task", "retry", str(tid))
+    assert r.returncode == 2 and "only failed, blocked or cancelled" in r.stderr
+    assert run_cli("task", "cancel", str(tid)).returncode == 0
+    r = run_cli("task", "cancel", str(tid))
+    assert r.returncode == 2 and "already cancelled" in r.stderr
+
+
+def test_schedule_commands(run_cli) -> None:  # type: ignore[no-untyped-def]
+    r = run_cli(
+        "schedule",
+        "add",
+        "orchestrator-beat",
+        "*/5 * * * *",
+        "--role",
+        "orchestrator",
+        "--precondition",
+        "EXISTS (SELECT 1 FROM agentos.tasks WHERE status = 'failed')",
+        "--json",
+    )
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["cron"] == "*/5 * * * *"
+    assert (
+        run_cli("schedule", "add", "orchestrator-beat", "* * * * *", "--role", "x").returncode == 2
+    )
+    listed = json.loads(run_cli("schedule", "list", "--json").stdout)
+    assert [s["name"] for s in listed] == ["orchestrator-beat"]
+    assert "orchestrator-beat" in run_cli("schedule", "list").stdout
+    assert run_cli("schedule", "remove", "orchestrator-beat").returncode == 0
+    assert json.loads(run_cli("schedule", "list", "--json").stdout) == []
+
+
+def test_agent_list_and_status(run_cli) -> None:  # type: ignore[no-untyped-def]
+    r = run_cli("agent", "list", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout) == {"agents": [], "sessions": []}
+    st = run_cli("status", "--json")
+    assert st.returncode == 0
+    body = json.loads(st.stdout)
+    assert body["running"] is False and body["database_up"] is True and body["schema"]["ok"]
+
+
+def test_db_url_and_psql(run_cli, db_url) -> None:  # type: ignore[no-untyped-def]
+    assert run_cli("db", "url").stdout.strip() == db_url
+    run_cli("task", "create", "seen from psql")
+    r = run_cli("db", "psql", "-At", "-c", "SELECT title FROM board")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "seen from psql"
+
+
+def test_log_follow_streams_new_rows(cli_env, run_cli) -> None:  # type: ignore[no-untyped-def]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agentos.cli.main", "log", "--follow", "--json"],
+        env=cli_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(1.5)
+        run_cli("task", "create", "followed")
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        row = json.loads(line)
+        assert row["kind"] == "task.created" and row["message"] == "followed"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_start_detach_status_stop(cli_env, run_cli) -> None:  # type: ignore[no-untyped-def]
+    r = run_cli("start", "--detach", timeout=90)
+    assert r.returncode == 0, r.stderr
+    try:
+        st = json.loads(run_cli("status", "--json").stdout)
+        assert st["running"] is True
+        again = run_cli("start", "--detach")
+        assert again.returncode == 1 and "already running" in again.stderr
+    finally:
+        r = run_cli("stop")
+    assert r.returncode == 0 and "stopped agentos" in r.stdout
+    assert json.loads(run_cli("status", "--json").stdout)["running"] is False
