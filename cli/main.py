@@ -235,10 +235,9 @@ def db_psql(args: tuple[str, ...]) -> None:
     url = resolve_database_url(settings())
     psql = shutil.which("psql")
     if psql is None:
-        from agentos.kernel.embedded import _import_embedded
+        from agentos.kernel.embedded import binary
 
-        ep = _import_embedded()
-        candidate = ep.POSTGRES_BIN_PATH / "psql"
+        candidate = binary("psql")
         psql = str(candidate) if candidate.exists() else None
     if psql is None:
         fail("psql not found (install the PostgreSQL client)")

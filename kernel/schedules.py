@@ -23,7 +23,7 @@ from typing import Any
 
 import psycopg
 from agentos.kernel import errors
-from agentos.kernel.db import Conn, Kernel
+from agentos.kernel.db import Conn, Kernel, translated
 from agentos.kernel.models import NAME_RE, ROLE_RE, Schedule
 from agentos.sql import query
 from croniter import croniter
@@ -60,6 +60,7 @@ async def _check_precondition(conn: Conn, precondition: str) -> None:
         raise errors.BadInput(f"bad precondition: {msg}") from exc
 
 
+@translated
 async def add_schedule(
     conn: Conn,
     *,
@@ -106,12 +107,14 @@ async def add_schedule(
     return Schedule.model_validate(row)
 
 
+@translated
 async def list_schedules(conn: Conn) -> list[Schedule]:
     """Every schedule, by name."""
     rows = await (await conn.execute(query("list_schedules"))).fetchall()
     return [Schedule.model_validate(r) for r in rows]
 
 
+@translated
 async def remove_schedule(conn: Conn, key: str) -> Schedule:
     """Delete a schedule by name or id."""
     row = await (await conn.execute(query("delete_schedule"), {"key": key})).fetchone()
@@ -120,6 +123,7 @@ async def remove_schedule(conn: Conn, key: str) -> Schedule:
     return Schedule.model_validate(row)
 
 
+@translated
 async def fire_due(kernel: Kernel, now: dt.datetime | None = None) -> list[tuple[str, bool]]:
     """Fire every due tick once; returns (schedule name, fired?) per tick handled."""
     handled: list[tuple[str, bool]] = []

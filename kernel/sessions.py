@@ -13,12 +13,13 @@ import socket
 import uuid
 
 from agentos.kernel import errors
-from agentos.kernel.db import Conn
+from agentos.kernel.db import Conn, translated
 from agentos.kernel.models import NAME_RE, ROLE_RE
 from agentos.sql import query
 from psycopg.types.json import Jsonb
 
 
+@translated
 async def register_session(
     conn: Conn,
     *,
@@ -67,6 +68,7 @@ async def register_session(
     return session_id
 
 
+@translated
 async def heartbeat(conn: Conn, session_id: uuid.UUID) -> bool:
     """Mark the session alive; False when it was reaped (declared dead) meanwhile."""
     row = await (await conn.execute(query("session_alive"), {"session": session_id})).fetchone()
@@ -76,6 +78,7 @@ async def heartbeat(conn: Conn, session_id: uuid.UUID) -> bool:
     return True
 
 
+@translated
 async def stop_session(conn: Conn, session_id: uuid.UUID, *, actor: str) -> None:
     """Mark the session stopped and its agents offline."""
     async with conn.transaction():

@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from agentos.kernel import errors
-from agentos.kernel.db import Conn
+from agentos.kernel.db import Conn, translated
 from agentos.kernel.models import RETRYABLE, NewTask, Task, TaskStatus, first_error
 from agentos.sql import query
 from psycopg.types.json import Jsonb
@@ -26,6 +26,7 @@ def _validate(**fields: Any) -> NewTask:
         raise errors.BadInput(first_error(exc)) from exc
 
 
+@translated
 async def create_task(conn: Conn, *, created_by: str = "cli", **fields: Any) -> Task:
     """Create a task (and its dependencies) in one transaction; one round trip when simple."""
     new = _validate(**fields)
@@ -62,6 +63,7 @@ async def create_task(conn: Conn, *, created_by: str = "cli", **fields: Any) -> 
     return Task.model_validate({**row, "depends_on": new.depends_on})
 
 
+@translated
 async def get_task(conn: Conn, task_id: int) -> Task:
     """One task; NotFound when it does not exist."""
     row = await (await conn.execute(query("get_task"), {"id": task_id})).fetchone()
@@ -70,6 +72,7 @@ async def get_task(conn: Conn, task_id: int) -> Task:
     return Task.model_validate(row)
 
 
+@translated
 async def list_tasks(
     conn: Conn,
     *,
@@ -90,6 +93,7 @@ async def list_tasks(
     return [Task.model_validate(r) for r in rows]
 
 
+@translated
 async def transition(
     conn: Conn,
     task_id: int,
@@ -129,6 +133,7 @@ async def transition(
     return Task.model_validate(row)
 
 
+@translated
 async def cancel(conn: Conn, task_id: int, *, actor: str, reason: str | None = None) -> Task:
     """Cancel a task (its holder learns through NOTIFY and stops between steps)."""
     task = await get_task(conn, task_id)
@@ -141,6 +146,7 @@ async def cancel(conn: Conn, task_id: int, *, actor: str, reason: str | None = N
     )
 
 
+@translated
 async def retry(conn: Conn, task_id: int, *, actor: str, reason: str | None = None) -> Task:
     """Put a failed, blocked or cancelled task back in the queue."""
     task = await get_task(conn, task_id)
@@ -152,6 +158,7 @@ async def retry(conn: Conn, task_id: int, *, actor: str, reason: str | None = No
     return await transition(conn, task_id, to, actor=actor, reason=reason or f"retried by {actor}")
 
 
+@translated
 async def complete(
     conn: Conn,
     task: Task,
@@ -174,6 +181,7 @@ async def complete(
     )
 
 
+@translated
 async def release(conn: Conn, task: Task, *, reason: str) -> Task:
     """Give back a lease without finishing (shutdown); the task is ready again at once."""
     if task.lease_token is None:

@@ -105,7 +105,13 @@ async def test_a_frozen_holders_late_completion_is_rejected(kernel: Kernel) -> N
                 await conn.execute("SELECT * FROM agentos.rescue_expired_leases(%s)", (future,))
             ).fetchall()
         assert [(r["task_id"], r["outcome"]) for r in rescued] == [(t.id, "retried")]
-        ((agent2, fresh),) = (await d.claim(["fresh"], now=future)).tasks
+        async with kernel.connection() as conn:  # the job waits out the backoff in real time
+            await conn.execute(
+                "UPDATE agentos.pgqueuer SET execute_after = now() WHERE dedupe_key = %s",
+                (f"task:{t.id}",),
+            )
+        later = future + dt.timedelta(minutes=1)
+        ((agent2, fresh),) = (await d.claim(["fresh"], now=later)).tasks
         assert fresh.lease_token != stale.lease_token
         async with kernel.connection() as conn:
             with pytest.raises(errors.StaleLease):

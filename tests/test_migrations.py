@@ -16,9 +16,9 @@ REFERENCE = Path(__file__).parent / "reference_schema.sql"
 
 
 def _dump(url: str) -> str:
-    from agentos.kernel.embedded import _import_embedded
+    from agentos.kernel.embedded import binary
 
-    pg_dump = _import_embedded().POSTGRES_BIN_PATH / "pg_dump"
+    pg_dump = binary("pg_dump")
     out = subprocess.run(
         [
             str(pg_dump),

@@ -1,0 +1,975 @@
+CREATE SCHEMA agentos;
+CREATE TYPE agentos.pgqueuer_status AS ENUM (
+    'queued',
+    'picked',
+    'successful',
+    'exception',
+    'canceled',
+    'deleted',
+    'failed'
+);
+CREATE TYPE agentos.task_status AS ENUM (
+    'inbox',
+    'assigned',
+    'in_progress',
+    'review',
+    'done',
+    'blocked',
+    'failed',
+    'cancelled'
+);
+CREATE FUNCTION agentos.acquire_leadership(p_duty text, p_holder uuid, p_ttl interval, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS boolean
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_now    timestamptz := coalesce(p_now, now());
+    v_holder uuid;
+BEGIN
+    INSERT INTO agentos.leader_leases AS l (duty, holder, acquired_at, expires_at)
+    VALUES (p_duty, p_holder, v_now, v_now + p_ttl)
+    ON CONFLICT (duty) DO UPDATE
+        SET holder = excluded.holder,
+            acquired_at = CASE WHEN l.holder = excluded.holder THEN l.acquired_at
+                               ELSE excluded.acquired_at END,
+            expires_at = excluded.expires_at
+        WHERE l.holder = excluded.holder OR l.expires_at < v_now
+    RETURNING holder INTO v_holder;
+    RETURN v_holder IS NOT DISTINCT FROM p_holder;
+END;
+$$;
+CREATE FUNCTION agentos.agents_after_write() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM agentos.notify_once('agentos_agent',
+        jsonb_build_object('name', NEW.name, 'status', NEW.status));
+    RETURN NULL;
+END;
+$$;
+CREATE TABLE agentos.tasks (
+    id bigint NOT NULL,
+    title text NOT NULL,
+    description text DEFAULT ''::text NOT NULL,
+    acceptance text DEFAULT ''::text NOT NULL,
+    status agentos.task_status DEFAULT 'inbox'::agentos.task_status NOT NULL,
+    priority integer DEFAULT 0 NOT NULL,
+    role text DEFAULT 'worker'::text NOT NULL,
+    review_role text DEFAULT 'reviewer'::text NOT NULL,
+    assignee text,
+    created_by text DEFAULT CURRENT_USER NOT NULL,
+    parent_id bigint,
+    branch text,
+    result text,
+    error text,
+    attempts integer DEFAULT 0 NOT NULL,
+    max_attempts integer DEFAULT 3 NOT NULL,
+    rejections integer DEFAULT 0 NOT NULL,
+    available_at timestamp with time zone DEFAULT now() NOT NULL,
+    lease_session uuid,
+    lease_agent text,
+    lease_token uuid,
+    lease_expires_at timestamp with time zone,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    started_at timestamp with time zone,
+    completed_at timestamp with time zone,
+    CONSTRAINT tasks_attempts_check CHECK ((attempts >= 0)),
+    CONSTRAINT tasks_check CHECK (((lease_token IS NULL) = (lease_expires_at IS NULL))),
+    CONSTRAINT tasks_check1 CHECK (((status <> 'assigned'::agentos.task_status) OR (assignee IS NOT NULL))),
+    CONSTRAINT tasks_check2 CHECK ((parent_id IS DISTINCT FROM id)),
+    CONSTRAINT tasks_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
+    CONSTRAINT tasks_priority_check CHECK (((priority >= '-1000'::integer) AND (priority <= 1000))),
+    CONSTRAINT tasks_rejections_check CHECK ((rejections >= 0)),
+    CONSTRAINT tasks_review_role_check CHECK ((review_role ~ '^[a-z][a-z0-9_-]{0,31}$'::text)),
+    CONSTRAINT tasks_role_check CHECK ((role ~ '^[a-z][a-z0-9_-]{0,31}$'::text)),
+    CONSTRAINT tasks_title_check CHECK (((length(btrim(title)) >= 1) AND (length(btrim(title)) <= 500)))
+);
+CREATE FUNCTION agentos.claim_jobs(p_jobs bigint[], p_tasks bigint[], p_agents text[], p_role text, p_session uuid, p_lease interval, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS SETOF agentos.tasks
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    i integer;
+    t agentos.tasks;
+BEGIN
+    -- A claim lost in a server crash is harmless: job and lease vanish together, the task
+    -- is ready again and the holder's next write fails as stale. So the claim need not
+    -- wait for its WAL flush; that wait was most of the wake-up latency.
+    PERFORM set_config('synchronous_commit', 'off', true);
+    FOR i IN 1 .. coalesce(array_length(p_jobs, 1), 0) LOOP
+        FOR t IN SELECT * FROM agentos.claim_task(p_tasks[i], p_agents[i], p_role, p_session,
+                                                  p_lease, p_now) LOOP
+            RETURN NEXT t;
+        END LOOP;
+    END LOOP;
+    -- The jobs were hints: once the task is leased (or found not to be ready) they are done.
+    WITH gone AS (
+        DELETE FROM agentos.pgqueuer WHERE id = ANY(p_jobs)
+        RETURNING id, priority, entrypoint)
+    INSERT INTO agentos.pgqueuer_log (job_id, status, priority, entrypoint)
+    SELECT id, 'successful', priority, entrypoint FROM gone;
+END;
+$$;
+CREATE FUNCTION agentos.claim_task(p_task bigint, p_agent text, p_role text, p_session uuid, p_lease interval, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS SETOF agentos.tasks
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    t     agentos.tasks;
+    v_now timestamptz := coalesce(p_now, now());
+    v_to  agentos.task_status;
+BEGIN
+    -- Wait for the row rather than skip it: the job already made this claimer the only
+    -- one for this task, and skipping would drop the hint while a person edits the row.
+    SELECT * INTO t FROM agentos.tasks WHERE id = p_task FOR UPDATE;
+    IF NOT FOUND OR t.lease_token IS NOT NULL OR t.available_at > v_now THEN
+        RETURN;
+    END IF;
+    IF t.status IN ('inbox', 'assigned') THEN
+        IF NOT ((t.assignee = p_agent) OR (t.assignee IS NULL AND t.role = p_role)) THEN
+            RETURN;
+        END IF;
+        IF NOT agentos.dependencies_done(t.id) THEN
+            RETURN;
+        END IF;
+        v_to := 'in_progress';
+    ELSIF t.status = 'review' THEN
+        IF t.review_role <> p_role THEN
+            RETURN;
+        END IF;
+        v_to := 'review';
+    ELSE
+        RETURN;
+    END IF;
+    PERFORM set_config('agentos.actor', p_agent, true);
+    PERFORM set_config('agentos.reason',
+        'claimed by ' || p_agent || ' (attempt ' || (t.attempts + 1) || ')', true);
+    UPDATE agentos.tasks SET
+        status = v_to,
+        attempts = attempts + 1,
+        lease_session = p_session,
+        lease_agent = p_agent,
+        lease_token = gen_random_uuid(),
+        lease_expires_at = v_now + p_lease
+    WHERE id = t.id
+    RETURNING * INTO t;
+    -- inbox/assigned -> in_progress is audited by the transition trigger; a review claim
+    -- changes no status, so it is recorded here
+    IF v_to = 'review' THEN
+        PERFORM agentos.record_activity('task.claimed', t.id,
+            'review claimed by ' || p_agent || ' (attempt ' || t.attempts || ')',
+            jsonb_build_object('agent', p_agent, 'attempt', t.attempts, 'stage', v_to), p_agent);
+    END IF;
+    UPDATE agentos.agents SET status = 'working', current_task_id = t.id, updated_at = now()
+    WHERE name = p_agent;
+    PERFORM set_config('agentos.actor', '', true);
+    PERFORM set_config('agentos.reason', '', true);
+    RETURN NEXT t;
+END;
+$$;
+CREATE FUNCTION agentos.current_actor() RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT coalesce(nullif(current_setting('agentos.actor', true), ''), current_user::text)
+$$;
+CREATE FUNCTION agentos.dependencies_done(p_task bigint) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT NOT EXISTS (
+        SELECT 1 FROM agentos.task_dependencies d
+        JOIN agentos.tasks t ON t.id = d.depends_on_id
+        WHERE d.task_id = p_task AND t.status <> 'done')
+$$;
+CREATE FUNCTION agentos.enqueue_activation(p_entrypoint text, p_kind text, p_payload jsonb DEFAULT '{}'::jsonb, p_priority integer DEFAULT 0, p_dedupe_key text DEFAULT NULL::text, p_delay interval DEFAULT '00:00:00'::interval) RETURNS bigint
+    LANGUAGE plpgsql
+    AS $_$
+DECLARE
+    v_job bigint;
+BEGIN
+    IF p_entrypoint !~ '^(role|agent):[a-z0-9][a-z0-9_.-]*$' THEN
+        RAISE EXCEPTION 'bad entrypoint %: expected role:NAME or agent:NAME', p_entrypoint
+            USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO agentos.pgqueuer (priority, entrypoint, payload, status, dedupe_key, execute_after)
+    VALUES (p_priority, p_entrypoint,
+            convert_to((coalesce(p_payload, '{}') || jsonb_build_object('kind', p_kind))::text,
+                       'UTF8'),
+            'queued', p_dedupe_key, now() + p_delay)
+    ON CONFLICT (dedupe_key) WHERE status IN ('queued', 'picked') AND dedupe_key IS NOT NULL
+    DO NOTHING
+    RETURNING id INTO v_job;
+    RETURN v_job;
+END;
+$_$;
+CREATE FUNCTION agentos.enqueue_task_work(p_task bigint) RETURNS bigint
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    t     agentos.tasks;
+    v_ep  text;
+    v_job bigint;
+BEGIN
+    SELECT * INTO t FROM agentos.tasks WHERE id = p_task;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    v_ep := agentos.task_entrypoint(t);
+    IF v_ep IS NULL OR t.lease_token IS NOT NULL OR NOT agentos.dependencies_done(t.id) THEN
+        RETURN NULL;
+    END IF;
+    -- A queued hint for an older state points at the wrong entrypoint: replace it.
+    DELETE FROM agentos.pgqueuer
+    WHERE dedupe_key = 'task:' || t.id AND status = 'queued' AND entrypoint <> v_ep;
+    INSERT INTO agentos.pgqueuer (priority, entrypoint, payload, status, dedupe_key, execute_after)
+    VALUES (t.priority, v_ep,
+            convert_to(jsonb_build_object('kind', 'task', 'task_id', t.id)::text, 'UTF8'),
+            'queued', 'task:' || t.id, greatest(t.available_at, now()))
+    ON CONFLICT (dedupe_key) WHERE status IN ('queued', 'picked') AND dedupe_key IS NOT NULL
+    DO NOTHING
+    RETURNING id INTO v_job;
+    RETURN v_job;
+END;
+$$;
+CREATE FUNCTION agentos.fn_pgqueuer_changed() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    to_emit BOOLEAN := false;  -- Flag to decide whether to emit a notification
+BEGIN
+    -- Check operation type and set the emit flag accordingly
+    IF TG_OP = 'UPDATE' AND OLD IS DISTINCT FROM NEW THEN
+        to_emit := true;
+    ELSIF TG_OP = 'DELETE' THEN
+        to_emit := true;
+    ELSIF TG_OP = 'INSERT' THEN
+        to_emit := true;
+    ELSIF TG_OP = 'TRUNCATE' THEN
+        to_emit := true;
+    END IF;
+    -- Perform notification if the emit flag is set
+    IF to_emit THEN
+        PERFORM pg_notify(
+            'ch_pgqueuer',
+            json_build_object(
+                'channel', 'ch_pgqueuer',
+                'operation', lower(TG_OP),
+                'sent_at', NOW(),
+                'table', TG_TABLE_NAME,
+                'type', 'table_changed_event'
+            )::text
+        );
+    END IF;
+    -- Return appropriate value based on the operation
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        RETURN NEW;
+    ELSIF TG_OP = 'DELETE' THEN
+        RETURN OLD;
+    ELSE
+        RETURN NULL; -- For TRUNCATE and other non-row-specific contexts
+    END IF;
+END;
+$$;
+CREATE FUNCTION agentos.messages_after_insert() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM agentos.record_activity('message.sent', NEW.task_id, left(NEW.body, 200),
+        jsonb_build_object('message', NEW.id, 'to', NEW.to_agent, 'from', NEW.from_agent,
+                           'kind', NEW.kind),
+        coalesce(NEW.from_agent, agentos.current_actor()));
+    PERFORM agentos.notify_once('agentos_message',
+        jsonb_build_object('id', NEW.id, 'to', NEW.to_agent, 'task', NEW.task_id));
+    RETURN NULL;
+END;
+$$;
+CREATE FUNCTION agentos.notify_once(p_channel text, p_payload jsonb) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_key text := 'agentos.notified_' || p_channel;
+    v_tx  text := txid_current()::text;
+BEGIN
+    IF current_setting(v_key, true) IS DISTINCT FROM v_tx THEN
+        PERFORM set_config(v_key, v_tx, true);
+        PERFORM pg_notify(p_channel, left(p_payload::text, 7900));
+    END IF;
+END;
+$$;
+CREATE FUNCTION agentos.queue_depth(p_role text) RETURNS bigint
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT count(*) FROM agentos.tasks
+    WHERE role = p_role AND status IN ('inbox', 'assigned') AND available_at <= now()
+      AND agentos.dependencies_done(id)
+$$;
+CREATE FUNCTION agentos.record_activity(p_kind text, p_task bigint, p_message text, p_data jsonb DEFAULT '{}'::jsonb, p_actor text DEFAULT NULL::text) RETURNS bigint
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_id bigint;
+BEGIN
+    INSERT INTO agentos.activities (kind, actor, task_id, message, data)
+    VALUES (p_kind, coalesce(p_actor, agentos.current_actor()), p_task, coalesce(p_message, ''),
+            coalesce(p_data, '{}'))
+    RETURNING id INTO v_id;
+    PERFORM agentos.notify_once('agentos_activity',
+        jsonb_build_object('id', v_id, 'kind', p_kind, 'task', p_task));
+    RETURN v_id;
+END;
+$$;
+CREATE FUNCTION agentos.release_leadership(p_duty text, p_holder uuid) RETURNS void
+    LANGUAGE sql
+    AS $$
+    DELETE FROM agentos.leader_leases WHERE duty = p_duty AND holder = p_holder
+$$;
+CREATE FUNCTION agentos.release_task(p_task bigint, p_token uuid, p_reason text) RETURNS agentos.tasks
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    t agentos.tasks;
+BEGIN
+    SELECT * INTO t FROM agentos.tasks WHERE id = p_task AND lease_token = p_token FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'task %: stale lease (the task was taken over or released)', p_task
+            USING ERRCODE = '40001', HINT = 'agentos:stale_lease';
+    END IF;
+    PERFORM set_config('agentos.actor', coalesce(t.lease_agent, ''), true);
+    PERFORM set_config('agentos.reason', coalesce(p_reason, 'released'), true);
+    IF t.status = 'in_progress' THEN
+        UPDATE agentos.tasks
+        SET status = (CASE WHEN assignee IS NOT NULL THEN 'assigned' ELSE 'inbox' END)::agentos.task_status,
+            attempts = greatest(attempts - 1, 0)
+        WHERE id = p_task RETURNING * INTO t;
+    ELSE
+        UPDATE agentos.tasks SET lease_session = NULL, lease_agent = NULL, lease_token = NULL,
+               lease_expires_at = NULL, attempts = greatest(attempts - 1, 0)
+        WHERE id = p_task RETURNING * INTO t;
+        PERFORM agentos.record_activity('task.released', p_task, coalesce(p_reason, 'released'));
+    END IF;
+    UPDATE agentos.agents SET status = 'idle', current_task_id = NULL
+    WHERE name = t.lease_agent AND current_task_id = p_task;
+    PERFORM set_config('agentos.actor', '', true);
+    PERFORM set_config('agentos.reason', '', true);
+    RETURN t;
+END;
+$$;
+CREATE FUNCTION agentos.renew_leases(p_session uuid, p_tokens uuid[], p_lease interval, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS SETOF uuid
+    LANGUAGE sql
+    AS $$
+    UPDATE agentos.tasks
+    SET lease_expires_at = coalesce(p_now, now()) + p_lease
+    WHERE lease_token = ANY(p_tokens) AND lease_session = p_session
+      AND status IN ('in_progress', 'review')
+    RETURNING lease_token
+$$;
+CREATE FUNCTION agentos.requeue_orphans(p_older_than interval DEFAULT '00:00:05'::interval) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_id bigint;
+    n    integer := 0;
+BEGIN
+    FOR v_id IN
+        SELECT t.id FROM agentos.tasks t
+        WHERE ((t.status IN ('inbox', 'assigned')) OR (t.status = 'review' AND t.lease_token IS NULL))
+          AND t.updated_at < now() - p_older_than
+          AND NOT EXISTS (SELECT 1 FROM agentos.pgqueuer j
+                          WHERE j.dedupe_key = 'task:' || t.id AND j.status IN ('queued', 'picked'))
+          AND agentos.dependencies_done(t.id)
+        LIMIT 1000
+    LOOP
+        IF agentos.enqueue_task_work(v_id) IS NOT NULL THEN
+            n := n + 1;
+        END IF;
+    END LOOP;
+    RETURN n;
+END;
+$$;
+CREATE FUNCTION agentos.rescue_expired_leases(p_now timestamp with time zone DEFAULT NULL::timestamp with time zone, p_limit integer DEFAULT 100) RETURNS TABLE(task_id bigint, outcome text)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_now timestamptz := coalesce(p_now, now());
+    t     agentos.tasks;
+    v_msg text;
+BEGIN
+    FOR t IN SELECT * FROM agentos.tasks
+             WHERE lease_expires_at < v_now AND status IN ('in_progress', 'review')
+             ORDER BY lease_expires_at LIMIT p_limit
+             FOR UPDATE SKIP LOCKED
+    LOOP
+        v_msg := format('lease of %s expired (attempt %s of %s)', t.lease_agent, t.attempts,
+                        t.max_attempts);
+        PERFORM set_config('agentos.actor', 'kernel', true);
+        UPDATE agentos.agents SET status = 'idle', current_task_id = NULL
+        WHERE name = t.lease_agent AND current_task_id = t.id;
+        IF t.attempts >= t.max_attempts THEN
+            PERFORM set_config('agentos.reason', v_msg || '; giving up', true);
+            UPDATE agentos.tasks SET status = 'failed', error = v_msg || '; giving up'
+            WHERE id = t.id;
+            task_id := t.id; outcome := 'failed';
+        ELSE
+            PERFORM set_config('agentos.reason', v_msg || '; retrying', true);
+            -- backoff: 1 s, 2 s, 4 s ... capped at 5 minutes
+            IF t.status = 'in_progress' THEN
+                UPDATE agentos.tasks
+                SET status = (CASE WHEN assignee IS NOT NULL THEN 'assigned' ELSE 'inbox' END)::agentos.task_status,
+                    available_at = v_now + least(interval '1 second' * power(2, t.attempts - 1),
+                                                    interval '5 minutes')
+                WHERE id = t.id;
+            ELSE
+                UPDATE agentos.tasks SET lease_session = NULL, lease_agent = NULL,
+                       lease_token = NULL, lease_expires_at = NULL,
+                       available_at = v_now + least(interval '1 second' * power(2, t.attempts - 1),
+                                                    interval '5 minutes')
+                WHERE id = t.id;
+                PERFORM agentos.record_activity('task.rescued', t.id, v_msg || '; retrying');
+            END IF;
+            task_id := t.id; outcome := 'retried';
+        END IF;
+        PERFORM set_config('agentos.actor', '', true);
+        PERFORM set_config('agentos.reason', '', true);
+        RETURN NEXT;
+    END LOOP;
+END;
+$$;
+CREATE FUNCTION agentos.task_dependencies_check() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF EXISTS (
+        WITH RECURSIVE up(id) AS (
+            SELECT NEW.depends_on_id
+            UNION
+            SELECT d.depends_on_id FROM agentos.task_dependencies d JOIN up ON d.task_id = up.id)
+        SELECT 1 FROM up WHERE id = NEW.task_id) THEN
+        RAISE EXCEPTION 'task % cannot depend on % (cycle)', NEW.task_id, NEW.depends_on_id
+            USING ERRCODE = '23514';
+    END IF;
+    RETURN NEW;
+END;
+$$;
+CREATE FUNCTION agentos.task_dependencies_withdraw() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF NOT agentos.dependencies_done(NEW.task_id) THEN
+        DELETE FROM agentos.pgqueuer
+        WHERE dedupe_key = 'task:' || NEW.task_id AND status = 'queued';
+    END IF;
+    RETURN NULL;
+END;
+$$;
+CREATE FUNCTION agentos.task_entrypoint(t agentos.tasks) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT CASE
+        WHEN t.status IN ('inbox', 'assigned') AND t.assignee IS NOT NULL THEN 'agent:' || t.assignee
+        WHEN t.status IN ('inbox', 'assigned') THEN 'role:' || t.role
+        WHEN t.status = 'review' AND t.lease_token IS NULL THEN 'role:' || t.review_role
+        ELSE NULL
+    END
+$$;
+CREATE FUNCTION agentos.tasks_after_write() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_dep bigint;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM agentos.record_activity('task.created', NEW.id, NEW.title,
+            jsonb_build_object('status', NEW.status, 'role', NEW.role,
+                               'assignee', NEW.assignee, 'priority', NEW.priority),
+            coalesce(nullif(current_setting('agentos.actor', true), ''), NEW.created_by));
+        PERFORM agentos.enqueue_task_work(NEW.id);
+    ELSIF NEW.status IS DISTINCT FROM OLD.status THEN
+        PERFORM agentos.record_activity('task.' || NEW.status::text, NEW.id,
+            coalesce(nullif(current_setting('agentos.reason', true), ''),
+                     OLD.status::text || ' -> ' || NEW.status::text),
+            jsonb_build_object('from', OLD.status, 'to', NEW.status,
+                               'agent', coalesce(NEW.lease_agent, OLD.lease_agent)));
+        PERFORM agentos.enqueue_task_work(NEW.id);
+        IF NEW.status = 'done' THEN
+            FOR v_dep IN SELECT task_id FROM agentos.task_dependencies WHERE depends_on_id = NEW.id
+            LOOP
+                PERFORM agentos.enqueue_task_work(v_dep);
+            END LOOP;
+        END IF;
+    ELSIF NEW.assignee IS DISTINCT FROM OLD.assignee
+       OR (OLD.lease_token IS NOT NULL AND NEW.lease_token IS NULL)
+       OR NEW.available_at IS DISTINCT FROM OLD.available_at THEN
+        PERFORM agentos.enqueue_task_work(NEW.id);
+    END IF;
+    PERFORM agentos.notify_once('agentos_task',
+        jsonb_build_object('id', NEW.id, 'status', NEW.status, 'op', lower(TG_OP)));
+    RETURN NULL;
+END;
+$$;
+CREATE FUNCTION agentos.tasks_before_write() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.status NOT IN ('inbox', 'assigned') THEN
+            RAISE EXCEPTION 'a new task starts in inbox or assigned, not %', NEW.status
+                USING ERRCODE = '23514';
+        END IF;
+        IF NEW.status = 'inbox' AND NEW.assignee IS NOT NULL THEN
+            NEW.status := 'assigned';
+        END IF;
+        RETURN NEW;
+    END IF;
+    NEW.updated_at := now();
+    IF NEW.status IS DISTINCT FROM OLD.status THEN
+        IF NOT EXISTS (SELECT 1 FROM agentos.task_transitions
+                       WHERE from_status = OLD.status AND to_status = NEW.status) THEN
+            RAISE EXCEPTION 'task %: impossible transition % -> %', OLD.id, OLD.status, NEW.status
+                USING ERRCODE = '23514';
+        END IF;
+        IF NEW.status = 'in_progress' AND NEW.started_at IS NULL THEN
+            NEW.started_at := now();
+        END IF;
+        IF NEW.status IN ('done', 'failed', 'cancelled') THEN
+            NEW.completed_at := now();
+        ELSE
+            NEW.completed_at := NULL;
+        END IF;
+        -- A status change ends the holder's stage and its lease, whoever wrote the row;
+        -- only a claim (which sets a new token in the same UPDATE) carries a lease over.
+        IF NEW.status NOT IN ('in_progress', 'review')
+           OR NEW.lease_token IS NOT DISTINCT FROM OLD.lease_token THEN
+            NEW.lease_session := NULL;
+            NEW.lease_agent := NULL;
+            NEW.lease_token := NULL;
+            NEW.lease_expires_at := NULL;
+        END IF;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+CREATE FUNCTION agentos.transition_task(p_task bigint, p_to agentos.task_status, p_actor text DEFAULT NULL::text, p_reason text DEFAULT NULL::text, p_token uuid DEFAULT NULL::uuid, p_result text DEFAULT NULL::text, p_error text DEFAULT NULL::text, p_assignee text DEFAULT NULL::text) RETURNS agentos.tasks
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    t agentos.tasks;
+BEGIN
+    SELECT * INTO t FROM agentos.tasks WHERE id = p_task FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'task % not found', p_task USING ERRCODE = 'P0002';
+    END IF;
+    IF p_token IS NOT NULL AND t.lease_token IS DISTINCT FROM p_token THEN
+        RAISE EXCEPTION 'task %: stale lease (the task was taken over or released)', p_task
+            USING ERRCODE = '40001', HINT = 'agentos:stale_lease';
+    END IF;
+    IF t.status = p_to THEN
+        RAISE EXCEPTION 'task % is already %', p_task, p_to USING ERRCODE = '23514';
+    END IF;
+    PERFORM set_config('agentos.actor', coalesce(p_actor, ''), true);
+    PERFORM set_config('agentos.reason', coalesce(p_reason, ''), true);
+    UPDATE agentos.tasks SET
+        status = p_to,
+        result = coalesce(p_result, result),
+        error = CASE WHEN p_to IN ('failed', 'blocked') THEN coalesce(p_error, p_reason, error)
+                     WHEN p_to IN ('inbox', 'assigned', 'done') THEN coalesce(p_error, NULL)
+                     ELSE error END,
+        assignee = CASE WHEN p_to = 'assigned' THEN coalesce(p_assignee, assignee)
+                        WHEN p_to = 'inbox' AND p_assignee IS NOT NULL THEN p_assignee
+                        ELSE assignee END,
+        -- a stage that ends (handed on, finished, sent back, or retried by a person)
+        -- resets the claim count; only lease rescues spend attempts
+        attempts = 0,
+        available_at = CASE WHEN p_to IN ('inbox', 'assigned') THEN now() ELSE available_at END
+    WHERE id = p_task
+    RETURNING * INTO t;
+    -- the holder finished or gave up its stage: its agent is free again
+    IF p_token IS NOT NULL THEN
+        UPDATE agentos.agents SET status = 'idle', current_task_id = NULL
+        WHERE current_task_id = p_task;
+    END IF;
+    PERFORM set_config('agentos.actor', '', true);
+    PERFORM set_config('agentos.reason', '', true);
+    RETURN t;
+END;
+$$;
+CREATE TABLE agentos.activities (
+    id bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    kind text NOT NULL,
+    actor text,
+    task_id bigint,
+    message text DEFAULT ''::text NOT NULL,
+    data jsonb DEFAULT '{}'::jsonb NOT NULL
+);
+ALTER TABLE agentos.activities ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME agentos.activities_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+CREATE TABLE agentos.agent_sessions (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    role text NOT NULL,
+    host text NOT NULL,
+    pid integer NOT NULL,
+    agents text[] DEFAULT '{}'::text[] NOT NULL,
+    status text DEFAULT 'running'::text NOT NULL,
+    started_at timestamp with time zone DEFAULT now() NOT NULL,
+    heartbeat_at timestamp with time zone DEFAULT now() NOT NULL,
+    stopped_at timestamp with time zone,
+    CONSTRAINT agent_sessions_status_check CHECK ((status = ANY (ARRAY['running'::text, 'stopped'::text, 'dead'::text])))
+);
+CREATE TABLE agentos.agents (
+    id bigint NOT NULL,
+    name text NOT NULL,
+    role text NOT NULL,
+    status text DEFAULT 'offline'::text NOT NULL,
+    model text,
+    capabilities text[] DEFAULT '{}'::text[] NOT NULL,
+    session_id uuid,
+    current_task_id bigint,
+    last_heartbeat timestamp with time zone,
+    memory text DEFAULT ''::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT agents_name_check CHECK ((name ~ '^[a-z0-9][a-z0-9_.-]{0,62}$'::text)),
+    CONSTRAINT agents_role_check CHECK ((role ~ '^[a-z][a-z0-9_-]{0,31}$'::text)),
+    CONSTRAINT agents_status_check CHECK ((status = ANY (ARRAY['idle'::text, 'working'::text, 'offline'::text])))
+);
+CREATE VIEW agentos.agent_status AS
+ SELECT a.name,
+    a.role,
+    a.status,
+        CASE
+            WHEN ((s.status = 'running'::text) AND (s.heartbeat_at > (now() - '00:01:30'::interval))) THEN true
+            ELSE false
+        END AS alive,
+    a.current_task_id,
+    t.title AS current_task,
+    GREATEST(a.last_heartbeat, s.heartbeat_at) AS last_heartbeat,
+    s.host,
+    s.pid,
+    a.session_id,
+    a.model
+   FROM ((agentos.agents a
+     LEFT JOIN agentos.agent_sessions s ON ((s.id = a.session_id)))
+     LEFT JOIN agentos.tasks t ON ((t.id = a.current_task_id)))
+  ORDER BY a.role, a.name;
+ALTER TABLE agentos.agents ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME agentos.agents_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+CREATE TABLE agentos.task_dependencies (
+    task_id bigint NOT NULL,
+    depends_on_id bigint NOT NULL,
+    CONSTRAINT task_dependencies_check CHECK ((task_id <> depends_on_id))
+);
+CREATE VIEW agentos.board AS
+ SELECT id,
+    status,
+    priority,
+    role,
+    COALESCE(lease_agent, assignee) AS assignee,
+    title,
+    attempts,
+    max_attempts,
+    parent_id,
+    ( SELECT array_agg(d.depends_on_id ORDER BY d.depends_on_id) AS array_agg
+           FROM agentos.task_dependencies d
+          WHERE (d.task_id = t.id)) AS depends_on,
+    lease_agent AS held_by,
+    lease_expires_at,
+    created_at,
+    updated_at,
+    date_trunc('second'::text, (now() - created_at)) AS age
+   FROM agentos.tasks t
+  ORDER BY (array_position(enum_range(NULL::agentos.task_status), status)), priority DESC, id;
+CREATE VIEW agentos.board_summary AS
+ SELECT s.status,
+    count(t.id) AS tasks
+   FROM (unnest(enum_range(NULL::agentos.task_status)) s(status)
+     LEFT JOIN agentos.tasks t ON ((t.status = s.status)))
+  GROUP BY s.status
+  ORDER BY (array_position(enum_range(NULL::agentos.task_status), s.status));
+CREATE TABLE agentos.leader_leases (
+    duty text NOT NULL,
+    holder uuid NOT NULL,
+    acquired_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL
+);
+CREATE TABLE agentos.messages (
+    id bigint NOT NULL,
+    task_id bigint,
+    from_agent text,
+    to_agent text,
+    kind text DEFAULT 'comment'::text NOT NULL,
+    body text NOT NULL,
+    read_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT messages_body_check CHECK ((length(btrim(body)) > 0)),
+    CONSTRAINT messages_kind_check CHECK ((kind = ANY (ARRAY['comment'::text, 'status'::text, 'review'::text, 'question'::text, 'answer'::text, 'broadcast'::text])))
+);
+ALTER TABLE agentos.messages ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME agentos.messages_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+CREATE TABLE agentos.pgqueuer (
+    id bigint NOT NULL,
+    priority integer NOT NULL,
+    queue_manager_id uuid,
+    created timestamp with time zone DEFAULT now() NOT NULL,
+    updated timestamp with time zone DEFAULT now() NOT NULL,
+    heartbeat timestamp with time zone DEFAULT now() NOT NULL,
+    execute_after timestamp with time zone DEFAULT now() NOT NULL,
+    status agentos.pgqueuer_status NOT NULL,
+    entrypoint text NOT NULL,
+    dedupe_key text,
+    payload bytea,
+    headers jsonb,
+    attempts integer DEFAULT 0 NOT NULL,
+    slot bigint
+);
+CREATE SEQUENCE agentos.pgqueuer_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+ALTER SEQUENCE agentos.pgqueuer_id_seq OWNED BY agentos.pgqueuer.id;
+CREATE TABLE agentos.pgqueuer_log (
+    id bigint NOT NULL,
+    created timestamp with time zone DEFAULT now() NOT NULL,
+    job_id bigint NOT NULL,
+    status agentos.pgqueuer_status NOT NULL,
+    priority integer NOT NULL,
+    entrypoint text NOT NULL,
+    traceback jsonb,
+    aggregated boolean DEFAULT false
+);
+ALTER TABLE agentos.pgqueuer_log ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENTITY (
+    SEQUENCE NAME agentos.pgqueuer_log_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+CREATE TABLE agentos.pgqueuer_schedules (
+    id bigint NOT NULL,
+    expression text NOT NULL,
+    entrypoint text NOT NULL,
+    heartbeat timestamp with time zone DEFAULT now() NOT NULL,
+    created timestamp with time zone DEFAULT now() NOT NULL,
+    updated timestamp with time zone DEFAULT now() NOT NULL,
+    next_run timestamp with time zone DEFAULT now() NOT NULL,
+    last_run timestamp with time zone,
+    status agentos.pgqueuer_status DEFAULT 'queued'::agentos.pgqueuer_status
+);
+CREATE SEQUENCE agentos.pgqueuer_schedules_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+ALTER SEQUENCE agentos.pgqueuer_schedules_id_seq OWNED BY agentos.pgqueuer_schedules.id;
+CREATE TABLE agentos.pgqueuer_statistics (
+    id bigint NOT NULL,
+    created timestamp with time zone DEFAULT date_trunc('sec'::text, now()) NOT NULL,
+    count bigint NOT NULL,
+    priority integer NOT NULL,
+    status agentos.pgqueuer_status NOT NULL,
+    entrypoint text NOT NULL
+);
+CREATE SEQUENCE agentos.pgqueuer_statistics_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+ALTER SEQUENCE agentos.pgqueuer_statistics_id_seq OWNED BY agentos.pgqueuer_statistics.id;
+CREATE VIEW agentos.queue_depth AS
+ SELECT r.role,
+    count(*) FILTER (WHERE ((t.status = ANY (ARRAY['inbox'::agentos.task_status, 'assigned'::agentos.task_status])) AND (t.available_at <= now()) AND agentos.dependencies_done(t.id))) AS ready,
+    count(*) FILTER (WHERE ((t.status = ANY (ARRAY['inbox'::agentos.task_status, 'assigned'::agentos.task_status])) AND ((t.available_at > now()) OR (NOT agentos.dependencies_done(t.id))))) AS waiting,
+    count(*) FILTER (WHERE (t.lease_token IS NOT NULL)) AS running
+   FROM (( SELECT tasks.role,
+            tasks.status,
+            tasks.available_at,
+            tasks.id,
+            tasks.lease_token
+           FROM agentos.tasks
+          WHERE (tasks.status = ANY (ARRAY['inbox'::agentos.task_status, 'assigned'::agentos.task_status, 'in_progress'::agentos.task_status]))
+        UNION ALL
+         SELECT tasks.review_role,
+            tasks.status,
+            tasks.available_at,
+            tasks.id,
+            tasks.lease_token
+           FROM agentos.tasks
+          WHERE (tasks.status = 'review'::agentos.task_status)) t(role, status, available_at, id, lease_token)
+     RIGHT JOIN ( SELECT DISTINCT tasks.role
+           FROM agentos.tasks
+          WHERE (tasks.status = ANY (ARRAY['inbox'::agentos.task_status, 'assigned'::agentos.task_status, 'in_progress'::agentos.task_status]))
+        UNION
+         SELECT DISTINCT tasks.review_role
+           FROM agentos.tasks
+          WHERE (tasks.status = 'review'::agentos.task_status)
+        UNION
+         SELECT DISTINCT agents.role
+           FROM agentos.agents) r(role) ON ((r.role = t.role)))
+  GROUP BY r.role
+  ORDER BY r.role;
+CREATE VIEW agentos.recent_activity AS
+ SELECT id,
+    created_at,
+    kind,
+    actor,
+    task_id,
+    message
+   FROM agentos.activities
+  ORDER BY id DESC
+ LIMIT 200;
+CREATE TABLE agentos.schedule_runs (
+    schedule_id bigint NOT NULL,
+    tick timestamp with time zone NOT NULL,
+    fired boolean NOT NULL,
+    job_id bigint,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+CREATE TABLE agentos.schedules (
+    id bigint NOT NULL,
+    name text NOT NULL,
+    cron text NOT NULL,
+    target_role text,
+    target_agent text,
+    activation text DEFAULT 'heartbeat'::text NOT NULL,
+    payload jsonb DEFAULT '{}'::jsonb NOT NULL,
+    precondition text,
+    enabled boolean DEFAULT true NOT NULL,
+    next_fire_at timestamp with time zone NOT NULL,
+    last_fired_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT schedules_activation_check CHECK ((activation ~ '^[a-z][a-z0-9_.-]{0,31}$'::text)),
+    CONSTRAINT schedules_check CHECK (((target_role IS NULL) <> (target_agent IS NULL))),
+    CONSTRAINT schedules_name_check CHECK ((name ~ '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$'::text))
+);
+ALTER TABLE agentos.schedules ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME agentos.schedules_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+CREATE TABLE agentos.schema_migrations (
+    version text NOT NULL,
+    name text NOT NULL,
+    checksum text NOT NULL,
+    applied_at timestamp with time zone DEFAULT now() NOT NULL
+);
+CREATE TABLE agentos.task_transitions (
+    from_status agentos.task_status NOT NULL,
+    to_status agentos.task_status NOT NULL
+);
+ALTER TABLE agentos.tasks ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENTITY (
+    SEQUENCE NAME agentos.tasks_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+ALTER TABLE ONLY agentos.pgqueuer ALTER COLUMN id SET DEFAULT nextval('agentos.pgqueuer_id_seq'::regclass);
+ALTER TABLE ONLY agentos.pgqueuer_schedules ALTER COLUMN id SET DEFAULT nextval('agentos.pgqueuer_schedules_id_seq'::regclass);
+ALTER TABLE ONLY agentos.pgqueuer_statistics ALTER COLUMN id SET DEFAULT nextval('agentos.pgqueuer_statistics_id_seq'::regclass);
+ALTER TABLE ONLY agentos.activities
+    ADD CONSTRAINT activities_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY agentos.agent_sessions
+    ADD CONSTRAINT agent_sessions_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY agentos.agents
+    ADD CONSTRAINT agents_name_key UNIQUE (name);
+ALTER TABLE ONLY agentos.agents
+    ADD CONSTRAINT agents_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY agentos.leader_leases
+    ADD CONSTRAINT leader_leases_pkey PRIMARY KEY (duty);
+ALTER TABLE ONLY agentos.messages
+    ADD CONSTRAINT messages_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY agentos.pgqueuer_log
+    ADD CONSTRAINT pgqueuer_log_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY agentos.pgqueuer
+    ADD CONSTRAINT pgqueuer_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY agentos.pgqueuer_schedules
+    ADD CONSTRAINT pgqueuer_schedules_expression_entrypoint_key UNIQUE (expression, entrypoint);
+ALTER TABLE ONLY agentos.pgqueuer_schedules
+    ADD CONSTRAINT pgqueuer_schedules_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY agentos.pgqueuer_statistics
+    ADD CONSTRAINT pgqueuer_statistics_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY agentos.schedule_runs
+    ADD CONSTRAINT schedule_runs_pkey PRIMARY KEY (schedule_id, tick);
+ALTER TABLE ONLY agentos.schedules
+    ADD CONSTRAINT schedules_name_key UNIQUE (name);
+ALTER TABLE ONLY agentos.schedules
+    ADD CONSTRAINT schedules_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY agentos.schema_migrations
+    ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
+ALTER TABLE ONLY agentos.task_dependencies
+    ADD CONSTRAINT task_dependencies_pkey PRIMARY KEY (task_id, depends_on_id);
+ALTER TABLE ONLY agentos.task_transitions
+    ADD CONSTRAINT task_transitions_pkey PRIMARY KEY (from_status, to_status);
+ALTER TABLE ONLY agentos.tasks
+    ADD CONSTRAINT tasks_pkey PRIMARY KEY (id);
+CREATE INDEX activities_actor_idx ON agentos.activities USING btree (actor, id) WHERE (actor IS NOT NULL);
+CREATE INDEX activities_created_idx ON agentos.activities USING btree (created_at);
+CREATE INDEX activities_task_idx ON agentos.activities USING btree (task_id, id) WHERE (task_id IS NOT NULL);
+CREATE INDEX agent_sessions_running_idx ON agentos.agent_sessions USING btree (heartbeat_at) WHERE (status = 'running'::text);
+CREATE INDEX messages_task_idx ON agentos.messages USING btree (task_id, id) WHERE (task_id IS NOT NULL);
+CREATE INDEX messages_unread_idx ON agentos.messages USING btree (to_agent, id) WHERE (read_at IS NULL);
+CREATE INDEX pgqueuer_ep_ea_idx ON agentos.pgqueuer USING btree (entrypoint, execute_after) WHERE (status = 'queued'::agentos.pgqueuer_status);
+CREATE INDEX pgqueuer_ep_prio_id_idx ON agentos.pgqueuer USING btree (entrypoint, priority DESC, id) WHERE (status = 'queued'::agentos.pgqueuer_status);
+CREATE INDEX pgqueuer_log_created ON agentos.pgqueuer_log USING btree (created);
+CREATE INDEX pgqueuer_log_job_id_status ON agentos.pgqueuer_log USING btree (job_id, created DESC);
+CREATE INDEX pgqueuer_log_not_aggregated ON agentos.pgqueuer_log USING btree ((1)) WHERE (NOT aggregated);
+CREATE INDEX pgqueuer_log_status ON agentos.pgqueuer_log USING btree (status);
+CREATE INDEX pgqueuer_picked_heartbeat_idx ON agentos.pgqueuer USING btree (heartbeat) WHERE (status = 'picked'::agentos.pgqueuer_status);
+CREATE UNIQUE INDEX pgqueuer_picked_slot_idx ON agentos.pgqueuer USING btree (entrypoint, slot) WHERE ((status = 'picked'::agentos.pgqueuer_status) AND (slot IS NOT NULL));
+CREATE INDEX pgqueuer_priority_id_id1_idx ON agentos.pgqueuer USING btree (priority, id DESC) INCLUDE (id) WHERE (status = 'queued'::agentos.pgqueuer_status);
+CREATE INDEX pgqueuer_queue_manager_id_idx ON agentos.pgqueuer USING btree (queue_manager_id) WHERE (queue_manager_id IS NOT NULL);
+CREATE UNIQUE INDEX pgqueuer_statistics_unique_count ON agentos.pgqueuer_statistics USING btree (priority, date_trunc('sec'::text, timezone('UTC'::text, created)), status, entrypoint);
+CREATE UNIQUE INDEX pgqueuer_unique_dedupe_key ON agentos.pgqueuer USING btree (dedupe_key) WHERE ((status = ANY (ARRAY['queued'::agentos.pgqueuer_status, 'picked'::agentos.pgqueuer_status])) AND (dedupe_key IS NOT NULL));
+CREATE INDEX pgqueuer_updated_id_id1_idx ON agentos.pgqueuer USING btree (updated, id DESC) INCLUDE (id) WHERE (status = 'picked'::agentos.pgqueuer_status);
+CREATE INDEX schedules_due_idx ON agentos.schedules USING btree (next_fire_at) WHERE enabled;
+CREATE INDEX task_dependencies_rev_idx ON agentos.task_dependencies USING btree (depends_on_id);
+CREATE INDEX tasks_assignee_idx ON agentos.tasks USING btree (assignee) WHERE (assignee IS NOT NULL);
+CREATE INDEX tasks_lease_idx ON agentos.tasks USING btree (lease_expires_at) WHERE (lease_expires_at IS NOT NULL);
+CREATE INDEX tasks_parent_idx ON agentos.tasks USING btree (parent_id) WHERE (parent_id IS NOT NULL);
+CREATE INDEX tasks_ready_idx ON agentos.tasks USING btree (role, priority DESC, id) WHERE (status = ANY (ARRAY['inbox'::agentos.task_status, 'assigned'::agentos.task_status]));
+CREATE INDEX tasks_status_idx ON agentos.tasks USING btree (status, priority DESC, id);
+CREATE TRIGGER agents_after_write AFTER INSERT OR UPDATE OF status, current_task_id, session_id ON agentos.agents FOR EACH ROW EXECUTE FUNCTION agentos.agents_after_write();
+CREATE TRIGGER messages_after_insert AFTER INSERT ON agentos.messages FOR EACH ROW EXECUTE FUNCTION agentos.messages_after_insert();
+CREATE TRIGGER task_dependencies_check BEFORE INSERT OR UPDATE ON agentos.task_dependencies FOR EACH ROW EXECUTE FUNCTION agentos.task_dependencies_check();
+CREATE TRIGGER task_dependencies_withdraw AFTER INSERT ON agentos.task_dependencies FOR EACH ROW EXECUTE FUNCTION agentos.task_dependencies_withdraw();
+CREATE TRIGGER tasks_after_write AFTER INSERT OR UPDATE ON agentos.tasks FOR EACH ROW EXECUTE FUNCTION agentos.tasks_after_write();
+CREATE TRIGGER tasks_check_transition BEFORE INSERT OR UPDATE ON agentos.tasks FOR EACH ROW EXECUTE FUNCTION agentos.tasks_before_write();
+CREATE TRIGGER tg_pgqueuer_changed AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON agentos.pgqueuer FOR EACH STATEMENT EXECUTE FUNCTION agentos.fn_pgqueuer_changed();
+ALTER TABLE ONLY agentos.agents
+    ADD CONSTRAINT agents_session_fk FOREIGN KEY (session_id) REFERENCES agentos.agent_sessions(id) ON DELETE SET NULL;
+ALTER TABLE ONLY agentos.messages
+    ADD CONSTRAINT messages_task_id_fkey FOREIGN KEY (task_id) REFERENCES agentos.tasks(id) ON DELETE CASCADE;
+ALTER TABLE ONLY agentos.schedule_runs
+    ADD CONSTRAINT schedule_runs_schedule_id_fkey FOREIGN KEY (schedule_id) REFERENCES agentos.schedules(id) ON DELETE CASCADE;
+ALTER TABLE ONLY agentos.task_dependencies
+    ADD CONSTRAINT task_dependencies_depends_on_id_fkey FOREIGN KEY (depends_on_id) REFERENCES agentos.tasks(id) ON DELETE CASCADE;
+ALTER TABLE ONLY agentos.task_dependencies
+    ADD CONSTRAINT task_dependencies_task_id_fkey FOREIGN KEY (task_id) REFERENCES agentos.tasks(id) ON DELETE CASCADE;
+ALTER TABLE ONLY agentos.tasks
+    ADD CONSTRAINT tasks_assignee_fkey FOREIGN KEY (assignee) REFERENCES agentos.agents(name) ON UPDATE CASCADE ON DELETE SET NULL;
+ALTER TABLE ONLY agentos.tasks
+    ADD CONSTRAINT tasks_parent_id_fkey FOREIGN KEY (parent_id) REFERENCES agentos.tasks(id) ON DELETE SET NULL;
