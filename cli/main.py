@@ -47,30 +47,35 @@ def cli() -> None:
 
 
 @cli.command(context_settings=CONTEXT)
+@click.option("--workers", type=click.IntRange(0, 64), default=2, show_default=True)
+@click.option("--reviewers", type=click.IntRange(0, 16), default=1, show_default=True)
+@click.option("--orchestrators", type=click.IntRange(0, 4), default=1, show_default=True)
+@click.option("--demo", is_flag=True,
+              help="Run the team on the built-in scripted model and give it a demo goal.")
 @click.option("--detach", is_flag=True, help="Run in the background; `agentos stop` ends it.")
 @handle_errors
-def start(detach: bool) -> None:
-    """Start the kernel (and the embedded database) and supervise the team."""
+def start(workers: int, reviewers: int, orchestrators: int, demo: bool, detach: bool) -> None:
+    """Start the database, the kernel and the team (orchestrator, workers, reviewer)."""
     from agentos.cli import supervisor
 
     s = settings()
-    if supervisor.read_pidfile(s):
-        fail(
-            f"agentos is already running (pid {supervisor.read_pidfile(s)['pid']}); "  # type: ignore[index]
-            "`agentos stop` ends it"
-        )
+    running = supervisor.read_pidfile(s)
+    if running:
+        fail(f"agentos is already running (pid {running['pid']}); `agentos stop` ends it")
+    argv = ["start", f"--workers={workers}", f"--reviewers={reviewers}",
+            f"--orchestrators={orchestrators}"] + (["--demo"] if demo else [])
     if detach:
         try:
-            pid = supervisor.detach(s, ["start"])
+            pid = supervisor.detach(s, argv)
         except RuntimeError as exc:
             fail(str(exc))
-        click.echo(
-            f"agentos started in the background (pid {pid}); logs: "
-            f"{s.run_dir / 'agentos.log'}; `agentos stop` ends it"
-        )
+        click.echo(f"agentos started in the background (pid {pid}); logs: "
+                   f"{s.run_dir / 'agentos.log'}; `agentos stop` ends it")
         return
     setup_logging(s.log_level, s.log_format)
-    sup = supervisor.Supervisor(s, children=[])
+    children = supervisor.team(orchestrators=orchestrators, workers=workers, reviewers=reviewers,
+                               demo=demo)
+    sup = supervisor.Supervisor(s, children=children, demo=demo)
     sys.exit(run(sup.run()))
 
 
@@ -411,10 +416,24 @@ def task_cancel(task_id: int, as_json: bool) -> None:
 
 @task.command("retry", context_settings=CONTEXT)
 @click.argument("task_id", type=click.IntRange(min=1))
+@click.option("--budget", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Raise the task's budget to this many USD first.")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def task_retry(task_id: int, as_json: bool) -> None:
+def task_retry(task_id: int, budget: float | None, as_json: bool) -> None:
     """Put a failed, blocked or cancelled task back in the queue."""
+    if budget is not None:
+        from agentos.kernel.usage import raise_task_budget
+
+        async def _raise() -> None:
+            kernel = await open_kernel()
+            try:
+                async with kernel.connection() as conn:
+                    await raise_task_budget(conn, task_id, budget)
+            finally:
+                await kernel.close()
+
+        run(_raise())
     _one_task("retry", task_id, as_json)
 
 
@@ -424,6 +443,29 @@ def task_retry(task_id: int, as_json: bool) -> None:
 @cli.group(context_settings=CONTEXT)
 def agent() -> None:
     """Agents and their sessions."""
+
+
+@agent.command("run", context_settings=CONTEXT)
+@click.option("--role", "-r", required=True, help="orchestrator, worker, reviewer, or a custom role.")
+@click.option("--name", "-n", default=None, help="Agent name (NAME-1..N with --concurrency).")
+@click.option("--concurrency", "-c", type=click.IntRange(1, 64), default=None,
+              help="Agents hosted by this process (default: the role's).")
+@click.option("--health-port", type=click.IntRange(0, 65535), default=None, envvar="AGENTOS_HEALTH_PORT",
+              help="Serve /livez and /readyz on this port (0: off).")
+@handle_errors
+def agent_run(role: str, name: str | None, concurrency: int | None, health_port: int | None) -> None:
+    """Run agents of a role in this process until Ctrl-C (leases are released)."""
+    from agentos.agents.config import AgentSettings
+    from agentos.kernel.models import NAME_RE
+
+    if name is not None and not NAME_RE.match(name):
+        fail(f"bad agent name {name!r} (lowercase letters, digits, . _ -)", 2)
+    s = AgentSettings()
+    setup_logging(s.log_level, s.log_format)
+    from agentos.agents.runner import serve_role
+
+    sys.exit(run(serve_role(s, role_name=role, name=name, concurrency=concurrency,
+                            health_port=health_port)))
 
 
 @agent.command("list", context_settings=CONTEXT)
@@ -478,6 +520,122 @@ def log_cmd(
         run(show_log(follow=follow, actor=actor, task_id=task_id, limit=limit, as_json=as_json))
     except KeyboardInterrupt:
         pass
+
+
+# --------------------------------------------------------------------- message --
+
+
+@cli.group(context_settings=CONTEXT)
+def message() -> None:
+    """Talk to the team."""
+
+
+@message.command("send", context_settings=CONTEXT)
+@click.argument("text")
+@click.option("--to", "to_agent", default=None, help="An agent; it wakes and answers.")
+@click.option("--task", "task_id", type=click.IntRange(min=1), default=None, help="A task's thread.")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def message_send(text: str, to_agent: str | None, task_id: int | None, as_json: bool) -> None:
+    """Send a message to an agent or onto a task's thread."""
+    from agentos.kernel.messages import send_message
+
+    if to_agent is None and task_id is None:
+        fail("give --to AGENT or --task ID", 2)
+
+    async def _go() -> Any:
+        kernel = await open_kernel()
+        try:
+            async with kernel.connection() as conn:
+                return await send_message(conn, body=text, to_agent=to_agent, task_id=task_id,
+                                          from_agent=None, kind="question" if to_agent else "comment")
+        finally:
+            await kernel.close()
+
+    m = run(_go())
+    if as_json:
+        echo_json(m)
+    else:
+        click.echo(f"sent message #{m.id}")
+
+
+# ----------------------------------------------------------------------- skill --
+
+
+@cli.group(context_settings=CONTEXT)
+def skill() -> None:
+    """The skills library: markdown documents agents can list and read."""
+
+
+@skill.command("add", context_settings=CONTEXT)
+@click.argument("name")
+@click.argument("file", type=click.File("r"))
+@click.option("--description", "-d", default="")
+@click.option("--replace", is_flag=True, help="Replace an existing skill.")
+@handle_errors
+def skill_add(name: str, file: Any, description: str, replace: bool) -> None:
+    """Add a skill from a markdown FILE (- for stdin)."""
+    from agentos.kernel import skills
+
+    body = file.read()
+
+    async def _go() -> Any:
+        kernel = await open_kernel()
+        try:
+            async with kernel.connection() as conn:
+                return await skills.add_skill(conn, name, body, description=description,
+                                              replace=replace)
+        finally:
+            await kernel.close()
+
+    run(_go())
+    click.echo(f"skill {name} saved")
+
+
+@skill.command("list", context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def skill_list(as_json: bool) -> None:
+    """List skills."""
+    from agentos.kernel import skills
+
+    async def _go() -> Any:
+        kernel = await open_kernel()
+        try:
+            async with kernel.connection() as conn:
+                return await skills.list_skills(conn)
+        finally:
+            await kernel.close()
+
+    rows = run(_go())
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("no skills")
+    for sk in rows:
+        name = sk["name"] if isinstance(sk, dict) else sk.name
+        desc = sk["description"] if isinstance(sk, dict) else sk.description
+        click.echo(f"{name:<24} {desc}")
+
+
+@skill.command("show", context_settings=CONTEXT)
+@click.argument("name")
+@handle_errors
+def skill_show(name: str) -> None:
+    """Print a skill."""
+    from agentos.kernel import skills
+
+    async def _go() -> Any:
+        kernel = await open_kernel()
+        try:
+            async with kernel.connection() as conn:
+                return await skills.get_skill(conn, name)
+        finally:
+            await kernel.close()
+
+    sk = run(_go())
+    click.echo(sk["body"] if isinstance(sk, dict) else sk.body)
 
 
 # -------------------------------------------------------------------- schedule --
@@ -585,6 +743,20 @@ def schedule_remove(name: str) -> None:
 
     sc = run(_go())
     click.echo(f"removed schedule {sc.name}")
+
+
+# ------------------------------------------------------------------------- tui --
+
+
+@cli.command("tui", context_settings={**CONTEXT, "ignore_unknown_options": True},
+             add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def tui(args: tuple[str, ...]) -> None:
+    """Mission control: the team live in your terminal (`agentos tui --help`)."""
+    # Imported here so that `agentos --help` never loads textual.
+    from agentos.tui.command import tui_command
+
+    tui_command.main(args=list(args), prog_name="agentos tui", standalone_mode=True)
 
 
 # ----------------------------------------------------------------------- bench --

@@ -41,6 +41,25 @@ class Child:
     started_at: float = 0.0
 
 
+DEMO_GOAL = "Build a tiny greetings library"
+
+
+def team(*, orchestrators: int, workers: int, reviewers: int, demo: bool) -> list[Child]:
+    """One child process per agent: orchestrator, worker-1..N, reviewer-1..N."""
+    env = {"AGENTOS_DEMO": "1"} if demo else {}
+
+    def child(role: str, name: str) -> Child:
+        return Child(name=name, env=env, argv=[sys.executable, "-m", "agentos.cli.main", "agent",
+                                               "run", "--role", role, "--name", name])
+
+    out = [child("orchestrator", "orchestrator" if orchestrators == 1 else f"orchestrator-{i}")
+           for i in range(1, orchestrators + 1)]
+    out += [child("worker", f"worker-{i}") for i in range(1, workers + 1)]
+    out += [child("reviewer", "reviewer" if reviewers == 1 else f"reviewer-{i}")
+            for i in range(1, reviewers + 1)]
+    return out
+
+
 def pidfile(settings: Settings) -> Path:
     """Where the supervisor records itself."""
     return settings.run_dir / "agentos.pid"
@@ -82,6 +101,8 @@ class Supervisor:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self._stop.set)
             self._write_pidfile(kernel.url)
+            if self.demo:
+                await self._demo_goal(kernel)
             duties = KernelDuties(kernel, uuid.uuid4())
             duty_task = asyncio.create_task(duties.run(), name="agentos-duties")
             watchers = [
@@ -107,6 +128,23 @@ class Supervisor:
             await kernel.close()
             with contextlib.suppress(FileNotFoundError):
                 pidfile(self.settings).unlink()
+
+    async def _demo_goal(self, kernel: Kernel) -> None:
+        from agentos.kernel import tasks
+
+        log.info("DEMO: the team runs on the built-in scripted model (agentos/scripted); "
+                 "no LLM provider is called and the costs shown are demo figures")
+        async with kernel.connection() as conn:
+            existing = await (await conn.execute(
+                "SELECT id FROM agentos.tasks WHERE title = %s AND status <> 'cancelled'",
+                (DEMO_GOAL,))).fetchone()
+            if existing is None:
+                goal = await tasks.create_task(
+                    conn, created_by="demo", title=DEMO_GOAL, role="orchestrator",
+                    description="Two functions, hello() and goodbye(), each with a test.",
+                    acceptance="both are merged into main and the tests pass")
+                log.info("DEMO: goal #%s created; watch it with `agentos log --follow` "
+                         "or `agentos tui`", goal.id)
 
     def _write_pidfile(self, url: str) -> None:
         self.settings.run_dir.mkdir(parents=True, exist_ok=True)

@@ -50,6 +50,7 @@ class AgentHost:
         handler: Handler,
         model: str | None = None,
         listener: bus.Listener | None = None,
+        gate: Callable[[], bool] | None = None,
     ) -> None:
         if not agents:
             raise errors.BadInput("an agent host needs at least one agent")
@@ -58,6 +59,7 @@ class AgentHost:
         self.agents = agents
         self.handler = handler
         self.model = model
+        self.gate = gate  # claim only while gate() is true (e.g. while leading)
         self.session_id: uuid.UUID | None = None
         self.listener = listener
         self._own_listener = listener is None
@@ -98,7 +100,7 @@ class AgentHost:
         try:
             while not self._stop.is_set():
                 claimed_any = False
-                if self.free_agents:
+                if self.free_agents and (self.gate is None or self.gate()):
                     try:
                         claimed = await self.dispatcher.claim(self.free_agents)
                     except errors.KernelError as exc:

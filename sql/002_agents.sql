@@ -142,3 +142,23 @@ SELECT date_trunc('day', created_at)::date AS day, count(*) AS calls,
 FROM agentos.llm_calls
 GROUP BY 1
 ORDER BY 1 DESC;
+
+-- A message to an agent wakes it (an activation for that agent, one pending per agent);
+-- answers do not, so two agents never answer each other forever.
+CREATE OR REPLACE FUNCTION agentos.messages_after_insert() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM agentos.record_activity('message.sent', NEW.task_id, left(NEW.body, 200),
+        jsonb_build_object('message', NEW.id, 'to', NEW.to_agent, 'from', NEW.from_agent,
+                           'kind', NEW.kind),
+        coalesce(NEW.from_agent, agentos.current_actor()));
+    IF NEW.to_agent IS NOT NULL AND NEW.kind NOT IN ('answer', 'review')
+       AND NEW.to_agent IS DISTINCT FROM NEW.from_agent THEN
+        PERFORM agentos.enqueue_activation('agent:' || NEW.to_agent, 'message',
+            jsonb_build_object('message', NEW.id), 0, 'message:' || NEW.to_agent);
+    END IF;
+    PERFORM agentos.notify_once('agentos_message',
+        jsonb_build_object('id', NEW.id, 'to', NEW.to_agent, 'task', NEW.task_id));
+    RETURN NULL;
+END;
+$$;

@@ -1,0 +1,138 @@
+"""Role configuration: a role is data (YAML), not a subclass.
+
+Roles ship in the package (agents/roles/*.yaml) and are overridden file by file from
+AGENTOS_HOME/roles/ and AGENTOS_ROLES_DIR (the Helm chart mounts a ConfigMap there).
+AGENTOS_MODEL overrides the model of every role (and empties their fallbacks);
+AGENTOS_LLM_BASE_URL / AGENTOS_LLM_API_KEY point every call at one OpenAI-compatible
+server (vLLM, Ollama, LM Studio).
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from agentos.kernel import errors
+from agentos.kernel.models import first_error
+from agentos.kernel.settings import Settings
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+
+class Limits(BaseModel):
+    """What one agent may spend."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_iterations: int = Field(default=30, ge=1, le=1000)
+    max_tokens_per_call: int = Field(default=4096, ge=16)
+    task_budget_usd: float = Field(default=1.0, ge=0)
+    agent_daily_budget_usd: float = Field(default=10.0, ge=0)
+    call_estimate_usd: float = Field(default=0.02, ge=0)
+    repeat_limit: int = Field(default=4, ge=2, le=100)
+
+
+class Heartbeat(BaseModel):
+    """A cron schedule that wakes the role only when its precondition finds work."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cron: str
+    precondition: str | None = None
+
+
+class Prompts(BaseModel):
+    """Jinja2 templates (file names under agents/prompts or the roles dir)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system: str
+    task: str
+
+
+class RoleConfig(BaseModel):
+    """One role: model, tools, prompts, limits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")
+    description: str = ""
+    model: str
+    fallbacks: list[str] = Field(default_factory=list)
+    heartbeat_model: str | None = None
+    temperature: float = Field(default=0.2, ge=0, le=2)
+    concurrency: int = Field(default=1, ge=1, le=64)
+    leader_only: bool = False
+    tools: list[str] = Field(default_factory=list)
+    actions: list[str] = Field(default_factory=list)
+    prompts: Prompts
+    heartbeat: Heartbeat | None = None
+    limits: Limits = Field(default_factory=Limits)
+    check_command: str | None = None
+    max_rejections: int = Field(default=3, ge=1, le=100)
+
+
+class AgentSettings(Settings):
+    """Kernel settings plus what agents need (all AGENTOS_*)."""
+
+    model: str | None = Field(default=None, description="Model for every role (overrides YAML).")
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    workspace: Path | None = Field(default=None, description="Git repository agents work on.")
+    roles_dir: Path | None = None
+    demo: bool = False
+
+    @property
+    def workspace_path(self) -> Path:
+        """The workspace repository (default: AGENTOS_HOME/workspace)."""
+        return self.workspace or (self.home / "workspace")
+
+    @property
+    def worktrees_path(self) -> Path:
+        """Where task worktrees live."""
+        return self.home / "worktrees"
+
+
+def _role_dirs(settings: AgentSettings) -> list[Path]:
+    dirs = [settings.home / "roles"]
+    if settings.roles_dir is not None:
+        dirs.append(settings.roles_dir)
+    return [d for d in dirs if d.is_dir()]
+
+
+def load_role(name: str, settings: AgentSettings) -> RoleConfig:
+    """The role's config: shipped YAML overridden by the roles directories."""
+    data: dict[str, Any] | None = None
+    shipped = resources.files("agentos.agents").joinpath("roles", f"{name}.yaml")
+    if shipped.is_file():
+        data = yaml.safe_load(shipped.read_text(encoding="utf-8"))
+    for d in _role_dirs(settings):
+        f = d / f"{name}.yaml"
+        if f.is_file():
+            override = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
+            data = {**(data or {}), **override}
+    if data is None:
+        known = ", ".join(sorted(available_roles(settings)))
+        raise errors.BadInput(f"unknown role {name!r} (known: {known})")
+    try:
+        role = RoleConfig.model_validate(data)
+    except ValidationError as exc:
+        raise errors.BadInput(f"role {name}: {first_error(exc)}") from exc
+    model = settings.model or os.environ.get("AGENTOS_MODEL")
+    if settings.demo:
+        model = "agentos/scripted"
+    if model:
+        role = role.model_copy(update={"model": model, "fallbacks": [], "heartbeat_model": model})
+    return role
+
+
+def available_roles(settings: AgentSettings) -> list[str]:
+    """Names of every role that can be loaded."""
+    names = {p.name.removesuffix(".yaml")
+             for p in resources.files("agentos.agents").joinpath("roles").iterdir()
+             if p.name.endswith(".yaml")}
+    for d in _role_dirs(settings):
+        names |= {p.stem for p in d.glob("*.yaml")}
+    return sorted(names)

@@ -1,0 +1,258 @@
+"""The durable agent loop: reason -> tool calls -> observe, every step in Postgres.
+
+Protocol
+--------
+A stage (plan, work, review) of a task is one conversation stored in agentos.steps:
+  seq 0      'system'      the role's system prompt
+  seq 1..    'user'        a round's task prompt (a new round when the task comes back:
+                           sent back by the reviewer, re-planned, re-reviewed)
+             'llm'         the model's reply (text and tool calls), written before any
+                           tool runs
+             'tool_call'   written before the tool runs
+             'tool_result' written after it returns
+Resuming (another agent took the task over after a lease expired) rebuilds the
+messages from the rows; tool calls of the last 'llm' step without a 'tool_result' are
+the only ones run again, and no completed LLM turn is paid for again. Every append
+checks the lease token, so a frozen holder cannot write into the new holder's
+conversation. Cancellation (NOTIFY on agentos_task) and a lost lease stop the loop
+between steps. Terminal actions (submit_for_review, approve, reject, plan_done,
+complete_goal, block) end the stage through the kernel's transition function.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from agentos.agents.config import AgentSettings, RoleConfig
+from agentos.agents.llm import LLMClient, LLMUnavailable
+from agentos.kernel import errors, steps, tasks
+from agentos.kernel.db import Kernel
+from agentos.kernel.models import Task, TaskStatus
+from agentos.kernel.usage import BudgetExceeded
+from agentos.tools.base import Tool, ToolContext
+
+log = logging.getLogger(__name__)
+
+ACTION_SCHEMAS: dict[str, dict[str, Any]] = {
+    "submit_for_review": {"summary": "What you did, for the reviewer."},
+    "block": {"reason": "Why you cannot go on; a person will read it."},
+    "approve": {"comment": "Why the work meets the acceptance criteria."},
+    "reject": {"feedback": "What the worker must change."},
+    "plan_done": {"summary": "The plan, in a sentence."},
+    "complete_goal": {"summary": "What was achieved."},
+}
+ACTION_HELP = {
+    "submit_for_review": "Hand the task to review (commit first).",
+    "block": "Stop: the task is blocked for a human with your reason.",
+    "approve": "Approve: the branch is merged into main and the task is done.",
+    "reject": "Send the task back to the worker with feedback.",
+    "plan_done": "The subtasks are created; the goal waits for them.",
+    "complete_goal": "Every subtask is done: complete the goal.",
+}
+
+
+def action_schema(name: str) -> dict[str, Any]:
+    """Function-calling schema of a terminal action."""
+    (arg, desc), = ACTION_SCHEMAS[name].items()
+    return {"type": "function", "function": {
+        "name": name, "description": ACTION_HELP[name],
+        "parameters": {"type": "object", "properties": {arg: {"type": "string", "description": desc}},
+                       "required": [arg]}}}
+
+
+@dataclass
+class StageOutcome:
+    """How a stage ended."""
+
+    kind: str  # action name, 'cancelled', 'lost', 'blocked', 'released'
+    detail: str = ""
+
+
+@dataclass
+class Stage:
+    """Everything one run of the loop needs."""
+
+    kernel: Kernel
+    settings: AgentSettings
+    role: RoleConfig
+    agent: str
+    task: Task
+    stage: str
+    round_key: str
+    worktree: Path
+    llm: LLMClient
+    tools: list[Tool]
+    template_vars: dict[str, Any]
+    actions: Any  # agents.actions.Actions
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def render(name: str, roles_dirs: list[Path], **ctx: Any) -> str:
+    """Render a prompt template with StrictUndefined (a missing variable is an error)."""
+    loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader([str(d) for d in roles_dirs])]
+    loaders.append(jinja2.PackageLoader("agentos.agents", "prompts"))
+    env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), undefined=jinja2.StrictUndefined,
+                             autoescape=False, trim_blocks=True, lstrip_blocks=True,
+                             keep_trailing_newline=False)
+    return env.get_template(name).render(**ctx).strip()
+
+
+def _messages(rows: list[steps.Step]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for s in rows:
+        c = s.content
+        if s.kind == "system":
+            out.append({"role": "system", "content": c["text"]})
+        elif s.kind == "user":
+            out.append({"role": "user", "content": c["text"]})
+        elif s.kind == "llm":
+            msg: dict[str, Any] = {"role": "assistant", "content": c.get("content") or ""}
+            if c.get("tool_calls"):
+                msg["tool_calls"] = c["tool_calls"]
+            out.append(msg)
+        elif s.kind == "tool_result":
+            out.append({"role": "tool", "tool_call_id": s.tool_call_id, "name": s.tool_name,
+                        "content": c.get("output", "")})
+    return out
+
+
+class Loop:
+    """Runs one stage of a task to a terminal action, a limit, or a stop."""
+
+    def __init__(self, st: Stage) -> None:
+        self.st = st
+        self.rows: list[steps.Step] = []
+        self.by_name = {t.name: t for t in st.tools}
+
+    async def _append(self, kind: str, content: dict[str, Any], *, tool_name: str | None = None,
+                      tool_call_id: str | None = None) -> None:
+        st = self.st
+        async with st.kernel.connection() as conn:
+            row = await steps.append(
+                conn, task_id=st.task.id, stage=st.stage, seq=len(self.rows), agent=st.agent,
+                attempt=st.task.attempts, kind=kind, content=content, tool_name=tool_name,
+                tool_call_id=tool_call_id, lease_token=st.task.lease_token)
+        self.rows.append(row)
+
+    async def run(self) -> StageOutcome:
+        """Resume or start the stage and run it."""
+        st = self.st
+        async with st.kernel.connection() as conn:
+            self.rows = await steps.load(conn, st.task.id, st.stage)
+        dirs = [d for d in (st.settings.home / "roles", st.settings.roles_dir) if d and d.is_dir()]
+        if not self.rows:
+            await self._append("system", {"text": render(st.role.prompts.system, dirs, **st.template_vars)})
+        last_user = next((r for r in reversed(self.rows) if r.kind == "user"), None)
+        if last_user is None or last_user.content.get("round") != st.round_key:
+            text = render(st.role.prompts.task, dirs, **st.template_vars)
+            await self._append("user", {"text": text, "round": st.round_key})
+        # Resume: run the tool calls of the last reply that have no result yet.
+        last_llm_idx = max((i for i, r in enumerate(self.rows) if r.kind == "llm"), default=-1)
+        last_user_idx = max(i for i, r in enumerate(self.rows) if r.kind == "user")
+        if last_llm_idx > last_user_idx:
+            done = {r.tool_call_id for r in self.rows[last_llm_idx:] if r.kind == "tool_result"}
+            pending = [c for c in self.rows[last_llm_idx].content.get("tool_calls") or []
+                       if c["id"] not in done]
+            if pending:
+                outcome = await self._run_calls(pending)
+                if outcome is not None:
+                    return outcome
+        iterations = sum(1 for r in self.rows[last_user_idx:] if r.kind == "llm")
+        schemas = [t.schema() for t in st.tools] + [action_schema(a) for a in st.role.actions]
+        while True:
+            if st.stop.is_set():
+                return StageOutcome("cancelled", "stopped between steps")
+            if iterations >= st.role.limits.max_iterations:
+                return await st.actions.block(self, f"reached max iterations ({iterations})")
+            try:
+                reply = await st.llm.chat(
+                    agent=st.agent, role=st.role, task_id=st.task.id,
+                    messages=_messages(self.rows), tools=schemas,
+                    task_budget_usd=float(st.template_vars["task"].get("budget_usd") or 0) or None)
+            except BudgetExceeded as exc:
+                return await st.actions.block(self, str(exc))
+            except LLMUnavailable as exc:
+                return await st.actions.release(self, f"LLM unavailable: {exc}")
+            iterations += 1
+            if st.stop.is_set():
+                return StageOutcome("cancelled", "stopped between steps")
+            await self._append("llm", {"content": reply.content, "tool_calls": reply.tool_calls,
+                                       "model": reply.model, "prompt_tokens": reply.prompt_tokens,
+                                       "completion_tokens": reply.completion_tokens,
+                                       "cost_usd": reply.cost_usd})
+            if not reply.tool_calls:
+                await self._append("user", {"text": "Use your tools, and end with one of: "
+                                            + ", ".join(st.role.actions) + ".",
+                                            "round": st.round_key, "nudge": True})
+                continue
+            outcome = await self._run_calls(reply.tool_calls)
+            if outcome is not None:
+                return outcome
+            repeated = self._repeats()
+            if repeated >= st.role.limits.repeat_limit:
+                return await st.actions.block(
+                    self, f"repeated the same action {repeated} times; stopping")
+
+    def _repeats(self) -> int:
+        sigs = [(r.tool_name, json.dumps(r.content.get("arguments"), sort_keys=True))
+                for r in self.rows if r.kind == "tool_call"]
+        if not sigs:
+            return 0
+        n = 1
+        for s in reversed(sigs[:-1]):
+            if s != sigs[-1]:
+                break
+            n += 1
+        return n
+
+    async def _run_calls(self, calls: list[dict[str, Any]]) -> StageOutcome | None:
+        st = self.st
+        for call in calls:
+            if st.stop.is_set():
+                return StageOutcome("cancelled", "stopped between steps")
+            fn = call.get("function", call)
+            name = str(fn.get("name", ""))
+            raw = fn.get("arguments") or "{}"
+            try:
+                args = json.loads(raw) if isinstance(raw, str) else dict(raw)
+            except json.JSONDecodeError:
+                args = None
+            await self._append("tool_call", {"arguments": args if args is not None else raw},
+                               tool_name=name, tool_call_id=call["id"])
+            if name in st.role.actions and name in ACTION_SCHEMAS:
+                outcome = await st.actions.perform(self, name, args or {}, call["id"])
+                if outcome is not None:
+                    return outcome
+                continue
+            tool = self.by_name.get(name)
+            if tool is None:
+                known = ", ".join([*self.by_name, *st.role.actions])
+                result_ok, output = False, f"error: unknown tool {name!r}; tools: {known}"
+            else:
+                ctx = ToolContext(kernel=st.kernel, agent=st.agent, role=st.role.name,
+                                  task_id=st.task.id, worktree=st.worktree,
+                                  extra={"base_branch": "main"})
+                res = await tool.call(ctx, raw)
+                result_ok, output = res.ok, res.output
+            await self.record_result(call["id"], name, result_ok, output)
+        return None
+
+    async def record_result(self, call_id: str, name: str, ok: bool, output: str) -> None:
+        """Write a tool result step."""
+        await self._append("tool_result", {"ok": ok, "output": output}, tool_name=name,
+                           tool_call_id=call_id)
+
+
+async def load_task(kernel: Kernel, task_id: int) -> Task:
+    """Fresh copy of a task."""
+    async with kernel.connection() as conn:
+        return await tasks.get_task(conn, task_id)
+
+
+__all__ = ["Loop", "Stage", "StageOutcome", "TaskStatus", "errors", "load_task", "render"]

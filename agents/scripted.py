@@ -1,0 +1,168 @@
+"""The scripted model: a litellm custom provider (`agentos/scripted`) that plays a
+deterministic script of responses and tool calls. The demo (`agentos start --demo`) and
+the tests use it; nothing here reaches a network.
+
+The script is a small policy over the conversation it is given: the role comes from
+the system prompt, the turn from the number of assistant messages since the last user
+message, the task from the first user message. Demo goals and subtasks are data in
+DEMO_PLAN / DEMO_FILES; any other task gets a generic, still real, piece of work (a
+notes file, committed). Markers in a task title steer the script for tests:
+`[reject-once]` makes the reviewer reject the first submission.
+AGENTOS_SCRIPTED_DELAY=<seconds> makes worker calls after the first tool results wait
+(to kill a worker mid-task in tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import uuid
+from typing import Any
+
+from litellm import CustomLLM
+from litellm.types.utils import ChatCompletionMessageToolCall, Choices, Function, Message, Usage
+
+DEMO_GOAL = "Build a tiny greetings library"
+
+DEMO_PLAN = [
+    {
+        "title": "Add hello() to greetings.py",
+        "description": "Create greetings.py with hello(name) returning 'Hello, <name>!', "
+        "and tests/test_greetings.py testing it.",
+        "acceptance": "hello('Ada') == 'Hello, Ada!' and the tests pass",
+    },
+    {
+        "title": "Add goodbye() to farewells.py",
+        "description": "Create farewells.py with goodbye(name) returning 'Goodbye, <name>!', "
+        "and tests/test_farewells.py testing it.",
+        "acceptance": "goodbye('Ada') == 'Goodbye, Ada!' and the tests pass",
+    },
+]
+
+DEMO_FILES: dict[str, dict[str, str]] = {
+    "Add hello() to greetings.py": {
+        "greetings.py": 'def hello(name: str) -> str:\n    return f"Hello, {name}!"\n',
+        "tests/test_greetings.py": "from greetings import hello\n\n\n"
+        "def test_hello() -> None:\n    assert hello(\"Ada\") == \"Hello, Ada!\"\n",
+    },
+    "Add goodbye() to farewells.py": {
+        "farewells.py": 'def goodbye(name: str) -> str:\n    return f"Goodbye, {name}!"\n',
+        "tests/test_farewells.py": "from farewells import goodbye\n\n\n"
+        "def test_goodbye() -> None:\n    assert goodbye(\"Ada\") == \"Goodbye, Ada!\"\n",
+    },
+}
+
+
+def _text(msg: dict[str, Any]) -> str:
+    content = msg.get("content")
+    if isinstance(content, list):
+        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return str(content or "")
+
+
+def _role(m: Any) -> str:
+    return str(m.get("role") if isinstance(m, dict) else getattr(m, "role", ""))
+
+
+def _call(name: str, **args: Any) -> dict[str, Any]:
+    return {"id": f"call_{uuid.uuid4().hex[:12]}", "name": name, "arguments": args}
+
+
+def _slug(title: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40] or "task"
+
+
+def plan(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """The scripted reply to a conversation: (text, tool calls)."""
+    system = _text(messages[0]) if messages and messages[0].get("role") == "system" else ""
+    users = [i for i, m in enumerate(messages) if m.get("role") == "user"]
+    last_user = users[-1] if users else 0
+    turn = sum(1 for m in messages[last_user:] if m.get("role") == "assistant")
+    prompt = _text(messages[users[0]]) if users else ""
+    first_line = prompt.splitlines()[0] if prompt else ""
+    title = first_line.split(": ", 1)[1].strip() if ": " in first_line else first_line
+    match = re.search(r"#(\d+)", first_line)
+    task_id = match.group(1) if match else "0"
+    latest = _text(messages[last_user]) if users else ""
+    if "the orchestrator" in system:
+        return _orchestrator(latest, title, turn)
+    if "the reviewer" in system:
+        return _reviewer(latest, title, turn)
+    if "a worker" in system:
+        return _worker(latest, title, task_id, turn)
+    return "Nothing to do.", []
+
+
+def _orchestrator(prompt: str, title: str, turn: int) -> tuple[str, list[dict[str, Any]]]:
+    if "All subtasks are done" in prompt:
+        return "Every subtask is merged.", [_call("complete_goal", summary=f"{title}: all subtasks done and merged.")]
+    if "No subtasks yet" in prompt and turn == 0:
+        steps = DEMO_PLAN if DEMO_GOAL.lower() in title.lower() else [
+            {"title": title.replace("[reject-once]", "").strip() or title,
+             "description": f"Do what the goal says: {title}",
+             "acceptance": "the change is committed and the checks pass"}]
+        calls = [_call("create_subtask", title=s["title"], description=s["description"],
+                       acceptance=s["acceptance"], role="worker") for s in steps]
+        return f"Planning {len(steps)} subtask(s).", calls
+    return "The plan is in place.", [_call("plan_done", summary="subtasks created; waiting for them")]
+
+
+def _worker(prompt: str, title: str, task_id: str, turn: int) -> tuple[str, list[dict[str, Any]]]:
+    sent_back = "sent this task back" in prompt
+    if turn == 0:
+        files = DEMO_FILES.get(title.replace("[reject-once]", "").strip())
+        if files is None:
+            files = {f"notes/task-{task_id}-{_slug(title)}.md": f"# {title}\n\nDone by the scripted worker.\n"}
+        if sent_back:
+            files = {**files, f"notes/task-{task_id}-review.md": "Addressed the reviewer's feedback.\n"}
+        return "Writing the files.", [_call("write_file", path=p, content=c) for p, c in files.items()]
+    if turn == 1:
+        return "Running the tests.", [_call("run_command", command="python -m pytest -q")]
+    if turn == 2:
+        return "Committing.", [_call("git_commit", message=f"task #{task_id}: {title}")]
+    return "Done.", [_call("submit_for_review",
+                           summary=f"{title}: implemented with tests" + (" (feedback addressed)" if sent_back else ""))]
+
+
+def _reviewer(prompt: str, title: str, turn: int) -> tuple[str, list[dict[str, Any]]]:
+    if turn == 0:
+        return "Reading the diff.", [_call("git_diff")]
+    if ": FAILED" in prompt:
+        return "The check failed.", [_call("reject", feedback="The check failed; make the tests pass.")]
+    if "[reject-once]" in title and "Rejections so far: 0" in prompt:
+        return "One thing to fix.", [_call("reject", feedback="Please add a note describing the change.")]
+    return "Looks good.", [_call("approve", comment="Acceptance criteria met; tests pass.")]
+
+
+class ScriptedLLM(CustomLLM):
+    """litellm custom provider for `agentos/scripted`."""
+
+    async def acompletion(self, model: str, messages: list[Any], *args: Any, **kwargs: Any) -> Any:
+        model_response = kwargs.get("model_response") or args[3]
+        delay = float(os.environ.get("AGENTOS_SCRIPTED_DELAY", "0") or 0)
+        system = _text(messages[0]) if messages else ""
+        # the delay starts after the first tool results, so a test can kill a worker that
+        # has completed some tool calls and is waiting on the model
+        if delay and "a worker" in system and any(_role(m) == "tool" for m in messages):
+            await asyncio.sleep(delay)
+        text, calls = plan([dict(m) if not isinstance(m, dict) else m for m in messages])
+        tool_calls = [
+            ChatCompletionMessageToolCall(
+                id=c["id"], type="function",
+                function=Function(name=c["name"], arguments=json.dumps(c["arguments"])))
+            for c in calls
+        ]
+        msg = Message(role="assistant", content=text, tool_calls=tool_calls or None)
+        model_response.choices = [Choices(index=0, message=msg,
+                                          finish_reason="tool_calls" if calls else "stop")]
+        prompt_tokens = sum(len(_text(m).split()) for m in messages) + 20
+        completion_tokens = len(text.split()) + sum(len(json.dumps(c["arguments"]).split()) for c in calls)
+        model_response.usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                                     total_tokens=prompt_tokens + completion_tokens)
+        model_response.model = "agentos/scripted"
+        return model_response
+
+    def completion(self, model: str, messages: list[Any], *args: Any, **kwargs: Any) -> Any:
+        return asyncio.run(self.acompletion(model, messages, *args, **kwargs))
