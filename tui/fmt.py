@@ -1,0 +1,53 @@
+"""Formatting helpers for small screens: ages, money, counts, one-line text."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+
+def age(then: dt.datetime | None, now: dt.datetime) -> str:
+    """A compact age: 45s, 12m, 3h, 5d (never negative)."""
+    if then is None:
+        return "-"
+    secs = max(0, int((now - then).total_seconds()))
+    if secs < 60:
+        return f"{secs}s"
+    if secs < 3600:
+        return f"{secs // 60}m"
+    if secs < 86400:
+        return f"{secs // 3600}h"
+    return f"{secs // 86400}d"
+
+
+def money(value: Decimal | float | int | None) -> str:
+    """Dollars with cents, more digits below one cent so tiny spends are not $0.00."""
+    if value is None:
+        return "-"
+    v = Decimal(value)
+    if v == 0:
+        return "$0"
+    if abs(v) < Decimal("0.01"):
+        return f"${v:.4f}"
+    return f"${v:,.2f}"
+
+
+def count(n: int) -> str:
+    """Counts with thousands separators; 12,345."""
+    return f"{n:,}"
+
+
+def one_line(text: str | None, limit: int = 200) -> str:
+    """Collapse whitespace to one line and cut at limit characters."""
+    s = " ".join((text or "").split())
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def clock_time(ts: dt.datetime | None, now: dt.datetime) -> str:
+    """HH:MM:SS in the clock's time zone, with the date when it is not today."""
+    if ts is None:
+        return "-"
+    local = ts.astimezone(now.tzinfo)
+    if local.date() == now.date():
+        return local.strftime("%H:%M:%S")
+    return local.strftime("%m-%d %H:%M")

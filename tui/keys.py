@@ -1,0 +1,55 @@
+"""Every key of mission control, in one table: the help screen and the README use it."""
+
+from __future__ import annotations
+
+KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    (
+        "Move",
+        (
+            ("← → or h l", "previous / next board column"),
+            ("↑ ↓ or j k", "previous / next card or row"),
+            ("1 … 6", "jump to a board column"),
+            ("a / f", "jump to the agents panel / the activity feed"),
+            ("tab, shift+tab", "next / previous panel"),
+            ("enter", "open the task (a card, an agent's task, an activity's task)"),
+            ("z", "maximise the focused panel, or restore it"),
+        ),
+    ),
+    (
+        "Act",
+        (
+            ("n", "new task: title, description, acceptance, role, priority"),
+            ("c", "cancel the selected task (asks first)"),
+            ("r", "retry the selected blocked, failed or cancelled task"),
+            ("b", "raise the selected task's budget (a blocked task is retried)"),
+            ("m", "message the selected agent, or the selected task's holder"),
+        ),
+    ),
+    (
+        "View",
+        (
+            ("/", "filter board and feed: title, agent, role, kind, #id"),
+            ("escape", "clear the filter; close a form or screen"),
+            ("ctrl+r", "re-read everything now"),
+            ("?", "this list of keys"),
+            ("q", "quit"),
+        ),
+    ),
+    (
+        "Task screen",
+        (
+            ("1 … 4", "overview, transcript, messages, activity"),
+            ("enter", "open the highlighted related task (overview)"),
+            ("c r b m", "cancel, retry, raise budget, message: this task"),
+            ("escape", "back"),
+        ),
+    ),
+    (
+        "Forms",
+        (
+            ("tab, shift+tab", "next / previous field"),
+            ("ctrl+s", "submit"),
+            ("escape", "close without saving"),
+        ),
+    ),
+)

@@ -1,0 +1,228 @@
+"""Mission control's read queries, as named blocks in the kernel's format.
+
+Each block: `-- name: NAME`, a one-line description, the SQL (psycopg named
+placeholders). They read at most one screen's worth of rows: every list has a LIMIT
+and every count is done by SQL, so 10,000 tasks cost what 100 do. Time comes in as
+%(now)s / %(day)s from the screen's clock (River's `coalesce(@now, now())` habit), so
+tests pin it. Writes go through the kernel (agentos.kernel.tasks, named queries in
+sql/queries.sql); the only write here is the budget raise, which the kernel lacks.
+
+The filter (`/` in the TUI) is one pattern %(like)s ('%text%'), or NULL for none,
+plus %(qid)s when the text is a task id (`12` or `#12`).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+_SQL = """
+-- name: header_stats
+-- Agents online / registered, tasks done today, spend today.
+SELECT
+  (SELECT count(*) FROM agentos.agents) AS registered,
+  (SELECT count(*) FROM agentos.agents a JOIN agentos.agent_sessions s ON s.id = a.session_id
+    WHERE a.status <> 'offline' AND s.status = 'running'
+      AND s.heartbeat_at > %(now)s - interval '90 seconds') AS online,
+  (SELECT count(*) FROM agentos.tasks
+    WHERE status = 'done' AND completed_at >= %(day)s) AS done_today,
+  (SELECT coalesce(sum(cost_usd), 0) FROM agentos.llm_calls
+    WHERE created_at >= %(day)s) AS spend_today;
+
+-- name: queue_depth
+-- Ready, waiting and running work per role; unlike the queue_depth view, a review
+-- waiting for its reviewer counts as ready work of the review role.
+SELECT role, sum(ready)::int AS ready, sum(waiting)::int AS waiting, sum(running)::int AS running
+FROM (
+    SELECT role,
+           count(*) FILTER (WHERE available_at <= now() AND agentos.dependencies_done(id)),
+           count(*) FILTER (WHERE available_at > now() OR NOT agentos.dependencies_done(id)),
+           0
+    FROM agentos.tasks WHERE status IN ('inbox', 'assigned') GROUP BY role
+    UNION ALL
+    SELECT review_role,
+           count(*) FILTER (WHERE lease_token IS NULL AND available_at <= now()),
+           count(*) FILTER (WHERE lease_token IS NULL AND available_at > now()),
+           count(*) FILTER (WHERE lease_token IS NOT NULL)
+    FROM agentos.tasks WHERE status = 'review' GROUP BY review_role
+    UNION ALL
+    SELECT role, 0, 0, count(*) FROM agentos.tasks WHERE status = 'in_progress' GROUP BY role
+) AS q(role, ready, waiting, running)
+GROUP BY role
+ORDER BY role;
+
+-- name: agents
+-- Agents with liveness judged at %(now)s, their current task and today's spend.
+SELECT a.name, a.role, a.status, a.model, a.current_task_id, t.title AS current_task,
+       greatest(a.last_heartbeat, s.heartbeat_at) AS last_heartbeat,
+       s.status AS session_status,
+       (s.status = 'running' AND s.heartbeat_at > %(now)s - interval '90 seconds') AS alive,
+       coalesce((SELECT sum(c.cost_usd) FROM agentos.llm_calls c
+                 WHERE c.agent = a.name AND c.created_at >= %(day)s), 0) AS spend_today,
+       count(*) OVER () AS total
+FROM agentos.agents a
+LEFT JOIN agentos.agent_sessions s ON s.id = a.session_id
+LEFT JOIN agentos.tasks t ON t.id = a.current_task_id
+ORDER BY a.role, a.name
+LIMIT %(limit)s;
+
+-- name: board_counts
+-- Tasks per status under the filter (the column counts).
+SELECT t.status::text AS status, count(*) AS n
+FROM agentos.tasks t
+WHERE (%(like)s::text IS NULL OR t.title ILIKE %(like)s OR t.role ILIKE %(like)s
+       OR coalesce(t.lease_agent, t.assignee, '') ILIKE %(like)s OR t.id = %(qid)s::bigint)
+GROUP BY t.status;
+
+-- name: board_cards
+-- The first cards of each column under the filter, in column order (indexed per status).
+(SELECT 0 AS col, t.id, t.status::text AS status, t.priority, left(t.title, 200) AS title, t.role,
+        coalesce(t.lease_agent, t.assignee) AS assignee, t.created_at, t.updated_at,
+        t.attempts, t.max_attempts
+ FROM agentos.tasks t
+ WHERE t.status = 'inbox'
+   AND (%(like)s::text IS NULL OR t.title ILIKE %(like)s OR t.role ILIKE %(like)s
+        OR coalesce(t.lease_agent, t.assignee, '') ILIKE %(like)s OR t.id = %(qid)s::bigint)
+ ORDER BY t.priority DESC, t.id LIMIT %(l0)s)
+UNION ALL
+(SELECT 1, t.id, t.status::text, t.priority, left(t.title, 200), t.role,
+        coalesce(t.lease_agent, t.assignee), t.created_at, t.updated_at, t.attempts, t.max_attempts
+ FROM agentos.tasks t
+ WHERE t.status = 'assigned'
+   AND (%(like)s::text IS NULL OR t.title ILIKE %(like)s OR t.role ILIKE %(like)s
+        OR coalesce(t.lease_agent, t.assignee, '') ILIKE %(like)s OR t.id = %(qid)s::bigint)
+ ORDER BY t.priority DESC, t.id LIMIT %(l1)s)
+UNION ALL
+(SELECT 2, t.id, t.status::text, t.priority, left(t.title, 200), t.role,
+        coalesce(t.lease_agent, t.assignee), t.created_at, t.updated_at, t.attempts, t.max_attempts
+ FROM agentos.tasks t
+ WHERE t.status = 'in_progress'
+   AND (%(like)s::text IS NULL OR t.title ILIKE %(like)s OR t.role ILIKE %(like)s
+        OR coalesce(t.lease_agent, t.assignee, '') ILIKE %(like)s OR t.id = %(qid)s::bigint)
+ ORDER BY t.priority DESC, t.id LIMIT %(l2)s)
+UNION ALL
+(SELECT 3, t.id, t.status::text, t.priority, left(t.title, 200), t.role,
+        coalesce(t.lease_agent, t.assignee), t.created_at, t.updated_at, t.attempts, t.max_attempts
+ FROM agentos.tasks t
+ WHERE t.status = 'review'
+   AND (%(like)s::text IS NULL OR t.title ILIKE %(like)s OR t.role ILIKE %(like)s
+        OR coalesce(t.lease_agent, t.assignee, '') ILIKE %(like)s OR t.id = %(qid)s::bigint)
+ ORDER BY t.priority DESC, t.id LIMIT %(l3)s)
+UNION ALL
+(SELECT 4, t.id, t.status::text, t.priority, left(t.title, 200), t.role,
+        coalesce(t.lease_agent, t.assignee), t.created_at, t.updated_at, t.attempts, t.max_attempts
+ FROM agentos.tasks t
+ WHERE t.status = 'done'
+   AND (%(like)s::text IS NULL OR t.title ILIKE %(like)s OR t.role ILIKE %(like)s
+        OR coalesce(t.lease_agent, t.assignee, '') ILIKE %(like)s OR t.id = %(qid)s::bigint)
+ ORDER BY t.completed_at DESC NULLS LAST, t.id DESC LIMIT %(l4)s)
+UNION ALL
+(SELECT 5, t.id, t.status::text, t.priority, left(t.title, 200), t.role,
+        coalesce(t.lease_agent, t.assignee), t.created_at, t.updated_at, t.attempts, t.max_attempts
+ FROM agentos.tasks t
+ WHERE t.status IN ('blocked', 'failed', 'cancelled')
+   AND (%(like)s::text IS NULL OR t.title ILIKE %(like)s OR t.role ILIKE %(like)s
+        OR coalesce(t.lease_agent, t.assignee, '') ILIKE %(like)s OR t.id = %(qid)s::bigint)
+ ORDER BY array_position(ARRAY['blocked', 'failed', 'cancelled']::agentos.task_status[], t.status),
+          t.updated_at DESC, t.id DESC
+ LIMIT %(l5)s);
+
+-- name: feed
+-- The newest activities under the filter, newest first.
+SELECT a.id, a.created_at, a.kind, a.actor, a.task_id, left(a.message, 300) AS message
+FROM agentos.activities a
+WHERE (%(like)s::text IS NULL OR a.message ILIKE %(like)s OR a.kind ILIKE %(like)s
+       OR a.actor ILIKE %(like)s OR a.task_id = %(qid)s::bigint)
+ORDER BY a.id DESC
+LIMIT %(limit)s;
+
+-- name: task
+-- One task row with its budget and holder.
+SELECT t.*, t.status::text AS status, coalesce(t.lease_agent, t.assignee) AS holder
+FROM agentos.tasks t WHERE t.id = %(id)s;
+
+-- name: task_depends_on
+-- The tasks this task waits for.
+SELECT t.id, left(t.title, 200) AS title, t.status::text AS status
+FROM agentos.task_dependencies d JOIN agentos.tasks t ON t.id = d.depends_on_id
+WHERE d.task_id = %(id)s ORDER BY t.id LIMIT 100;
+
+-- name: task_dependents
+-- The tasks that wait for this task.
+SELECT t.id, left(t.title, 200) AS title, t.status::text AS status
+FROM agentos.task_dependencies d JOIN agentos.tasks t ON t.id = d.task_id
+WHERE d.depends_on_id = %(id)s ORDER BY t.id LIMIT 100;
+
+-- name: task_subtasks
+-- The first subtasks of a task and how many there are.
+SELECT t.id, left(t.title, 200) AS title, t.status::text AS status, count(*) OVER () AS total
+FROM agentos.tasks t WHERE t.parent_id = %(id)s ORDER BY t.id LIMIT %(limit)s;
+
+-- name: task_steps
+-- The last steps of a task's transcript (content cut at 4000 characters), oldest first.
+SELECT * FROM (
+    SELECT s.id, s.stage, s.seq, s.agent, s.attempt, s.kind, s.tool_name,
+           left(s.content::text, 4000) AS content, length(s.content::text) > 4000 AS truncated,
+           s.created_at, count(*) OVER () AS total
+    FROM agentos.steps s WHERE s.task_id = %(id)s
+    ORDER BY s.id DESC LIMIT %(limit)s) last
+ORDER BY id;
+
+-- name: task_messages
+-- The last messages about a task, oldest first.
+SELECT * FROM (
+    SELECT m.id, m.created_at, m.from_agent, m.to_agent, m.kind, left(m.body, 4000) AS body
+    FROM agentos.messages m WHERE m.task_id = %(id)s ORDER BY m.id DESC LIMIT %(limit)s) last
+ORDER BY id;
+
+-- name: task_activities
+-- The last activities of a task, newest first.
+SELECT a.id, a.created_at, a.kind, a.actor, a.task_id, left(a.message, 300) AS message
+FROM agentos.activities a WHERE a.task_id = %(id)s ORDER BY a.id DESC LIMIT %(limit)s;
+
+-- name: task_cost
+-- LLM calls, tokens and dollars spent on a task.
+SELECT count(*) AS calls, coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
+       coalesce(sum(completion_tokens), 0) AS completion_tokens,
+       coalesce(sum(cost_usd), 0) AS cost_usd
+FROM agentos.llm_calls WHERE task_id = %(id)s;
+
+-- name: task_budget
+-- What the budget form shows: status, budget and what was spent.
+SELECT t.id, t.title, t.status::text AS status, t.budget_usd,
+       coalesce((SELECT sum(c.cost_usd) FROM agentos.llm_calls c WHERE c.task_id = t.id), 0)
+           AS spent
+FROM agentos.tasks t WHERE t.id = %(id)s;
+
+-- name: set_task_budget
+-- A person sets a task's budget: the task row and its reserved scope ('task:<id>').
+WITH t AS (
+    UPDATE agentos.tasks SET budget_usd = %(budget)s WHERE id = %(id)s
+    RETURNING id, status::text AS status, budget_usd),
+b AS (
+    UPDATE agentos.budgets SET limit_usd = %(budget)s, updated_at = now()
+    WHERE scope = 'task:' || %(id)s::bigint::text AND EXISTS (SELECT 1 FROM t))
+SELECT * FROM t;
+
+-- name: server_now
+-- The server's clock (the screen's clock follows it).
+SELECT now() AS now;
+"""
+
+_NAME = re.compile(r"^-- name: ([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
+
+
+@cache
+def queries() -> dict[str, str]:
+    """The named queries above."""
+    parts = _NAME.split(_SQL)
+    out: dict[str, str] = {}
+    for name, body in zip(parts[1::2], parts[2::2], strict=True):
+        lines = [ln for ln in body.strip().splitlines() if not ln.startswith("-- ")]
+        out[name] = "\n".join(lines).strip().rstrip(";")
+    return out
+
+
+def query(name: str) -> str:
+    """One named query; KeyError names the missing query."""
+    return queries()[name]
