@@ -68,7 +68,7 @@ class Board(Horizontal):
         """Focus column index (0-based), clamped."""
         cols = self.columns
         col = cols[max(0, min(index, len(cols) - 1))]
-        col.cards.focus()
+        col.cards.focus(scroll_visible=False)
         if col.cards.highlighted is None and col.column and col.column.cards:
             col.cards.highlighted = 0
 
@@ -103,7 +103,7 @@ class Board(Horizontal):
             # keep the row: the same card position in the next column
             row = col.cards.highlighted or 0
             target = self.columns[index]
-            target.cards.focus()
+            target.cards.focus(scroll_visible=False)
             if target.column and target.column.cards:
                 target.cards.highlighted = min(row, len(target.column.cards) - 1)
 

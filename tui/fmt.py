@@ -21,15 +21,20 @@ def age(then: dt.datetime | None, now: dt.datetime) -> str:
 
 
 def money(value: Decimal | float | int | None) -> str:
-    """Dollars with cents, more digits below one cent so tiny spends are not $0.00."""
+    """Dollars: cents from $1 up, four decimals below (LLM calls cost fractions of a cent)."""
     if value is None:
         return "-"
     v = Decimal(value)
     if v == 0:
         return "$0"
-    if abs(v) < Decimal("0.01"):
-        return f"${v:.4f}"
-    return f"${v:,.2f}"
+    if abs(v) >= 1:
+        return f"${v:,.2f}"
+    if abs(v) < Decimal("0.0001"):
+        return "<$0.0001" if v > 0 else "-<$0.0001"
+    text = f"{v:.4f}".rstrip("0")
+    if len(text.split(".")[1]) < 2:
+        text = f"{v:.2f}"
+    return f"${text}"
 
 
 def count(n: int) -> str:

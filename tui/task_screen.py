@@ -230,8 +230,8 @@ class TaskScreen(Screen[None]):
             )
         related.set_options(options)
         related.display = bool(options)
-        if keep is not None and options:
-            related.highlighted = min(keep, len(options) - 1)
+        if options:
+            related.highlighted = min(keep or 0, len(options) - 1)
 
     def _show_steps(self, d: model.TaskDetail, now: dt.datetime, first: bool) -> None:
         log = self.query_one("#steps", RichLog)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 from typing import Any
 
 from agentos.tui import fmt, model
@@ -20,6 +21,8 @@ KIND_STYLE = {
     "note": "magenta",
 }
 TEXT_KEYS = ("text", "content", "message", "output", "result", "error", "summary", "body")
+# shown on the header line (llm turns), or not at all (bookkeeping of the loop)
+META_KEYS = {"model", "prompt_tokens", "completion_tokens", "cost_usd", "round", "nudge", "ok"}
 MAX_LINES = {"system": 6, "tool_result": 20}
 DEFAULT_MAX_LINES = 40
 
@@ -32,7 +35,9 @@ def content_text(content: Any) -> str:
         return content
     if isinstance(content, dict):
         parts: list[str] = []
-        rest = dict(content)
+        rest = {k: v for k, v in content.items() if k not in META_KEYS}
+        if content.get("ok") is False:
+            parts.append("✗ failed")
         for key in TEXT_KEYS:
             value = rest.pop(key, None)
             if isinstance(value, str) and value.strip():
@@ -52,6 +57,24 @@ def content_text(content: Any) -> str:
                 parts.append(f"{key}: {_compact(value)}")
         return "\n".join(parts)
     return _compact(content)
+
+
+def step_meta(content: Any) -> str:
+    """An LLM turn's model, tokens and cost, for the header line ('' when absent)."""
+    if not isinstance(content, dict):
+        return ""
+    bits = []
+    if content.get("model"):
+        bits.append(str(content["model"]))
+    tokens = [content.get("prompt_tokens"), content.get("completion_tokens")]
+    if any(isinstance(t, int) for t in tokens):
+        bits.append(f"{fmt.count(sum(t for t in tokens if isinstance(t, int)))} tokens")
+    if content.get("cost_usd") not in (None, 0):
+        try:
+            bits.append(fmt.money(Decimal(str(content["cost_usd"]))))
+        except ArithmeticError:
+            pass
+    return " · ".join(bits)
 
 
 def _compact(value: Any) -> str:
@@ -74,6 +97,9 @@ def step_renderable(step: model.Step, now: dt.datetime) -> RenderableType:
     if step.attempt > 1:
         head.append(f" · attempt {step.attempt}", style="dim")
     head.append(f" · {fmt.clock_time(step.created_at, now)}", style="dim")
+    meta = step_meta(step.content)
+    if meta:
+        head.append(f" · {meta}", style="dim")
     body = content_text(step.content)
     lines = body.splitlines()
     limit = MAX_LINES.get(step.kind, DEFAULT_MAX_LINES)
