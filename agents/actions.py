@@ -24,11 +24,15 @@ class Actions:
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
 
-    async def perform(self, loop: Loop, name: str, args: dict[str, Any], call_id: str) -> StageOutcome | None:
+    async def perform(
+        self, loop: Loop, name: str, args: dict[str, Any], call_id: str
+    ) -> StageOutcome | None:
         """Run an action; None when it was refused (the model gets an error and goes on)."""
         text = str(next(iter(args.values()), "") if args else "").strip()
         if not text:
-            await loop.record_result(call_id, name, False, f"error: {name} needs a non-empty argument")
+            await loop.record_result(
+                call_id, name, False, f"error: {name} needs a non-empty argument"
+            )
             return None
         handler = getattr(self, f"_{name}")
         try:
@@ -40,24 +44,44 @@ class Actions:
     async def _transition(self, loop: Loop, to: TaskStatus, **kw: Any) -> None:
         st = loop.st
         async with st.kernel.connection() as conn:
-            await tasks.transition(conn, st.task.id, to, actor=st.agent, token=st.task.lease_token, **kw)
+            await tasks.transition(
+                conn, st.task.id, to, actor=st.agent, token=st.task.lease_token, **kw
+            )
 
-    async def _submit_for_review(self, loop: Loop, summary: str, call_id: str) -> StageOutcome | None:
+    async def _submit_for_review(
+        self, loop: Loop, summary: str, call_id: str
+    ) -> StageOutcome | None:
         st = loop.st
         dirty = await self.workspace.dirty(st.task.id)
         if dirty:
-            await loop.record_result(call_id, "submit_for_review", False,
-                                     "error: uncommitted changes; commit them with git_commit first:\n" + dirty)
+            await loop.record_result(
+                call_id,
+                "submit_for_review",
+                False,
+                "error: uncommitted changes; commit them with git_commit first:\n" + dirty,
+            )
             return None
         await loop.record_result(call_id, "submit_for_review", True, "submitted for review")
         async with st.kernel.connection() as conn, conn.transaction():
             await conn.execute(
                 "UPDATE agentos.tasks SET branch = %s, metadata = metadata || %s "
                 "WHERE id = %s AND lease_token = %s",
-                (branch_name(st.task.id), Jsonb({"worker": st.agent}), st.task.id, st.task.lease_token))
-            await tasks.transition(conn, st.task.id, TaskStatus.review, actor=st.agent,
-                                   token=st.task.lease_token, result=summary,
-                                   reason=f"submitted for review by {st.agent}")
+                (
+                    branch_name(st.task.id),
+                    Jsonb({"worker": st.agent}),
+                    st.task.id,
+                    st.task.lease_token,
+                ),
+            )
+            await tasks.transition(
+                conn,
+                st.task.id,
+                TaskStatus.review,
+                actor=st.agent,
+                token=st.task.lease_token,
+                result=summary,
+                reason=f"submitted for review by {st.agent}",
+            )
         return StageOutcome("submit_for_review", summary)
 
     async def _approve(self, loop: Loop, comment: str, call_id: str) -> StageOutcome | None:
@@ -65,19 +89,32 @@ class Actions:
         try:
             commit = await self.workspace.merge(st.kernel, st.task.id, st.task.title)
         except GitError as exc:
-            return await self._reject(loop, f"could not merge: {exc}; bring the branch up to date "
-                                      "with main", call_id)
+            return await self._reject(
+                loop, f"could not merge: {exc}; bring the branch up to date with main", call_id
+            )
         await loop.record_result(call_id, "approve", True, f"merged as {commit[:12]}")
         async with st.kernel.connection() as conn, conn.transaction():
-            await conn.execute("UPDATE agentos.tasks SET metadata = metadata || %s WHERE id = %s",
-                               (Jsonb({"merged": commit, "reviewer": st.agent}), st.task.id))
+            await conn.execute(
+                "UPDATE agentos.tasks SET metadata = metadata || %s WHERE id = %s",
+                (Jsonb({"merged": commit, "reviewer": st.agent}), st.task.id),
+            )
             await conn.execute(
                 "SELECT agentos.record_activity('task.merged', %s, %s, %s, %s)",
-                (st.task.id, f"{branch_name(st.task.id)} merged into main ({commit[:12]})",
-                 Jsonb({"commit": commit, "branch": branch_name(st.task.id)}), st.agent))
-            await tasks.transition(conn, st.task.id, TaskStatus.done, actor=st.agent,
-                                   token=st.task.lease_token,
-                                   reason=f"approved by {st.agent}: {comment}")
+                (
+                    st.task.id,
+                    f"{branch_name(st.task.id)} merged into main ({commit[:12]})",
+                    Jsonb({"commit": commit, "branch": branch_name(st.task.id)}),
+                    st.agent,
+                ),
+            )
+            await tasks.transition(
+                conn,
+                st.task.id,
+                TaskStatus.done,
+                actor=st.agent,
+                token=st.task.lease_token,
+                reason=f"approved by {st.agent}: {comment}",
+            )
         return StageOutcome("approve", comment)
 
     async def _reject(self, loop: Loop, feedback: str, call_id: str) -> StageOutcome | None:
@@ -85,31 +122,56 @@ class Actions:
         worker = (st.task.metadata or {}).get("worker")
         await loop.record_result(call_id, "reject", True, "sent back with feedback")
         async with st.kernel.connection() as conn, conn.transaction():
-            row = await (await conn.execute(
-                "UPDATE agentos.tasks SET rejections = rejections + 1 WHERE id = %s "
-                "AND lease_token = %s RETURNING rejections", (st.task.id, st.task.lease_token))).fetchone()
+            row = await (
+                await conn.execute(
+                    "UPDATE agentos.tasks SET rejections = rejections + 1 WHERE id = %s "
+                    "AND lease_token = %s RETURNING rejections",
+                    (st.task.id, st.task.lease_token),
+                )
+            ).fetchone()
             if row is None:
                 raise errors.StaleLease(f"task {st.task.id}: lease lost")
             await conn.execute(
                 "INSERT INTO agentos.messages (task_id, from_agent, to_agent, kind, body) "
-                "VALUES (%s, %s, %s, 'review', %s)", (st.task.id, st.agent, worker, feedback))
+                "VALUES (%s, %s, %s, 'review', %s)",
+                (st.task.id, st.agent, worker, feedback),
+            )
             if row["rejections"] >= st.role.max_rejections:
-                await tasks.transition(conn, st.task.id, TaskStatus.blocked, actor=st.agent,
-                                       token=st.task.lease_token,
-                                       error=f"rejected {row['rejections']} times; needs a human: {feedback}")
+                await tasks.transition(
+                    conn,
+                    st.task.id,
+                    TaskStatus.blocked,
+                    actor=st.agent,
+                    token=st.task.lease_token,
+                    error=f"rejected {row['rejections']} times; needs a human: {feedback}",
+                )
                 return StageOutcome("blocked", feedback)
             alive = None
             if worker:
-                alive = await (await conn.execute(
-                    "SELECT 1 FROM agentos.agent_status WHERE name = %s AND alive", (worker,))).fetchone()
+                alive = await (
+                    await conn.execute(
+                        "SELECT 1 FROM agentos.agent_status WHERE name = %s AND alive", (worker,)
+                    )
+                ).fetchone()
             if alive:
-                await tasks.transition(conn, st.task.id, TaskStatus.assigned, actor=st.agent,
-                                       token=st.task.lease_token, assignee=worker,
-                                       reason=f"rejected by {st.agent}: {feedback}")
+                await tasks.transition(
+                    conn,
+                    st.task.id,
+                    TaskStatus.assigned,
+                    actor=st.agent,
+                    token=st.task.lease_token,
+                    assignee=worker,
+                    reason=f"rejected by {st.agent}: {feedback}",
+                )
             else:
-                await tasks.transition(conn, st.task.id, TaskStatus.inbox, actor=st.agent,
-                                       token=st.task.lease_token,
-                                       reason=f"rejected by {st.agent}: {feedback}")
+                await tasks.transition(
+                    conn,
+                    st.task.id,
+                    TaskStatus.inbox,
+                    actor=st.agent,
+                    token=st.task.lease_token,
+                    reason=f"rejected by {st.agent}: {feedback}",
+                )
         return StageOutcome("reject", feedback)
 
     async def _plan_done(self, loop: Loop, summary: str, call_id: str) -> StageOutcome | None:
@@ -118,23 +180,37 @@ class Actions:
             children = await tasks.list_tasks(conn, parent_id=st.task.id)
         waiting = [c for c in children if c.status in UNFINISHED]
         if not children:
-            await loop.record_result(call_id, "plan_done", False,
-                                     "error: create the subtasks first (create_subtask)")
+            await loop.record_result(
+                call_id, "plan_done", False, "error: create the subtasks first (create_subtask)"
+            )
             return None
         if not waiting:
-            await loop.record_result(call_id, "plan_done", False,
-                                     "error: no subtask is pending; call complete_goal or plan more")
+            await loop.record_result(
+                call_id,
+                "plan_done",
+                False,
+                "error: no subtask is pending; call complete_goal or plan more",
+            )
             return None
-        await loop.record_result(call_id, "plan_done", True,
-                                 f"waiting for {', '.join('#%d' % c.id for c in waiting)}")
+        await loop.record_result(
+            call_id, "plan_done", True, f"waiting for {', '.join('#%d' % c.id for c in waiting)}"
+        )
         async with st.kernel.connection() as conn, conn.transaction():
             for c in waiting:
                 await conn.execute(
                     "INSERT INTO agentos.task_dependencies (task_id, depends_on_id) VALUES (%s, %s) "
-                    "ON CONFLICT DO NOTHING", (st.task.id, c.id))
+                    "ON CONFLICT DO NOTHING",
+                    (st.task.id, c.id),
+                )
             to = TaskStatus.assigned if st.task.assignee else TaskStatus.inbox
-            await tasks.transition(conn, st.task.id, to, actor=st.agent, token=st.task.lease_token,
-                                   reason=f"planned: {summary}")
+            await tasks.transition(
+                conn,
+                st.task.id,
+                to,
+                actor=st.agent,
+                token=st.task.lease_token,
+                reason=f"planned: {summary}",
+            )
         return StageOutcome("plan_done", summary)
 
     async def _complete_goal(self, loop: Loop, summary: str, call_id: str) -> StageOutcome | None:
@@ -143,11 +219,17 @@ class Actions:
             children = await tasks.list_tasks(conn, parent_id=st.task.id)
         open_ = [c for c in children if c.status != TaskStatus.done]
         if open_:
-            await loop.record_result(call_id, "complete_goal", False, "error: not done yet: " + ", ".join(
-                f"#{c.id} [{c.status}]" for c in open_))
+            await loop.record_result(
+                call_id,
+                "complete_goal",
+                False,
+                "error: not done yet: " + ", ".join(f"#{c.id} [{c.status}]" for c in open_),
+            )
             return None
         await loop.record_result(call_id, "complete_goal", True, "goal complete")
-        await self._transition(loop, TaskStatus.done, result=summary, reason=f"goal completed by {st.agent}")
+        await self._transition(
+            loop, TaskStatus.done, result=summary, reason=f"goal completed by {st.agent}"
+        )
         return StageOutcome("complete_goal", summary)
 
     async def _block(self, loop: Loop, reason: str, call_id: str) -> StageOutcome | None:
@@ -158,8 +240,9 @@ class Actions:
         """Block the task for a human with a reason."""
         st = loop.st
         try:
-            await self._transition(loop, TaskStatus.blocked, error=reason,
-                                   reason=f"blocked by {st.agent}: {reason}")
+            await self._transition(
+                loop, TaskStatus.blocked, error=reason, reason=f"blocked by {st.agent}: {reason}"
+            )
         except errors.StaleLease as exc:
             return StageOutcome("lost", str(exc))
         return StageOutcome("blocked", reason)

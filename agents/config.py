@@ -130,9 +130,11 @@ def load_role(name: str, settings: AgentSettings) -> RoleConfig:
 
 def available_roles(settings: AgentSettings) -> list[str]:
     """Names of every role that can be loaded."""
-    names = {p.name.removesuffix(".yaml")
-             for p in resources.files("agentos.agents").joinpath("roles").iterdir()
-             if p.name.endswith(".yaml")}
+    names = {
+        p.name.removesuffix(".yaml")
+        for p in resources.files("agentos.agents").joinpath("roles").iterdir()
+        if p.name.endswith(".yaml")
+    }
     for d in _role_dirs(settings):
         names |= {p.stem for p in d.glob("*.yaml")}
     return sorted(names)

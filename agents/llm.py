@@ -44,15 +44,17 @@ def ensure_litellm() -> Any:
             {"provider": "agentos", "custom_handler": ScriptedLLM()},
         ]
         # The scripted model's "price" makes demo costs visible; it is a demo figure.
-        litellm.register_model({
-            "agentos/scripted": {
-                "input_cost_per_token": 0.000001,
-                "output_cost_per_token": 0.000002,
-                "litellm_provider": "agentos",
-                "mode": "chat",
-                "max_tokens": 8192,
+        litellm.register_model(
+            {
+                "agentos/scripted": {
+                    "input_cost_per_token": 0.000001,
+                    "output_cost_per_token": 0.000002,
+                    "litellm_provider": "agentos",
+                    "mode": "chat",
+                    "max_tokens": 8192,
+                }
             }
-        })
+        )
         litellm.suppress_debug_info = True
         _READY = True
     return litellm
@@ -94,16 +96,30 @@ class LLMClient:
         limits = role.limits
         scopes = [(agent_day_scope(agent), limits.agent_daily_budget_usd)]
         if task_id is not None:
-            scopes.append((task_scope(task_id),
-                           task_budget_usd if task_budget_usd is not None else limits.task_budget_usd))
+            scopes.append(
+                (
+                    task_scope(task_id),
+                    task_budget_usd if task_budget_usd is not None else limits.task_budget_usd,
+                )
+            )
         models = [model] if model else [role.model, *role.fallbacks]
         async with self.kernel.connection() as conn:
             try:
                 reservation = await reserve(conn, scopes, limits.call_estimate_usd)
             except BudgetExceeded as exc:
-                await record_call(conn, agent=agent, role=role.name, task_id=task_id,
-                                  model=models[0], prompt_tokens=0, completion_tokens=0,
-                                  cost_usd=0, latency_ms=0, outcome="budget", error=str(exc))
+                await record_call(
+                    conn,
+                    agent=agent,
+                    role=role.name,
+                    task_id=task_id,
+                    model=models[0],
+                    prompt_tokens=0,
+                    completion_tokens=0,
+                    cost_usd=0,
+                    latency_ms=0,
+                    outcome="budget",
+                    error=str(exc),
+                )
                 raise
         extra: dict[str, Any] = {}
         if self.settings.llm_base_url:
@@ -115,19 +131,33 @@ class LLMClient:
             t0 = time.perf_counter()
             try:
                 resp = await litellm.acompletion(
-                    model=name, messages=messages, tools=tools or None,
-                    temperature=role.temperature, max_tokens=limits.max_tokens_per_call,
-                    num_retries=2, timeout=600, **extra,
+                    model=name,
+                    messages=messages,
+                    tools=tools or None,
+                    temperature=role.temperature,
+                    max_tokens=limits.max_tokens_per_call,
+                    num_retries=2,
+                    timeout=600,
+                    **extra,
                 )
             except Exception as exc:
                 last_error = exc
                 latency = int((time.perf_counter() - t0) * 1000)
                 log.warning("%s: model %s failed: %s", agent, name, str(exc).splitlines()[0][:300])
                 async with self.kernel.connection() as conn:
-                    await record_call(conn, agent=agent, role=role.name, task_id=task_id,
-                                      model=name, prompt_tokens=0, completion_tokens=0,
-                                      cost_usd=0, latency_ms=latency, outcome="error",
-                                      error=str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__)
+                    await record_call(
+                        conn,
+                        agent=agent,
+                        role=role.name,
+                        task_id=task_id,
+                        model=name,
+                        prompt_tokens=0,
+                        completion_tokens=0,
+                        cost_usd=0,
+                        latency_ms=latency,
+                        outcome="error",
+                        error=str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__,
+                    )
                 continue
             latency = int((time.perf_counter() - t0) * 1000)
             try:
@@ -138,21 +168,39 @@ class LLMClient:
             msg = resp.choices[0].message
             calls = []
             for tc in getattr(msg, "tool_calls", None) or []:
-                calls.append({"id": tc.id, "type": "function",
-                              "function": {"name": tc.function.name,
-                                           "arguments": tc.function.arguments or "{}"}})
+                calls.append(
+                    {
+                        "id": tc.id,
+                        "type": "function",
+                        "function": {
+                            "name": tc.function.name,
+                            "arguments": tc.function.arguments or "{}",
+                        },
+                    }
+                )
             result = ChatResult(
-                content=msg.content or "", tool_calls=calls, model=name,
+                content=msg.content or "",
+                tool_calls=calls,
+                model=name,
                 prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
                 completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
-                cost_usd=cost, latency_ms=latency,
+                cost_usd=cost,
+                latency_ms=latency,
             )
             async with self.kernel.connection() as conn:
                 await settle(conn, reservation, cost)
-                await record_call(conn, agent=agent, role=role.name, task_id=task_id, model=name,
-                                  prompt_tokens=result.prompt_tokens,
-                                  completion_tokens=result.completion_tokens, cost_usd=cost,
-                                  latency_ms=latency, outcome="ok")
+                await record_call(
+                    conn,
+                    agent=agent,
+                    role=role.name,
+                    task_id=task_id,
+                    model=name,
+                    prompt_tokens=result.prompt_tokens,
+                    completion_tokens=result.completion_tokens,
+                    cost_usd=cost,
+                    latency_ms=latency,
+                    outcome="ok",
+                )
             return result
         async with self.kernel.connection() as conn:
             await settle(conn, reservation, 0.0)

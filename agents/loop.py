@@ -26,7 +26,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from agentos.agents.config import AgentSettings, RoleConfig
@@ -36,6 +36,9 @@ from agentos.kernel.db import Kernel
 from agentos.kernel.models import Task, TaskStatus
 from agentos.kernel.usage import BudgetExceeded
 from agentos.tools.base import Tool, ToolContext
+
+if TYPE_CHECKING:
+    from agentos.agents.actions import Actions
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +62,19 @@ ACTION_HELP = {
 
 def action_schema(name: str) -> dict[str, Any]:
     """Function-calling schema of a terminal action."""
-    (arg, desc), = ACTION_SCHEMAS[name].items()
-    return {"type": "function", "function": {
-        "name": name, "description": ACTION_HELP[name],
-        "parameters": {"type": "object", "properties": {arg: {"type": "string", "description": desc}},
-                       "required": [arg]}}}
+    ((arg, desc),) = ACTION_SCHEMAS[name].items()
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": ACTION_HELP[name],
+            "parameters": {
+                "type": "object",
+                "properties": {arg: {"type": "string", "description": desc}},
+                "required": [arg],
+            },
+        },
+    }
 
 
 @dataclass
@@ -89,7 +100,7 @@ class Stage:
     llm: LLMClient
     tools: list[Tool]
     template_vars: dict[str, Any]
-    actions: Any  # agents.actions.Actions
+    actions: Actions
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -97,9 +108,14 @@ def render(name: str, roles_dirs: list[Path], **ctx: Any) -> str:
     """Render a prompt template with StrictUndefined (a missing variable is an error)."""
     loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader([str(d) for d in roles_dirs])]
     loaders.append(jinja2.PackageLoader("agentos.agents", "prompts"))
-    env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), undefined=jinja2.StrictUndefined,
-                             autoescape=False, trim_blocks=True, lstrip_blocks=True,
-                             keep_trailing_newline=False)
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
     return env.get_template(name).render(**ctx).strip()
 
 
@@ -117,8 +133,14 @@ def _messages(rows: list[steps.Step]) -> list[dict[str, Any]]:
                 msg["tool_calls"] = c["tool_calls"]
             out.append(msg)
         elif s.kind == "tool_result":
-            out.append({"role": "tool", "tool_call_id": s.tool_call_id, "name": s.tool_name,
-                        "content": c.get("output", "")})
+            out.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": s.tool_call_id,
+                    "name": s.tool_name,
+                    "content": c.get("output", ""),
+                }
+            )
     return out
 
 
@@ -130,14 +152,29 @@ class Loop:
         self.rows: list[steps.Step] = []
         self.by_name = {t.name: t for t in st.tools}
 
-    async def _append(self, kind: str, content: dict[str, Any], *, tool_name: str | None = None,
-                      tool_call_id: str | None = None) -> None:
+    async def _append(
+        self,
+        kind: str,
+        content: dict[str, Any],
+        *,
+        tool_name: str | None = None,
+        tool_call_id: str | None = None,
+    ) -> None:
         st = self.st
         async with st.kernel.connection() as conn:
             row = await steps.append(
-                conn, task_id=st.task.id, stage=st.stage, seq=len(self.rows), agent=st.agent,
-                attempt=st.task.attempts, kind=kind, content=content, tool_name=tool_name,
-                tool_call_id=tool_call_id, lease_token=st.task.lease_token)
+                conn,
+                task_id=st.task.id,
+                stage=st.stage,
+                seq=len(self.rows),
+                agent=st.agent,
+                attempt=st.task.attempts,
+                kind=kind,
+                content=content,
+                tool_name=tool_name,
+                tool_call_id=tool_call_id,
+                lease_token=st.task.lease_token,
+            )
         self.rows.append(row)
 
     async def run(self) -> StageOutcome:
@@ -147,7 +184,9 @@ class Loop:
             self.rows = await steps.load(conn, st.task.id, st.stage)
         dirs = [d for d in (st.settings.home / "roles", st.settings.roles_dir) if d and d.is_dir()]
         if not self.rows:
-            await self._append("system", {"text": render(st.role.prompts.system, dirs, **st.template_vars)})
+            await self._append(
+                "system", {"text": render(st.role.prompts.system, dirs, **st.template_vars)}
+            )
         last_user = next((r for r in reversed(self.rows) if r.kind == "user"), None)
         if last_user is None or last_user.content.get("round") != st.round_key:
             text = render(st.role.prompts.task, dirs, **st.template_vars)
@@ -157,8 +196,11 @@ class Loop:
         last_user_idx = max(i for i, r in enumerate(self.rows) if r.kind == "user")
         if last_llm_idx > last_user_idx:
             done = {r.tool_call_id for r in self.rows[last_llm_idx:] if r.kind == "tool_result"}
-            pending = [c for c in self.rows[last_llm_idx].content.get("tool_calls") or []
-                       if c["id"] not in done]
+            pending = [
+                c
+                for c in self.rows[last_llm_idx].content.get("tool_calls") or []
+                if c["id"] not in done
+            ]
             if pending:
                 outcome = await self._run_calls(pending)
                 if outcome is not None:
@@ -172,9 +214,13 @@ class Loop:
                 return await st.actions.block(self, f"reached max iterations ({iterations})")
             try:
                 reply = await st.llm.chat(
-                    agent=st.agent, role=st.role, task_id=st.task.id,
-                    messages=_messages(self.rows), tools=schemas,
-                    task_budget_usd=float(st.template_vars["task"].get("budget_usd") or 0) or None)
+                    agent=st.agent,
+                    role=st.role,
+                    task_id=st.task.id,
+                    messages=_messages(self.rows),
+                    tools=schemas,
+                    task_budget_usd=float(st.template_vars["task"].get("budget_usd") or 0) or None,
+                )
             except BudgetExceeded as exc:
                 return await st.actions.block(self, str(exc))
             except LLMUnavailable as exc:
@@ -182,14 +228,28 @@ class Loop:
             iterations += 1
             if st.stop.is_set():
                 return StageOutcome("cancelled", "stopped between steps")
-            await self._append("llm", {"content": reply.content, "tool_calls": reply.tool_calls,
-                                       "model": reply.model, "prompt_tokens": reply.prompt_tokens,
-                                       "completion_tokens": reply.completion_tokens,
-                                       "cost_usd": reply.cost_usd})
+            await self._append(
+                "llm",
+                {
+                    "content": reply.content,
+                    "tool_calls": reply.tool_calls,
+                    "model": reply.model,
+                    "prompt_tokens": reply.prompt_tokens,
+                    "completion_tokens": reply.completion_tokens,
+                    "cost_usd": reply.cost_usd,
+                },
+            )
             if not reply.tool_calls:
-                await self._append("user", {"text": "Use your tools, and end with one of: "
-                                            + ", ".join(st.role.actions) + ".",
-                                            "round": st.round_key, "nudge": True})
+                await self._append(
+                    "user",
+                    {
+                        "text": "Use your tools, and end with one of: "
+                        + ", ".join(st.role.actions)
+                        + ".",
+                        "round": st.round_key,
+                        "nudge": True,
+                    },
+                )
                 continue
             outcome = await self._run_calls(reply.tool_calls)
             if outcome is not None:
@@ -197,11 +257,15 @@ class Loop:
             repeated = self._repeats()
             if repeated >= st.role.limits.repeat_limit:
                 return await st.actions.block(
-                    self, f"repeated the same action {repeated} times; stopping")
+                    self, f"repeated the same action {repeated} times; stopping"
+                )
 
     def _repeats(self) -> int:
-        sigs = [(r.tool_name, json.dumps(r.content.get("arguments"), sort_keys=True))
-                for r in self.rows if r.kind == "tool_call"]
+        sigs = [
+            (r.tool_name, json.dumps(r.content.get("arguments"), sort_keys=True))
+            for r in self.rows
+            if r.kind == "tool_call"
+        ]
         if not sigs:
             return 0
         n = 1
@@ -223,8 +287,12 @@ class Loop:
                 args = json.loads(raw) if isinstance(raw, str) else dict(raw)
             except json.JSONDecodeError:
                 args = None
-            await self._append("tool_call", {"arguments": args if args is not None else raw},
-                               tool_name=name, tool_call_id=call["id"])
+            await self._append(
+                "tool_call",
+                {"arguments": args if args is not None else raw},
+                tool_name=name,
+                tool_call_id=call["id"],
+            )
             if name in st.role.actions and name in ACTION_SCHEMAS:
                 outcome = await st.actions.perform(self, name, args or {}, call["id"])
                 if outcome is not None:
@@ -235,9 +303,14 @@ class Loop:
                 known = ", ".join([*self.by_name, *st.role.actions])
                 result_ok, output = False, f"error: unknown tool {name!r}; tools: {known}"
             else:
-                ctx = ToolContext(kernel=st.kernel, agent=st.agent, role=st.role.name,
-                                  task_id=st.task.id, worktree=st.worktree,
-                                  extra={"base_branch": "main"})
+                ctx = ToolContext(
+                    kernel=st.kernel,
+                    agent=st.agent,
+                    role=st.role.name,
+                    task_id=st.task.id,
+                    worktree=st.worktree,
+                    extra={"base_branch": "main"},
+                )
                 res = await tool.call(ctx, raw)
                 result_ok, output = res.ok, res.output
             await self.record_result(call["id"], name, result_ok, output)
@@ -245,8 +318,9 @@ class Loop:
 
     async def record_result(self, call_id: str, name: str, ok: bool, output: str) -> None:
         """Write a tool result step."""
-        await self._append("tool_result", {"ok": ok, "output": output}, tool_name=name,
-                           tool_call_id=call_id)
+        await self._append(
+            "tool_result", {"ok": ok, "output": output}, tool_name=name, tool_call_id=call_id
+        )
 
 
 async def load_task(kernel: Kernel, task_id: int) -> Task:

@@ -39,15 +39,19 @@ log = logging.getLogger("agentos.agents")
 
 def default_names(role: str, name: str | None, concurrency: int) -> list[str]:
     """Agent names for a process: NAME, or NAME-1..N; default role-<host>."""
-    base = name or f"{role}-{re.sub(r'[^a-z0-9-]+', '-', socket.gethostname().lower())[:30].strip('-')}"
+    base = (
+        name
+        or f"{role}-{re.sub(r'[^a-z0-9-]+', '-', socket.gethostname().lower())[:30].strip('-')}"
+    )
     return [base] if concurrency == 1 else [f"{base}-{i}" for i in range(1, concurrency + 1)]
 
 
 class AgentRuntime:
     """Turns claimed work into loop runs."""
 
-    def __init__(self, kernel: Kernel, settings: AgentSettings, role: RoleConfig,
-                 workspace: Workspace) -> None:
+    def __init__(
+        self, kernel: Kernel, settings: AgentSettings, role: RoleConfig, workspace: Workspace
+    ) -> None:
         self.kernel = kernel
         self.settings = settings
         self.role = role
@@ -65,7 +69,10 @@ class AgentRuntime:
             data = json.loads(payload)
         except ValueError:
             return
-        if data.get("status") in ("cancelled", "done", "failed", "blocked") and data.get("id") in self.stops:
+        if (
+            data.get("status") in ("cancelled", "done", "failed", "blocked")
+            and data.get("id") in self.stops
+        ):
             self.stops[data["id"]].set()
 
     async def handle(self, kernel: Kernel, work: Work) -> None:
@@ -91,14 +98,32 @@ class AgentRuntime:
             worktree = await self.workspace.worktree(task.id)
             if stage == "review":
                 tvars["check"] = await self._run_check(worktree)
-            st = Stage(kernel=self.kernel, settings=self.settings, role=self.role, agent=work.agent,
-                       task=task, stage=stage, round_key=round_key, worktree=worktree, llm=self.llm,
-                       tools=self.tools, template_vars=tvars, actions=self.actions, stop=stop)
+            st = Stage(
+                kernel=self.kernel,
+                settings=self.settings,
+                role=self.role,
+                agent=work.agent,
+                task=task,
+                stage=stage,
+                round_key=round_key,
+                worktree=worktree,
+                llm=self.llm,
+                tools=self.tools,
+                template_vars=tvars,
+                actions=self.actions,
+                stop=stop,
+            )
             outcome = await Loop(st).run()
             if outcome.kind == "cancelled" and not work.lost.is_set():
                 await self._release_if_still_held(task, "stopped")
-            log.info("%s: task #%s %s: %s", work.agent, task.id, outcome.kind, outcome.detail[:200],
-                     extra={"action": f"agent.{outcome.kind}", "task": task.id})
+            log.info(
+                "%s: task #%s %s: %s",
+                work.agent,
+                task.id,
+                outcome.kind,
+                outcome.detail[:200],
+                extra={"action": f"agent.{outcome.kind}", "task": task.id},
+            )
         finally:
             watcher.cancel()
             self.stops.pop(task.id, None)
@@ -109,20 +134,32 @@ class AgentRuntime:
             if fresh.lease_token == task.lease_token and fresh.lease_token is not None:
                 await tasks.release(conn, fresh, reason=reason)
             else:
-                await conn.execute("UPDATE agentos.agents SET status = 'idle', current_task_id = NULL "
-                                   "WHERE current_task_id = %s", (task.id,))
+                await conn.execute(
+                    "UPDATE agentos.agents SET status = 'idle', current_task_id = NULL "
+                    "WHERE current_task_id = %s",
+                    (task.id,),
+                )
 
     async def _stage_for(self, task: Task, agent: str) -> tuple[str, str, dict[str, Any]]:
         async with self.kernel.connection() as conn:
-            memory_row = await (await conn.execute(
-                "SELECT memory FROM agentos.agents WHERE name = %s", (agent,))).fetchone()
-            msgs = await (await conn.execute(
-                "SELECT from_agent, body, kind FROM agentos.messages WHERE task_id = %s ORDER BY id",
-                (task.id,))).fetchall()
+            memory_row = await (
+                await conn.execute("SELECT memory FROM agentos.agents WHERE name = %s", (agent,))
+            ).fetchone()
+            msgs = await (
+                await conn.execute(
+                    "SELECT from_agent, body, kind FROM agentos.messages WHERE task_id = %s ORDER BY id",
+                    (task.id,),
+                )
+            ).fetchall()
             children = await tasks.list_tasks(conn, parent_id=task.id)
         tdict = task.model_dump(mode="json")
-        base = {"agent": agent, "task": tdict, "memory": (memory_row or {}).get("memory") or "",
-                "branch": branch_name(task.id), "base_branch": "main"}
+        base = {
+            "agent": agent,
+            "task": tdict,
+            "memory": (memory_row or {}).get("memory") or "",
+            "branch": branch_name(task.id),
+            "base_branch": "main",
+        }
         feedback = [m["body"] for m in msgs if m["kind"] == "review"]
         others = [m for m in msgs if m["kind"] != "review"]
         if task.status == TaskStatus.review:
@@ -132,24 +169,50 @@ class AgentRuntime:
             key = f"children={len(children)},done={len(done)}"
             subtasks = [c.model_dump(mode="json") for c in children]
             all_done = bool(children) and len(done) == len(children)
-            return "plan", key, {**base, "subtasks": subtasks, "all_done": all_done, "messages": others}
-        return "work", f"rejections={task.rejections}", {**base, "feedback": feedback, "messages": others}
+            return (
+                "plan",
+                key,
+                {**base, "subtasks": subtasks, "all_done": all_done, "messages": others},
+            )
+        return (
+            "work",
+            f"rejections={task.rejections}",
+            {**base, "feedback": feedback, "messages": others},
+        )
 
     async def _run_check(self, worktree: Any) -> dict[str, Any]:
         command = self.role.check_command
         if not command:
-            return {"command": "(none)", "ok": True, "exit_code": 0, "output": "no check configured"}
-        env = {k: v for k, v in os.environ.items()
-               if not re.search(r"KEY|TOKEN|SECRET|PASSWORD|DATABASE_URL", k)}
+            return {
+                "command": "(none)",
+                "ok": True,
+                "exit_code": 0,
+                "output": "no check configured",
+            }
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not re.search(r"KEY|TOKEN|SECRET|PASSWORD|DATABASE_URL", k)
+        }
         proc = await asyncio.create_subprocess_shell(
-            command, cwd=worktree, env=env, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+            command,
+            cwd=worktree,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             out, _ = await asyncio.wait_for(proc.communicate(), timeout=900)
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            return {"command": command, "ok": False, "exit_code": -1, "output": "timed out after 900 s"}
+            return {
+                "command": command,
+                "ok": False,
+                "exit_code": -1,
+                "output": "timed out after 900 s",
+            }
         text = out.decode(errors="replace")
         code = proc.returncode if proc.returncode is not None else -1
         ok = code == 0 or (code == 5 and "pytest" in command)  # pytest 5: no tests collected
@@ -160,22 +223,40 @@ class AgentRuntime:
         act = work.activation
         assert act is not None
         async with self.kernel.connection() as conn:
-            unread = await (await conn.execute(
-                "SELECT id, task_id, from_agent, body FROM agentos.messages "
-                "WHERE to_agent = %s AND read_at IS NULL ORDER BY id LIMIT 20", (work.agent,))).fetchall()
+            unread = await (
+                await conn.execute(
+                    "SELECT id, task_id, from_agent, body FROM agentos.messages "
+                    "WHERE to_agent = %s AND read_at IS NULL ORDER BY id LIMIT 20",
+                    (work.agent,),
+                )
+            ).fetchall()
         for m in unread:
             reply = await self.llm.chat(
-                agent=work.agent, role=self.role, task_id=m["task_id"], tools=[],
-                messages=[{"role": "system", "content": f"You are {work.agent}, the {self.role.name} "
-                           "of an AgentOS team. Answer the message briefly."},
-                          {"role": "user", "content": f"Message from {m['from_agent'] or 'a person'}: "
-                           f"{m['body']}"}])
+                agent=work.agent,
+                role=self.role,
+                task_id=m["task_id"],
+                tools=[],
+                messages=[
+                    {
+                        "role": "system",
+                        "content": f"You are {work.agent}, the {self.role.name} "
+                        "of an AgentOS team. Answer the message briefly.",
+                    },
+                    {
+                        "role": "user",
+                        "content": f"Message from {m['from_agent'] or 'a person'}: {m['body']}",
+                    },
+                ],
+            )
             async with self.kernel.connection() as conn, conn.transaction():
-                await conn.execute("UPDATE agentos.messages SET read_at = now() WHERE id = %s", (m["id"],))
+                await conn.execute(
+                    "UPDATE agentos.messages SET read_at = now() WHERE id = %s", (m["id"],)
+                )
                 await conn.execute(
                     "INSERT INTO agentos.messages (task_id, from_agent, to_agent, kind, body) "
                     "VALUES (%s, %s, %s, 'answer', %s)",
-                    (m["task_id"], work.agent, m["from_agent"], reply.content or "(no answer)"))
+                    (m["task_id"], work.agent, m["from_agent"], reply.content or "(no answer)"),
+                )
         if act.kind == "heartbeat" and self.role.name == "orchestrator":
             await self._replan_stuck_goals(work.agent)
 
@@ -186,7 +267,8 @@ class AgentRuntime:
                 "DELETE FROM agentos.task_dependencies d USING agentos.tasks c, agentos.tasks g "
                 "WHERE d.depends_on_id = c.id AND d.task_id = g.id AND c.status IN "
                 "('failed', 'blocked', 'cancelled') AND g.status IN ('inbox', 'assigned') "
-                "AND g.role = 'orchestrator'")
+                "AND g.role = 'orchestrator'"
+            )
             await conn.execute("SELECT agentos.requeue_orphans(interval '0 seconds')")
 
 
@@ -197,11 +279,21 @@ async def _health_server(host: AgentHost, port: int) -> asyncio.Server:
             path = line.split(" ")[1] if " " in line else "/"
             loop = asyncio.get_running_loop()
             fresh = loop.time() - host.last_heartbeat_ok < 3 * host.kernel.settings.lease_seconds
-            ok = (host.ready.is_set() and fresh) if path.startswith("/livez") else host.ready.is_set()
+            ok = (
+                (host.ready.is_set() and fresh)
+                if path.startswith("/livez")
+                else host.ready.is_set()
+            )
             body = b"ok\n" if ok else b"not ready\n"
             status = b"200 OK" if ok else b"503 Service Unavailable"
-            writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Type: text/plain\r\nContent-Length: "
-                         + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+            writer.write(
+                b"HTTP/1.1 "
+                + status
+                + b"\r\nContent-Type: text/plain\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\nConnection: close\r\n\r\n"
+                + body
+            )
             await writer.drain()
         finally:
             writer.close()
@@ -209,8 +301,14 @@ async def _health_server(host: AgentHost, port: int) -> asyncio.Server:
     return await asyncio.start_server(serve, "0.0.0.0", port)
 
 
-async def serve_role(settings: AgentSettings, *, role_name: str, name: str | None,
-                     concurrency: int | None, health_port: int | None = None) -> int:
+async def serve_role(
+    settings: AgentSettings,
+    *,
+    role_name: str,
+    name: str | None,
+    concurrency: int | None,
+    health_port: int | None = None,
+) -> int:
     """Run agents of a role until SIGTERM/SIGINT; returns the exit code."""
     from agentos.kernel.migrate import migrate, status
 
@@ -234,22 +332,37 @@ async def serve_role(settings: AgentSettings, *, role_name: str, name: str | Non
         listener = bus.Listener(kernel.url, [bus.JOBS, bus.TASK])
         listener.subscribe(runtime.on_notify)
         await listener.start()
-        leadership = Leadership(kernel, "orchestrator", uuid.uuid4(), settings.leader_ttl_seconds) \
-            if role.leader_only else None
-        host = AgentHost(kernel, role=role.name, agents=names, handler=runtime.handle,
-                         model=role.model, listener=listener,
-                         gate=(lambda: leadership.is_leader) if leadership else None)
+        leadership = (
+            Leadership(kernel, "orchestrator", uuid.uuid4(), settings.leader_ttl_seconds)
+            if role.leader_only
+            else None
+        )
+        host = AgentHost(
+            kernel,
+            role=role.name,
+            agents=names,
+            handler=runtime.handle,
+            model=role.model,
+            listener=listener,
+            gate=(lambda: leadership.is_leader) if leadership else None,
+        )
         duties = KernelDuties(kernel, uuid.uuid4())
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        background = [asyncio.create_task(duties.run(), name="duties"),
-                      asyncio.create_task(host.run(), name="host")]
+        background = [
+            asyncio.create_task(duties.run(), name="duties"),
+            asyncio.create_task(host.run(), name="host"),
+        ]
         if leadership is not None:
             background.append(asyncio.create_task(_lead(leadership, listener, stop), name="lead"))
         server = None
-        port = health_port if health_port is not None else int(os.environ.get("AGENTOS_HEALTH_PORT", "0") or 0)
+        port = (
+            health_port
+            if health_port is not None
+            else int(os.environ.get("AGENTOS_HEALTH_PORT", "0") or 0)
+        )
         if port:
             server = await _health_server(host, port)
         log.info("%s agents running: %s (model %s)", role.name, ", ".join(names), role.model)
@@ -287,13 +400,19 @@ async def _ensure_heartbeat(kernel: Kernel, role: RoleConfig) -> None:
     assert role.heartbeat is not None
     name = f"{role.name}-heartbeat"
     async with kernel.connection() as conn:
-        exists = await (await conn.execute("SELECT 1 FROM agentos.schedules WHERE name = %s",
-                                           (name,))).fetchone()
+        exists = await (
+            await conn.execute("SELECT 1 FROM agentos.schedules WHERE name = %s", (name,))
+        ).fetchone()
         if exists is None:
             with contextlib.suppress(Exception):
-                await schedules.add_schedule(conn, name=name, cron=role.heartbeat.cron,
-                                             role=role.name, activation="heartbeat",
-                                             precondition=role.heartbeat.precondition)
+                await schedules.add_schedule(
+                    conn,
+                    name=name,
+                    cron=role.heartbeat.cron,
+                    role=role.name,
+                    activation="heartbeat",
+                    precondition=role.heartbeat.precondition,
+                )
 
 
 __all__ = ["AgentRuntime", "StageOutcome", "default_names", "serve_role"]

@@ -8,7 +8,7 @@ message, the task from the first user message. Demo goals and subtasks are data 
 DEMO_PLAN / DEMO_FILES; any other task gets a generic, still real, piece of work (a
 notes file, committed). Markers in a task title steer the script for tests:
 `[reject-once]` makes the reviewer reject the first submission.
-AGENTOS_SCRIPTED_DELAY=<seconds> makes worker calls after the first tool results wait
+AGENTOS_SCRIPTED_DELAY=<seconds> makes worker calls after the test run wait
 (to kill a worker mid-task in tests).
 """
 
@@ -21,7 +21,7 @@ import re
 import uuid
 from typing import Any
 
-from litellm import CustomLLM
+from litellm.llms.custom_llm import CustomLLM
 from litellm.types.utils import ChatCompletionMessageToolCall, Choices, Function, Message, Usage
 
 DEMO_GOAL = "Build a tiny greetings library"
@@ -45,12 +45,12 @@ DEMO_FILES: dict[str, dict[str, str]] = {
     "Add hello() to greetings.py": {
         "greetings.py": 'def hello(name: str) -> str:\n    return f"Hello, {name}!"\n',
         "tests/test_greetings.py": "from greetings import hello\n\n\n"
-        "def test_hello() -> None:\n    assert hello(\"Ada\") == \"Hello, Ada!\"\n",
+        'def test_hello() -> None:\n    assert hello("Ada") == "Hello, Ada!"\n',
     },
     "Add goodbye() to farewells.py": {
         "farewells.py": 'def goodbye(name: str) -> str:\n    return f"Goodbye, {name}!"\n',
         "tests/test_farewells.py": "from farewells import goodbye\n\n\n"
-        "def test_goodbye() -> None:\n    assert goodbye(\"Ada\") == \"Goodbye, Ada!\"\n",
+        'def test_goodbye() -> None:\n    assert goodbye("Ada") == "Goodbye, Ada!"\n',
     },
 }
 
@@ -97,16 +97,35 @@ def plan(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
 
 def _orchestrator(prompt: str, title: str, turn: int) -> tuple[str, list[dict[str, Any]]]:
     if "All subtasks are done" in prompt:
-        return "Every subtask is merged.", [_call("complete_goal", summary=f"{title}: all subtasks done and merged.")]
+        return "Every subtask is merged.", [
+            _call("complete_goal", summary=f"{title}: all subtasks done and merged.")
+        ]
     if "No subtasks yet" in prompt and turn == 0:
-        steps = DEMO_PLAN if DEMO_GOAL.lower() in title.lower() else [
-            {"title": title.replace("[reject-once]", "").strip() or title,
-             "description": f"Do what the goal says: {title}",
-             "acceptance": "the change is committed and the checks pass"}]
-        calls = [_call("create_subtask", title=s["title"], description=s["description"],
-                       acceptance=s["acceptance"], role="worker") for s in steps]
+        steps = (
+            DEMO_PLAN
+            if DEMO_GOAL.lower() in title.lower()
+            else [
+                {
+                    "title": title.replace("[reject-once]", "").strip() or title,
+                    "description": f"Do what the goal says: {title}",
+                    "acceptance": "the change is committed and the checks pass",
+                }
+            ]
+        )
+        calls = [
+            _call(
+                "create_subtask",
+                title=s["title"],
+                description=s["description"],
+                acceptance=s["acceptance"],
+                role="worker",
+            )
+            for s in steps
+        ]
         return f"Planning {len(steps)} subtask(s).", calls
-    return "The plan is in place.", [_call("plan_done", summary="subtasks created; waiting for them")]
+    return "The plan is in place.", [
+        _call("plan_done", summary="subtasks created; waiting for them")
+    ]
 
 
 def _worker(prompt: str, title: str, task_id: str, turn: int) -> tuple[str, list[dict[str, Any]]]:
@@ -114,25 +133,41 @@ def _worker(prompt: str, title: str, task_id: str, turn: int) -> tuple[str, list
     if turn == 0:
         files = DEMO_FILES.get(title.replace("[reject-once]", "").strip())
         if files is None:
-            files = {f"notes/task-{task_id}-{_slug(title)}.md": f"# {title}\n\nDone by the scripted worker.\n"}
+            files = {
+                f"notes/task-{task_id}-{_slug(title)}.md": f"# {title}\n\nDone by the scripted worker.\n"
+            }
         if sent_back:
-            files = {**files, f"notes/task-{task_id}-review.md": "Addressed the reviewer's feedback.\n"}
-        return "Writing the files.", [_call("write_file", path=p, content=c) for p, c in files.items()]
+            files = {
+                **files,
+                f"notes/task-{task_id}-review.md": "Addressed the reviewer's feedback.\n",
+            }
+        return "Writing the files.", [
+            _call("write_file", path=p, content=c) for p, c in files.items()
+        ]
     if turn == 1:
         return "Running the tests.", [_call("run_command", command="python -m pytest -q")]
     if turn == 2:
         return "Committing.", [_call("git_commit", message=f"task #{task_id}: {title}")]
-    return "Done.", [_call("submit_for_review",
-                           summary=f"{title}: implemented with tests" + (" (feedback addressed)" if sent_back else ""))]
+    return "Done.", [
+        _call(
+            "submit_for_review",
+            summary=f"{title}: implemented with tests"
+            + (" (feedback addressed)" if sent_back else ""),
+        )
+    ]
 
 
 def _reviewer(prompt: str, title: str, turn: int) -> tuple[str, list[dict[str, Any]]]:
     if turn == 0:
         return "Reading the diff.", [_call("git_diff")]
     if ": FAILED" in prompt:
-        return "The check failed.", [_call("reject", feedback="The check failed; make the tests pass.")]
+        return "The check failed.", [
+            _call("reject", feedback="The check failed; make the tests pass.")
+        ]
     if "[reject-once]" in title and "Rejections so far: 0" in prompt:
-        return "One thing to fix.", [_call("reject", feedback="Please add a note describing the change.")]
+        return "One thing to fix.", [
+            _call("reject", feedback="Please add a note describing the change.")
+        ]
     return "Looks good.", [_call("approve", comment="Acceptance criteria met; tests pass.")]
 
 
@@ -143,24 +178,38 @@ class ScriptedLLM(CustomLLM):
         model_response = kwargs.get("model_response") or args[3]
         delay = float(os.environ.get("AGENTOS_SCRIPTED_DELAY", "0") or 0)
         system = _text(messages[0]) if messages else ""
-        # the delay starts after the first tool results, so a test can kill a worker that
-        # has completed some tool calls and is waiting on the model
-        if delay and "a worker" in system and any(_role(m) == "tool" for m in messages):
+        # the delay starts once the tests have run, so a test can kill a worker that has
+        # completed some tool calls and is waiting on the model
+        ran_tests = any(
+            _role(m) == "tool"
+            and (m.get("name") if isinstance(m, dict) else getattr(m, "name", None))
+            == "run_command"
+            for m in messages
+        )
+        if delay and "a worker" in system and ran_tests:
             await asyncio.sleep(delay)
         text, calls = plan([dict(m) if not isinstance(m, dict) else m for m in messages])
         tool_calls = [
             ChatCompletionMessageToolCall(
-                id=c["id"], type="function",
-                function=Function(name=c["name"], arguments=json.dumps(c["arguments"])))
+                id=c["id"],
+                type="function",
+                function=Function(name=c["name"], arguments=json.dumps(c["arguments"])),
+            )
             for c in calls
         ]
         msg = Message(role="assistant", content=text, tool_calls=tool_calls or None)
-        model_response.choices = [Choices(index=0, message=msg,
-                                          finish_reason="tool_calls" if calls else "stop")]
+        model_response.choices = [
+            Choices(index=0, message=msg, finish_reason="tool_calls" if calls else "stop")
+        ]
         prompt_tokens = sum(len(_text(m).split()) for m in messages) + 20
-        completion_tokens = len(text.split()) + sum(len(json.dumps(c["arguments"]).split()) for c in calls)
-        model_response.usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                                     total_tokens=prompt_tokens + completion_tokens)
+        completion_tokens = len(text.split()) + sum(
+            len(json.dumps(c["arguments"]).split()) for c in calls
+        )
+        model_response.usage = Usage(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            total_tokens=prompt_tokens + completion_tokens,
+        )
         model_response.model = "agentos/scripted"
         return model_response
 

@@ -45,8 +45,12 @@ class GitResult:
 async def git(cwd: Path, *args: str, check: bool = True) -> GitResult:
     """Run git in cwd."""
     proc = await asyncio.create_subprocess_exec(
-        "git", *args, cwd=cwd, env={**os.environ, **GIT_ENV},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        "git",
+        *args,
+        cwd=cwd,
+        env={**os.environ, **GIT_ENV},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await proc.communicate()
     text = out.decode(errors="replace")
@@ -77,7 +81,8 @@ class Workspace:
         if not (self.repo / ".git").exists():
             await git(self.repo, "init", "-q", "-b", BASE_BRANCH)
             (self.repo / "README.md").write_text(
-                "# Workspace\n\nThe repository an AgentOS team works on.\n")
+                "# Workspace\n\nThe repository an AgentOS team works on.\n"
+            )
             (self.repo / ".gitignore").write_text("__pycache__/\n.pytest_cache/\n.agentos/\n")
             await git(self.repo, "add", "-A")
             await git(self.repo, "commit", "-q", "-m", "Initial commit")
@@ -95,8 +100,16 @@ class Workspace:
             if (path / ".git").exists():
                 return path
             await git(self.repo, "worktree", "prune", check=False)
-            exists = (await git(self.repo, "rev-parse", "--verify", "--quiet",
-                                f"refs/heads/{branch}", check=False)).code == 0
+            exists = (
+                await git(
+                    self.repo,
+                    "rev-parse",
+                    "--verify",
+                    "--quiet",
+                    f"refs/heads/{branch}",
+                    check=False,
+                )
+            ).code == 0
             if exists:
                 await git(self.repo, "worktree", "add", "-q", str(path), branch)
             else:
@@ -118,8 +131,16 @@ class Workspace:
         try:
             await conn.execute("SELECT pg_advisory_lock(%s)", (MERGE_LOCK_KEY,))
             try:
-                res = await git(self.repo, "merge", "--no-ff", "--no-edit", "-m",
-                                f"Merge task #{task_id}: {title}", branch, check=False)
+                res = await git(
+                    self.repo,
+                    "merge",
+                    "--no-ff",
+                    "--no-edit",
+                    "-m",
+                    f"Merge task #{task_id}: {title}",
+                    branch,
+                    check=False,
+                )
                 if res.code != 0:
                     await git(self.repo, "merge", "--abort", check=False)
                     last = res.output.strip().splitlines()[-1] if res.output.strip() else "failed"

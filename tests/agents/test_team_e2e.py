@@ -13,12 +13,19 @@ import psycopg
 
 
 def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "agentos.cli.main", *args], env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "agentos.cli.main", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_demo_goal_is_planned_built_reviewed_and_merged(spawn, wait_for, team_env, db_url) -> None:  # type: ignore[no-untyped-def]
@@ -26,21 +33,39 @@ def test_demo_goal_is_planned_built_reviewed_and_merged(spawn, wait_for, team_en
     spawn("worker", "worker-1")
     spawn("worker", "worker-2")
     spawn("reviewer", "reviewer")
-    r = _cli(team_env, "task", "create", "Build a tiny greetings library", "--role", "orchestrator",
-             "--json")
+    r = _cli(
+        team_env,
+        "task",
+        "create",
+        "Build a tiny greetings library",
+        "--role",
+        "orchestrator",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     goal = json.loads(r.stdout)["id"]
-    wait_for("SELECT status::text FROM agentos.tasks WHERE id = %s", lambda rows: rows[0][0] == "done",
-             timeout=150, params=(goal,))
+    wait_for(
+        "SELECT status::text FROM agentos.tasks WHERE id = %s",
+        lambda rows: rows[0][0] == "done",
+        timeout=150,
+        params=(goal,),
+    )
     with psycopg.connect(db_url) as conn:
-        subs = conn.execute("SELECT id, title, status::text, branch, metadata FROM agentos.tasks "
-                            "WHERE parent_id = %s ORDER BY id", (goal,)).fetchall()
+        subs = conn.execute(
+            "SELECT id, title, status::text, branch, metadata FROM agentos.tasks "
+            "WHERE parent_id = %s ORDER BY id",
+            (goal,),
+        ).fetchall()
         workers = conn.execute(
-            "SELECT DISTINCT agent FROM agentos.steps WHERE stage = 'work'").fetchall()
-        calls = conn.execute("SELECT count(*), sum(cost_usd) FROM agentos.llm_calls "
-                             "WHERE outcome = 'ok'").fetchone()
+            "SELECT DISTINCT agent FROM agentos.steps WHERE stage = 'work'"
+        ).fetchall()
+        calls = conn.execute(
+            "SELECT count(*), sum(cost_usd) FROM agentos.llm_calls WHERE outcome = 'ok'"
+        ).fetchone()
     assert [s[1] for s in subs] == ["Add hello() to greetings.py", "Add goodbye() to farewells.py"]
-    assert all(s[2] == "done" and s[3] == f"agentos/task-{s[0]}" and s[4].get("merged") for s in subs)
+    assert all(
+        s[2] == "done" and s[3] == f"agentos/task-{s[0]}" and s[4].get("merged") for s in subs
+    )
     assert {w[0] for w in workers} <= {"worker-1", "worker-2"}
     assert calls[0] > 0 and calls[1] > 0
     repo = Path(team_env["AGENTOS_HOME"]) / "workspace"
@@ -49,9 +74,13 @@ def test_demo_goal_is_planned_built_reviewed_and_merged(spawn, wait_for, team_en
     assert merges.count("Merge task #") == 2
     worktrees = _git(repo, "worktree", "list")
     assert f"task-{subs[0][0]}" in worktrees and f"task-{subs[1][0]}" in worktrees
-    check = subprocess.run([sys.executable, "-m", "pytest", "-q"], cwd=repo, capture_output=True, text=True)
+    check = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q"], cwd=repo, capture_output=True, text=True
+    )
     assert check.returncode == 0, check.stdout
-    log = [json.loads(ln) for ln in _cli(team_env, "log", "--json", "-n", "1000").stdout.splitlines()]
+    log = [
+        json.loads(ln) for ln in _cli(team_env, "log", "--json", "-n", "1000").stdout.splitlines()
+    ]
     kinds = [e["kind"] for e in log]
     for kind in ("task.created", "task.in_progress", "task.review", "task.merged", "task.done"):
         assert kind in kinds, kind
@@ -61,17 +90,34 @@ def test_demo_goal_is_planned_built_reviewed_and_merged(spawn, wait_for, team_en
 def test_rejected_once_then_merged(spawn, wait_for, team_env, db_url) -> None:  # type: ignore[no-untyped-def]
     spawn("worker", "worker-1")
     spawn("reviewer", "reviewer")
-    r = _cli(team_env, "task", "create", "Write release notes [reject-once]",
-             "--acceptance", "notes exist", "--json")
+    r = _cli(
+        team_env,
+        "task",
+        "create",
+        "Write release notes [reject-once]",
+        "--acceptance",
+        "notes exist",
+        "--json",
+    )
     tid = json.loads(r.stdout)["id"]
-    wait_for("SELECT status::text FROM agentos.tasks WHERE id = %s", lambda rows: rows[0][0] == "done",
-             timeout=120, params=(tid,))
+    wait_for(
+        "SELECT status::text FROM agentos.tasks WHERE id = %s",
+        lambda rows: rows[0][0] == "done",
+        timeout=120,
+        params=(tid,),
+    )
     with psycopg.connect(db_url) as conn:
-        rejections = conn.execute("SELECT rejections FROM agentos.tasks WHERE id = %s", (tid,)).fetchone()[0]
-        feedback = conn.execute("SELECT body FROM agentos.messages WHERE task_id = %s AND kind = 'review'",
-                                (tid,)).fetchall()
-        rounds = conn.execute("SELECT count(*) FROM agentos.steps WHERE task_id = %s AND stage = 'work' "
-                              "AND kind = 'user'", (tid,)).fetchone()[0]
+        rejections = conn.execute(
+            "SELECT rejections FROM agentos.tasks WHERE id = %s", (tid,)
+        ).fetchone()[0]
+        feedback = conn.execute(
+            "SELECT body FROM agentos.messages WHERE task_id = %s AND kind = 'review'", (tid,)
+        ).fetchall()
+        rounds = conn.execute(
+            "SELECT count(*) FROM agentos.steps WHERE task_id = %s AND stage = 'work' "
+            "AND kind = 'user'",
+            (tid,),
+        ).fetchone()[0]
     assert rejections == 1
     assert feedback == [("Please add a note describing the change.",)]
     assert rounds == 2
@@ -79,29 +125,52 @@ def test_rejected_once_then_merged(spawn, wait_for, team_env, db_url) -> None:  
     assert any(p.name.endswith("-review.md") for p in (repo / "notes").iterdir())
 
 
-def test_a_worker_killed_mid_task_is_replaced_without_repeating_tool_calls(spawn, wait_for, team_env, db_url) -> None:  # type: ignore[no-untyped-def]
+def test_a_worker_killed_mid_task_is_replaced_without_repeating_tool_calls(
+    spawn, wait_for, team_env, db_url
+) -> None:  # type: ignore[no-untyped-def]
     doomed = spawn("worker", "worker-1", AGENTOS_SCRIPTED_DELAY="60")
     spawn("reviewer", "reviewer")
     tid = json.loads(_cli(team_env, "task", "create", "Write crash notes", "--json").stdout)["id"]
     # worker-1 wrote its files and ran the tests, then hangs waiting on the model
-    wait_for("SELECT count(*) FROM agentos.steps WHERE task_id = %s AND kind = 'tool_result' "
-             "AND tool_name = 'run_command'", lambda rows: rows[0][0] == 1, timeout=60, params=(tid,))
+    wait_for(
+        "SELECT count(*) FROM agentos.steps WHERE task_id = %s AND kind = 'tool_result' "
+        "AND tool_name = 'run_command'",
+        lambda rows: rows[0][0] == 1,
+        timeout=60,
+        params=(tid,),
+    )
     os.kill(doomed.pid, signal.SIGKILL)
     doomed.wait(10)
     spawn("worker", "worker-2")
-    wait_for("SELECT status::text FROM agentos.tasks WHERE id = %s", lambda rows: rows[0][0] == "done",
-             timeout=120, params=(tid,))
+    wait_for(
+        "SELECT status::text FROM agentos.tasks WHERE id = %s",
+        lambda rows: rows[0][0] == "done",
+        timeout=120,
+        params=(tid,),
+    )
     with psycopg.connect(db_url) as conn:
-        calls = conn.execute("SELECT tool_call_id, tool_name, agent FROM agentos.steps "
-                             "WHERE task_id = %s AND stage = 'work' AND kind = 'tool_call'", (tid,)).fetchall()
-        results = conn.execute("SELECT tool_call_id, count(*) FROM agentos.steps WHERE task_id = %s "
-                               "AND stage = 'work' AND kind = 'tool_result' GROUP BY 1", (tid,)).fetchall()
-        claims = conn.execute("SELECT actor FROM agentos.activities WHERE task_id = %s "
-                              "AND kind = 'task.in_progress' ORDER BY id", (tid,)).fetchall()
+        calls = conn.execute(
+            "SELECT tool_call_id, tool_name, agent FROM agentos.steps "
+            "WHERE task_id = %s AND stage = 'work' AND kind = 'tool_call'",
+            (tid,),
+        ).fetchall()
+        results = conn.execute(
+            "SELECT tool_call_id, count(*) FROM agentos.steps WHERE task_id = %s "
+            "AND stage = 'work' AND kind = 'tool_result' GROUP BY 1",
+            (tid,),
+        ).fetchall()
+        claims = conn.execute(
+            "SELECT actor FROM agentos.activities WHERE task_id = %s "
+            "AND kind = 'task.in_progress' ORDER BY id",
+            (tid,),
+        ).fetchall()
     assert [c[0] for c in claims] == ["worker-1", "worker-2"]
     assert all(n == 1 for _, n in results), results
     assert len({c[0] for c in calls}) == len(calls)  # no tool call recorded (or run) twice
     by_agent = {(name, agent) for _, name, agent in calls}
     assert ("write_file", "worker-1") in by_agent and ("run_command", "worker-1") in by_agent
-    assert ("write_file", "worker-2") not in by_agent and ("run_command", "worker-2") not in by_agent
+    assert ("write_file", "worker-2") not in by_agent and (
+        "run_command",
+        "worker-2",
+    ) not in by_agent
     assert ("git_commit", "worker-2") in by_agent
