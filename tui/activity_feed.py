@@ -44,7 +44,7 @@ class ActivityFeed(OptionList):
 
     DEFAULT_CSS = """
     ActivityFeed {
-        width: 3fr;
+        width: 1fr;
         height: 100%;
         max-height: 100%;
         border: none;

@@ -24,7 +24,8 @@ class AgentsPanel(DataTable[Text]):
 
     DEFAULT_CSS = """
     AgentsPanel {
-        width: 2fr;
+        width: 1fr;
+        max-width: 62;
         height: 100%;
         border: none;
         border-top: hkey $surface-lighten-2;

@@ -49,6 +49,12 @@ class FormScreen(ModalScreen[R], Generic[R]):
     FormScreen Select {
         width: 1fr;
     }
+    FormScreen Input.-textual-compact, FormScreen TextArea.-textual-compact {
+        background: $boost;
+    }
+    FormScreen Input.-textual-compact:focus, FormScreen TextArea.-textual-compact:focus {
+        background: $surface-lighten-2;
+    }
     FormScreen #error {
         color: $error;
         text-style: bold;

@@ -283,6 +283,10 @@ class TeamService:
         delay = self.reconnect_delay
         while True:
             try:
+                # a single connection first: it fails at once when the server refuses,
+                # where the pool would wait its whole timeout before saying so
+                probe = await self.kernel.connect()
+                await probe.close()
                 await self.kernel.open(min_size=1, max_size=3)
                 break
             except errors.DatabaseUnavailable as exc:

@@ -287,5 +287,6 @@ def helpers() -> Any:
     h.screen_text = screen_text  # type: ignore[attr-defined]
     h.compare_snapshot = compare_snapshot  # type: ignore[attr-defined]
     h.pinned = PINNED  # type: ignore[attr-defined]
+    h.update_env = UPDATE_ENV  # type: ignore[attr-defined]
     h.sleep = asyncio.sleep  # type: ignore[attr-defined]
     return h

@@ -1,0 +1,52 @@
+"""`agentos tui` as a click command, and the import hygiene it promises."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from agentos.tui.command import tui_command
+from click.testing import CliRunner
+
+
+def test_importing_the_command_does_not_import_textual() -> None:
+    code = (
+        "import sys\n"
+        "from agentos.tui.command import tui_command\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in {'textual', 'litellm'}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ
+    )
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_the_service_and_models_do_not_import_textual() -> None:
+    code = (
+        "import sys\n"
+        "import agentos.tui.service, agentos.tui.model, agentos.tui.queries, agentos.tui.fmt\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_help_lists_the_options() -> None:
+    result = CliRunner().invoke(tui_command, ["--help"])
+    assert result.exit_code == 0
+    assert "Mission control" in result.output
+    for option in ("--filter", "--task", "--resync"):
+        assert option in result.output
+
+
+def test_a_bad_setting_is_one_line_and_exit_2(tmp_path) -> None:
+    env = {"AGENTOS_POLL_INTERVAL": "soon", "AGENTOS_HOME": str(tmp_path)}
+    result = CliRunner().invoke(tui_command, [], env=env)
+    assert result.exit_code == 2
+    assert result.output.startswith("error: bad setting") and result.output.count("\n") == 1
+
+
+def test_bad_options_exit_2() -> None:
+    result = CliRunner().invoke(tui_command, ["--task", "0"])
+    assert result.exit_code == 2
