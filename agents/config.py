@@ -32,6 +32,7 @@ class Limits(BaseModel):
     agent_daily_budget_usd: float = Field(default=10.0, ge=0)
     call_estimate_usd: float = Field(default=0.02, ge=0)
     repeat_limit: int = Field(default=4, ge=2, le=100)
+    shell_timeout: float = Field(default=120.0, gt=0, le=3600)
 
 
 class Heartbeat(BaseModel):

@@ -56,6 +56,8 @@ def ensure_litellm() -> Any:
             }
         )
         litellm.suppress_debug_info = True
+        for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         _READY = True
     return litellm
 
@@ -103,10 +105,12 @@ class LLMClient:
                 )
             )
         models = [model] if model else [role.model, *role.fallbacks]
-        async with self.kernel.connection() as conn:
-            try:
+        try:
+            async with self.kernel.connection() as conn:
                 reservation = await reserve(conn, scopes, limits.call_estimate_usd)
-            except BudgetExceeded as exc:
+        except BudgetExceeded as exc:
+            # recorded in its own transaction: the refused one is rolled back
+            async with self.kernel.connection() as conn:
                 await record_call(
                     conn,
                     agent=agent,
@@ -120,7 +124,7 @@ class LLMClient:
                     outcome="budget",
                     error=str(exc),
                 )
-                raise
+            raise
         extra: dict[str, Any] = {}
         if self.settings.llm_base_url:
             extra["api_base"] = self.settings.llm_base_url

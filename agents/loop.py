@@ -102,6 +102,7 @@ class Stage:
     template_vars: dict[str, Any]
     actions: Actions
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    tool_extra: dict[str, Any] = field(default_factory=dict)
 
 
 def render(name: str, roles_dirs: list[Path], **ctx: Any) -> str:
@@ -309,7 +310,8 @@ class Loop:
                     role=st.role.name,
                     task_id=st.task.id,
                     worktree=st.worktree,
-                    extra={"base_branch": "main"},
+                    shell_timeout=st.role.limits.shell_timeout,
+                    extra={"base_branch": "main", **st.tool_extra},
                 )
                 res = await tool.call(ctx, raw)
                 result_ok, output = res.ok, res.output

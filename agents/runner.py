@@ -60,6 +60,11 @@ class AgentRuntime:
         self.tools = get_tools(role.tools)
         self.actions = Actions(workspace)
         self.stops: dict[int, asyncio.Event] = {}
+        self.browser: Any = None
+        if any(t.name.startswith("browser_") for t in self.tools):
+            from agentos.tools.browser import BrowserPool
+
+            self.browser = BrowserPool()  # one context per task, closed when its work ends
 
     def on_notify(self, channel: str, payload: str) -> None:
         """Stop a loop between steps when its task is cancelled (NOTIFY agentos_task)."""
@@ -112,6 +117,7 @@ class AgentRuntime:
                 template_vars=tvars,
                 actions=self.actions,
                 stop=stop,
+                tool_extra={"browser_pool": self.browser} if self.browser else {},
             )
             outcome = await Loop(st).run()
             if outcome.kind == "cancelled" and not work.lost.is_set():
@@ -127,6 +133,9 @@ class AgentRuntime:
         finally:
             watcher.cancel()
             self.stops.pop(task.id, None)
+            if self.browser is not None:
+                with contextlib.suppress(Exception):
+                    await self.browser.close_task(task.id)
 
     async def _release_if_still_held(self, task: Task, reason: str) -> None:
         async with self.kernel.connection() as conn:
@@ -381,6 +390,9 @@ async def serve_role(
         if server is not None:
             server.close()
         await listener.stop()
+        if runtime.browser is not None:
+            with contextlib.suppress(Exception):
+                await runtime.browser.close()
         return 0
     finally:
         await kernel.close()

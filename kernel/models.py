@@ -63,6 +63,7 @@ class Task(BaseModel):
     updated_at: dt.datetime
     started_at: dt.datetime | None
     completed_at: dt.datetime | None
+    budget_usd: float | None = None
     depends_on: list[int] = Field(default_factory=list)
 
 

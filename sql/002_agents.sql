@@ -162,3 +162,20 @@ BEGIN
     RETURN NULL;
 END;
 $$;
+
+-- A lease that ends by any path (a person cancelling, a rescue, a transition) frees
+-- the agent that held it, so agent status never points at work it no longer has.
+CREATE FUNCTION agentos.tasks_free_agent() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE agentos.agents SET status = 'idle', current_task_id = NULL, updated_at = now()
+    WHERE current_task_id = NEW.id AND status <> 'offline';
+    RETURN NULL;
+END;
+$$;
+
+-- (not UPDATE OF lease_token: the BEFORE trigger clears the lease, outside the SET list)
+CREATE TRIGGER tasks_free_agent
+AFTER UPDATE ON agentos.tasks
+FOR EACH ROW WHEN (OLD.lease_token IS NOT NULL AND NEW.lease_token IS NULL)
+EXECUTE FUNCTION agentos.tasks_free_agent();

@@ -74,7 +74,9 @@ CREATE TABLE agentos.tasks (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     started_at timestamp with time zone,
     completed_at timestamp with time zone,
+    budget_usd numeric(14,6),
     CONSTRAINT tasks_attempts_check CHECK ((attempts >= 0)),
+    CONSTRAINT tasks_budget_usd_check CHECK ((budget_usd >= (0)::numeric)),
     CONSTRAINT tasks_check CHECK (((lease_token IS NULL) = (lease_expires_at IS NULL))),
     CONSTRAINT tasks_check1 CHECK (((status <> 'assigned'::agentos.task_status) OR (assignee IS NOT NULL))),
     CONSTRAINT tasks_check2 CHECK ((parent_id IS DISTINCT FROM id)),
@@ -276,6 +278,11 @@ BEGIN
         jsonb_build_object('message', NEW.id, 'to', NEW.to_agent, 'from', NEW.from_agent,
                            'kind', NEW.kind),
         coalesce(NEW.from_agent, agentos.current_actor()));
+    IF NEW.to_agent IS NOT NULL AND NEW.kind NOT IN ('answer', 'review')
+       AND NEW.to_agent IS DISTINCT FROM NEW.from_agent THEN
+        PERFORM agentos.enqueue_activation('agent:' || NEW.to_agent, 'message',
+            jsonb_build_object('message', NEW.id), 0, 'message:' || NEW.to_agent);
+    END IF;
     PERFORM agentos.notify_once('agentos_message',
         jsonb_build_object('id', NEW.id, 'to', NEW.to_agent, 'task', NEW.task_id));
     RETURN NULL;
@@ -432,6 +439,48 @@ BEGIN
     END LOOP;
 END;
 $$;
+CREATE FUNCTION agentos.reserve_budget(p_scopes text[], p_limits numeric[], p_estimate numeric) RETURNS text
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    i integer;
+    v_ok boolean;
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(p_scopes, 1), 0) LOOP
+        INSERT INTO agentos.budgets (scope, limit_usd) VALUES (p_scopes[i], p_limits[i])
+        ON CONFLICT (scope) DO NOTHING;
+    END LOOP;
+    -- lock in a fixed order so two reservers never deadlock
+    PERFORM 1 FROM agentos.budgets WHERE scope = ANY(p_scopes) ORDER BY scope FOR UPDATE;
+    FOR i IN 1 .. coalesce(array_length(p_scopes, 1), 0) LOOP
+        SELECT spent_usd + reserved_usd + p_estimate <= limit_usd INTO v_ok
+        FROM agentos.budgets WHERE scope = p_scopes[i];
+        IF NOT v_ok THEN
+            RETURN p_scopes[i];
+        END IF;
+    END LOOP;
+    UPDATE agentos.budgets SET reserved_usd = reserved_usd + p_estimate, updated_at = now()
+    WHERE scope = ANY(p_scopes);
+    RETURN NULL;
+END;
+$$;
+CREATE FUNCTION agentos.settle_budget(p_scopes text[], p_estimate numeric, p_actual numeric) RETURNS void
+    LANGUAGE sql
+    AS $$
+    UPDATE agentos.budgets
+    SET reserved_usd = greatest(reserved_usd - p_estimate, 0),
+        spent_usd = spent_usd + p_actual, updated_at = now()
+    WHERE scope = ANY(p_scopes)
+$$;
+CREATE FUNCTION agentos.steps_after_insert() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM agentos.notify_once('agentos_step',
+        jsonb_build_object('task', NEW.task_id, 'stage', NEW.stage, 'seq', NEW.seq));
+    RETURN NULL;
+END;
+$$;
 CREATE FUNCTION agentos.task_dependencies_check() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -544,6 +593,15 @@ BEGIN
         END IF;
     END IF;
     RETURN NEW;
+END;
+$$;
+CREATE FUNCTION agentos.tasks_free_agent() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    UPDATE agentos.agents SET status = 'idle', current_task_id = NULL, updated_at = now()
+    WHERE current_task_id = NEW.id AND status <> 'offline';
+    RETURN NULL;
 END;
 $$;
 CREATE FUNCTION agentos.transition_task(p_task bigint, p_to agentos.task_status, p_actor text DEFAULT NULL::text, p_reason text DEFAULT NULL::text, p_token uuid DEFAULT NULL::uuid, p_result text DEFAULT NULL::text, p_error text DEFAULT NULL::text, p_assignee text DEFAULT NULL::text) RETURNS agentos.tasks
@@ -695,11 +753,75 @@ CREATE VIEW agentos.board_summary AS
      LEFT JOIN agentos.tasks t ON ((t.status = s.status)))
   GROUP BY s.status
   ORDER BY (array_position(enum_range(NULL::agentos.task_status), s.status));
+CREATE TABLE agentos.budgets (
+    scope text NOT NULL,
+    limit_usd numeric(14,6) NOT NULL,
+    spent_usd numeric(14,6) DEFAULT 0 NOT NULL,
+    reserved_usd numeric(14,6) DEFAULT 0 NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT budgets_limit_usd_check CHECK ((limit_usd >= (0)::numeric)),
+    CONSTRAINT budgets_reserved_usd_check CHECK ((reserved_usd >= (0)::numeric)),
+    CONSTRAINT budgets_spent_usd_check CHECK ((spent_usd >= (0)::numeric))
+);
+CREATE TABLE agentos.llm_calls (
+    id bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    agent text NOT NULL,
+    role text NOT NULL,
+    task_id bigint,
+    model text NOT NULL,
+    prompt_tokens integer DEFAULT 0 NOT NULL,
+    completion_tokens integer DEFAULT 0 NOT NULL,
+    cost_usd numeric(14,6) DEFAULT 0 NOT NULL,
+    latency_ms integer DEFAULT 0 NOT NULL,
+    outcome text NOT NULL,
+    error text,
+    CONSTRAINT llm_calls_outcome_check CHECK ((outcome = ANY (ARRAY['ok'::text, 'error'::text, 'budget'::text])))
+);
+CREATE VIEW agentos.cost_per_agent AS
+ SELECT agent,
+    role,
+    count(*) AS calls,
+    sum(prompt_tokens) AS prompt_tokens,
+    sum(completion_tokens) AS completion_tokens,
+    sum(cost_usd) AS cost_usd,
+    round(avg(latency_ms)) AS avg_latency_ms,
+    count(*) FILTER (WHERE (outcome <> 'ok'::text)) AS failed_calls
+   FROM agentos.llm_calls
+  GROUP BY agent, role
+  ORDER BY (sum(cost_usd)) DESC;
+CREATE VIEW agentos.cost_per_day AS
+ SELECT (date_trunc('day'::text, created_at))::date AS day,
+    count(*) AS calls,
+    sum(prompt_tokens) AS prompt_tokens,
+    sum(completion_tokens) AS completion_tokens,
+    sum(cost_usd) AS cost_usd
+   FROM agentos.llm_calls
+  GROUP BY ((date_trunc('day'::text, created_at))::date)
+  ORDER BY ((date_trunc('day'::text, created_at))::date) DESC;
+CREATE VIEW agentos.cost_per_task AS
+SELECT
+    NULL::bigint AS task_id,
+    NULL::text AS title,
+    NULL::agentos.task_status AS status,
+    NULL::bigint AS calls,
+    NULL::bigint AS prompt_tokens,
+    NULL::bigint AS completion_tokens,
+    NULL::numeric AS cost_usd,
+    NULL::numeric(14,6) AS budget_usd;
 CREATE TABLE agentos.leader_leases (
     duty text NOT NULL,
     holder uuid NOT NULL,
     acquired_at timestamp with time zone DEFAULT now() NOT NULL,
     expires_at timestamp with time zone NOT NULL
+);
+ALTER TABLE agentos.llm_calls ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME agentos.llm_calls_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
 );
 CREATE TABLE agentos.messages (
     id bigint NOT NULL,
@@ -875,6 +997,38 @@ CREATE TABLE agentos.schema_migrations (
     checksum text NOT NULL,
     applied_at timestamp with time zone DEFAULT now() NOT NULL
 );
+CREATE TABLE agentos.skills (
+    name text NOT NULL,
+    description text DEFAULT ''::text NOT NULL,
+    body text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT skills_name_check CHECK ((name ~ '^[a-z0-9][a-z0-9_.-]{0,62}$'::text))
+);
+CREATE TABLE agentos.steps (
+    id bigint NOT NULL,
+    task_id bigint NOT NULL,
+    stage text NOT NULL,
+    seq integer NOT NULL,
+    agent text NOT NULL,
+    attempt integer DEFAULT 1 NOT NULL,
+    kind text NOT NULL,
+    tool_name text,
+    tool_call_id text,
+    content jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    CONSTRAINT steps_kind_check CHECK ((kind = ANY (ARRAY['system'::text, 'user'::text, 'llm'::text, 'tool_call'::text, 'tool_result'::text, 'note'::text]))),
+    CONSTRAINT steps_seq_check CHECK ((seq >= 0)),
+    CONSTRAINT steps_stage_check CHECK ((stage = ANY (ARRAY['work'::text, 'review'::text, 'plan'::text, 'activation'::text])))
+);
+ALTER TABLE agentos.steps ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME agentos.steps_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 CREATE TABLE agentos.task_transitions (
     from_status agentos.task_status NOT NULL,
     to_status agentos.task_status NOT NULL
@@ -898,8 +1052,12 @@ ALTER TABLE ONLY agentos.agents
     ADD CONSTRAINT agents_name_key UNIQUE (name);
 ALTER TABLE ONLY agentos.agents
     ADD CONSTRAINT agents_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY agentos.budgets
+    ADD CONSTRAINT budgets_pkey PRIMARY KEY (scope);
 ALTER TABLE ONLY agentos.leader_leases
     ADD CONSTRAINT leader_leases_pkey PRIMARY KEY (duty);
+ALTER TABLE ONLY agentos.llm_calls
+    ADD CONSTRAINT llm_calls_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY agentos.messages
     ADD CONSTRAINT messages_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY agentos.pgqueuer_log
@@ -920,6 +1078,12 @@ ALTER TABLE ONLY agentos.schedules
     ADD CONSTRAINT schedules_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY agentos.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
+ALTER TABLE ONLY agentos.skills
+    ADD CONSTRAINT skills_pkey PRIMARY KEY (name);
+ALTER TABLE ONLY agentos.steps
+    ADD CONSTRAINT steps_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY agentos.steps
+    ADD CONSTRAINT steps_task_id_stage_seq_key UNIQUE (task_id, stage, seq);
 ALTER TABLE ONLY agentos.task_dependencies
     ADD CONSTRAINT task_dependencies_pkey PRIMARY KEY (task_id, depends_on_id);
 ALTER TABLE ONLY agentos.task_transitions
@@ -930,6 +1094,8 @@ CREATE INDEX activities_actor_idx ON agentos.activities USING btree (actor, id) 
 CREATE INDEX activities_created_idx ON agentos.activities USING btree (created_at);
 CREATE INDEX activities_task_idx ON agentos.activities USING btree (task_id, id) WHERE (task_id IS NOT NULL);
 CREATE INDEX agent_sessions_running_idx ON agentos.agent_sessions USING btree (heartbeat_at) WHERE (status = 'running'::text);
+CREATE INDEX llm_calls_agent_day_idx ON agentos.llm_calls USING btree (agent, created_at);
+CREATE INDEX llm_calls_task_idx ON agentos.llm_calls USING btree (task_id) WHERE (task_id IS NOT NULL);
 CREATE INDEX messages_task_idx ON agentos.messages USING btree (task_id, id) WHERE (task_id IS NOT NULL);
 CREATE INDEX messages_unread_idx ON agentos.messages USING btree (to_agent, id) WHERE (read_at IS NULL);
 CREATE INDEX pgqueuer_ep_ea_idx ON agentos.pgqueuer USING btree (entrypoint, execute_after) WHERE (status = 'queued'::agentos.pgqueuer_status);
@@ -946,25 +1112,45 @@ CREATE UNIQUE INDEX pgqueuer_statistics_unique_count ON agentos.pgqueuer_statist
 CREATE UNIQUE INDEX pgqueuer_unique_dedupe_key ON agentos.pgqueuer USING btree (dedupe_key) WHERE ((status = ANY (ARRAY['queued'::agentos.pgqueuer_status, 'picked'::agentos.pgqueuer_status])) AND (dedupe_key IS NOT NULL));
 CREATE INDEX pgqueuer_updated_id_id1_idx ON agentos.pgqueuer USING btree (updated, id DESC) INCLUDE (id) WHERE (status = 'picked'::agentos.pgqueuer_status);
 CREATE INDEX schedules_due_idx ON agentos.schedules USING btree (next_fire_at) WHERE enabled;
+CREATE INDEX steps_call_idx ON agentos.steps USING btree (task_id, tool_call_id) WHERE (tool_call_id IS NOT NULL);
 CREATE INDEX task_dependencies_rev_idx ON agentos.task_dependencies USING btree (depends_on_id);
 CREATE INDEX tasks_assignee_idx ON agentos.tasks USING btree (assignee) WHERE (assignee IS NOT NULL);
 CREATE INDEX tasks_lease_idx ON agentos.tasks USING btree (lease_expires_at) WHERE (lease_expires_at IS NOT NULL);
 CREATE INDEX tasks_parent_idx ON agentos.tasks USING btree (parent_id) WHERE (parent_id IS NOT NULL);
 CREATE INDEX tasks_ready_idx ON agentos.tasks USING btree (role, priority DESC, id) WHERE (status = ANY (ARRAY['inbox'::agentos.task_status, 'assigned'::agentos.task_status]));
 CREATE INDEX tasks_status_idx ON agentos.tasks USING btree (status, priority DESC, id);
+CREATE OR REPLACE VIEW agentos.cost_per_task AS
+ SELECT t.id AS task_id,
+    t.title,
+    t.status,
+    count(c.id) AS calls,
+    COALESCE(sum(c.prompt_tokens), (0)::bigint) AS prompt_tokens,
+    COALESCE(sum(c.completion_tokens), (0)::bigint) AS completion_tokens,
+    COALESCE(sum(c.cost_usd), (0)::numeric) AS cost_usd,
+    t.budget_usd
+   FROM (agentos.tasks t
+     LEFT JOIN agentos.llm_calls c ON ((c.task_id = t.id)))
+  GROUP BY t.id
+  ORDER BY COALESCE(sum(c.cost_usd), (0)::numeric) DESC, t.id;
 CREATE TRIGGER agents_after_write AFTER INSERT OR UPDATE OF status, current_task_id, session_id ON agentos.agents FOR EACH ROW EXECUTE FUNCTION agentos.agents_after_write();
 CREATE TRIGGER messages_after_insert AFTER INSERT ON agentos.messages FOR EACH ROW EXECUTE FUNCTION agentos.messages_after_insert();
+CREATE TRIGGER steps_after_insert AFTER INSERT ON agentos.steps FOR EACH ROW EXECUTE FUNCTION agentos.steps_after_insert();
 CREATE TRIGGER task_dependencies_check BEFORE INSERT OR UPDATE ON agentos.task_dependencies FOR EACH ROW EXECUTE FUNCTION agentos.task_dependencies_check();
 CREATE TRIGGER task_dependencies_withdraw AFTER INSERT ON agentos.task_dependencies FOR EACH ROW EXECUTE FUNCTION agentos.task_dependencies_withdraw();
 CREATE TRIGGER tasks_after_write AFTER INSERT OR UPDATE ON agentos.tasks FOR EACH ROW EXECUTE FUNCTION agentos.tasks_after_write();
 CREATE TRIGGER tasks_check_transition BEFORE INSERT OR UPDATE ON agentos.tasks FOR EACH ROW EXECUTE FUNCTION agentos.tasks_before_write();
+CREATE TRIGGER tasks_free_agent AFTER UPDATE ON agentos.tasks FOR EACH ROW WHEN (((old.lease_token IS NOT NULL) AND (new.lease_token IS NULL))) EXECUTE FUNCTION agentos.tasks_free_agent();
 CREATE TRIGGER tg_pgqueuer_changed AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON agentos.pgqueuer FOR EACH STATEMENT EXECUTE FUNCTION agentos.fn_pgqueuer_changed();
 ALTER TABLE ONLY agentos.agents
     ADD CONSTRAINT agents_session_fk FOREIGN KEY (session_id) REFERENCES agentos.agent_sessions(id) ON DELETE SET NULL;
+ALTER TABLE ONLY agentos.llm_calls
+    ADD CONSTRAINT llm_calls_task_id_fkey FOREIGN KEY (task_id) REFERENCES agentos.tasks(id) ON DELETE SET NULL;
 ALTER TABLE ONLY agentos.messages
     ADD CONSTRAINT messages_task_id_fkey FOREIGN KEY (task_id) REFERENCES agentos.tasks(id) ON DELETE CASCADE;
 ALTER TABLE ONLY agentos.schedule_runs
     ADD CONSTRAINT schedule_runs_schedule_id_fkey FOREIGN KEY (schedule_id) REFERENCES agentos.schedules(id) ON DELETE CASCADE;
+ALTER TABLE ONLY agentos.steps
+    ADD CONSTRAINT steps_task_id_fkey FOREIGN KEY (task_id) REFERENCES agentos.tasks(id) ON DELETE CASCADE;
 ALTER TABLE ONLY agentos.task_dependencies
     ADD CONSTRAINT task_dependencies_depends_on_id_fkey FOREIGN KEY (depends_on_id) REFERENCES agentos.tasks(id) ON DELETE CASCADE;
 ALTER TABLE ONLY agentos.task_dependencies
