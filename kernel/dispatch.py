@@ -87,6 +87,10 @@ class Dispatcher:
     async def open(self) -> Dispatcher:
         """Open the dedicated connection."""
         self._conn = await self.kernel.connect(autocommit=True)
+        # Dequeues, claims and renewals need not wait for their WAL flush: if the server
+        # crashes before it, the job is queued again and the task is ready again (the
+        # holder's next write fails as stale). Nothing is lost; a claim is just redone.
+        await self._conn.execute("SET synchronous_commit = off")
         self._queries = pgqueuer_queries(self._conn)
         return self
 

@@ -179,3 +179,42 @@ CREATE TRIGGER tasks_free_agent
 AFTER UPDATE ON agentos.tasks
 FOR EACH ROW WHEN (OLD.lease_token IS NOT NULL AND NEW.lease_token IS NULL)
 EXECUTE FUNCTION agentos.tasks_free_agent();
+
+-- Claims are the hot path: do not look for ready work in a state that cannot be ready.
+CREATE OR REPLACE FUNCTION agentos.tasks_after_write() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_dep bigint;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM agentos.record_activity('task.created', NEW.id, NEW.title,
+            jsonb_build_object('status', NEW.status, 'role', NEW.role,
+                               'assignee', NEW.assignee, 'priority', NEW.priority),
+            coalesce(nullif(current_setting('agentos.actor', true), ''), NEW.created_by));
+        PERFORM agentos.enqueue_task_work(NEW.id);
+    ELSIF NEW.status IS DISTINCT FROM OLD.status THEN
+        PERFORM agentos.record_activity('task.' || NEW.status::text, NEW.id,
+            coalesce(nullif(current_setting('agentos.reason', true), ''),
+                     OLD.status::text || ' -> ' || NEW.status::text),
+            jsonb_build_object('from', OLD.status, 'to', NEW.status,
+                               'agent', coalesce(NEW.lease_agent, OLD.lease_agent)));
+        -- only these states can be ready work (a claim moves to in_progress: skip the look-up)
+        IF NEW.status IN ('inbox', 'assigned', 'review') THEN
+            PERFORM agentos.enqueue_task_work(NEW.id);
+        END IF;
+        IF NEW.status = 'done' THEN
+            FOR v_dep IN SELECT task_id FROM agentos.task_dependencies WHERE depends_on_id = NEW.id
+            LOOP
+                PERFORM agentos.enqueue_task_work(v_dep);
+            END LOOP;
+        END IF;
+    ELSIF NEW.assignee IS DISTINCT FROM OLD.assignee
+       OR (OLD.lease_token IS NOT NULL AND NEW.lease_token IS NULL)
+       OR NEW.available_at IS DISTINCT FROM OLD.available_at THEN
+        PERFORM agentos.enqueue_task_work(NEW.id);
+    END IF;
+    PERFORM agentos.notify_once('agentos_task',
+        jsonb_build_object('id', NEW.id, 'status', NEW.status, 'op', lower(TG_OP)));
+    RETURN NULL;
+END;
+$$;

@@ -536,7 +536,10 @@ BEGIN
                      OLD.status::text || ' -> ' || NEW.status::text),
             jsonb_build_object('from', OLD.status, 'to', NEW.status,
                                'agent', coalesce(NEW.lease_agent, OLD.lease_agent)));
-        PERFORM agentos.enqueue_task_work(NEW.id);
+        -- only these states can be ready work (a claim moves to in_progress: skip the look-up)
+        IF NEW.status IN ('inbox', 'assigned', 'review') THEN
+            PERFORM agentos.enqueue_task_work(NEW.id);
+        END IF;
         IF NEW.status = 'done' THEN
             FOR v_dep IN SELECT task_id FROM agentos.task_dependencies WHERE depends_on_id = NEW.id
             LOOP
