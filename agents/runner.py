@@ -366,6 +366,22 @@ async def serve_role(
         ]
         if leadership is not None:
             background.append(asyncio.create_task(_lead(leadership, listener, stop), name="lead"))
+            from agentos.agents.scaler import WorkerScaler
+
+            scaler = WorkerScaler.from_environment()  # None (said once) outside a cluster
+            if scaler is not None:
+                background.append(
+                    asyncio.create_task(
+                        _scale(
+                            kernel,
+                            scaler,
+                            leadership,
+                            stop,
+                            os.environ.get("AGENTOS_SCALER_ROLE", "worker"),
+                        ),
+                        name="scale",
+                    )
+                )
         server = None
         port = (
             health_port
@@ -406,6 +422,35 @@ async def _lead(leadership: Leadership, listener: bus.Listener, stop: asyncio.Ev
             listener.woken.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=leadership.ttl / 3)
+
+
+async def _scale(
+    kernel: Kernel,
+    scaler: Any,
+    leadership: Leadership,
+    stop: asyncio.Event,
+    role: str,
+    every: float = 15.0,
+) -> None:
+    """As the leading orchestrator, size the worker Deployment from the queue depth."""
+    while not stop.is_set():
+        try:
+            async with kernel.connection() as conn:
+                row = await (
+                    await conn.execute(
+                        "SELECT agentos.queue_depth(%s) AS ready, (SELECT count(*) FROM agentos.tasks "
+                        "WHERE role = %s AND lease_token IS NOT NULL) AS busy",
+                        (role, role),
+                    )
+                ).fetchone()
+            if row is not None:
+                await asyncio.to_thread(
+                    scaler.reconcile, int(row["ready"]), int(row["busy"]), leadership.is_leader
+                )
+        except Exception as exc:
+            log.warning("worker scaling skipped: %s", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every)
 
 
 async def _ensure_heartbeat(kernel: Kernel, role: RoleConfig) -> None:

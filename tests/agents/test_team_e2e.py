@@ -174,3 +174,66 @@ def test_a_worker_killed_mid_task_is_replaced_without_repeating_tool_calls(
         "worker-2",
     ) not in by_agent
     assert ("git_commit", "worker-2") in by_agent
+
+
+def test_agent_run_serves_health_probes_and_releases_on_sigterm(
+    spawn, wait_for, team_env, db_url
+) -> None:  # type: ignore[no-untyped-def]
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = spawn("worker", "probe-1", AGENTOS_HEALTH_PORT=str(port))
+    deadline = time.monotonic() + 60
+    codes: dict[str, int] = {}
+    while time.monotonic() < deadline and codes.get("readyz") != 200:
+        try:
+            for path in ("readyz", "livez"):
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/{path}", timeout=2) as r:
+                    codes[path] = r.status
+        except OSError:
+            time.sleep(0.2)
+    assert codes == {"readyz": 200, "livez": 200}
+    wait_for(
+        "SELECT status FROM agentos.agents WHERE name = 'probe-1'",
+        lambda rows: rows and rows[0][0] == "idle",
+        timeout=30,
+    )
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    wait_for(
+        "SELECT status FROM agentos.agents WHERE name = 'probe-1'",
+        lambda rows: rows[0][0] == "offline",
+        timeout=10,
+    )
+
+
+async def test_the_leading_orchestrator_scales_workers_from_queue_depth(kernel) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+    import uuid
+
+    from agentos.agents.runner import _scale
+    from agentos.kernel import tasks
+    from agentos.kernel.leader import Leadership
+
+    calls: list[tuple[int, int, bool]] = []
+
+    class Recorder:
+        def reconcile(self, queue_depth: int, busy: int, is_leader: bool) -> int | None:
+            calls.append((queue_depth, busy, is_leader))
+            return None
+
+    async with kernel.connection() as conn:
+        for i in range(3):
+            await tasks.create_task(conn, title=f"queued {i}")
+    lead = Leadership(kernel, "orchestrator", uuid.uuid4(), ttl=5)
+    assert await lead.tick()
+    stop = asyncio.Event()
+    runner = asyncio.create_task(_scale(kernel, Recorder(), lead, stop, "worker", every=0.1))
+    await asyncio.sleep(0.35)
+    stop.set()
+    await runner
+    assert calls and calls[0] == (3, 0, True)
