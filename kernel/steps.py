@@ -12,11 +12,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from psycopg.types.json import Jsonb
-from pydantic import BaseModel, ConfigDict
-
 from agentos.kernel import errors
 from agentos.kernel.db import Conn, translated
+from psycopg.types.json import Jsonb
+from pydantic import BaseModel, ConfigDict
 
 
 class Step(BaseModel):
