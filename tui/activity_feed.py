@@ -88,6 +88,8 @@ class ActivityFeed(OptionList):
     def show(self, feed: model.Feed | None, now: dt.datetime) -> None:
         """Render the newest activities; the cursor stays on its row, or on top."""
         if feed is not None:
+            if feed == self.snapshot:
+                return
             self.snapshot = feed
         snap = self.snapshot
         if snap is None:

@@ -34,6 +34,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Footer
@@ -166,10 +167,13 @@ class MissionControl(App[None]):
                 tid = item.task["id"] if isinstance(item, model.TaskDetail) else item.task_id
                 for screen in self.screen_stack:
                     if isinstance(screen, TaskScreen) and screen.task_id == tid:
-                        if isinstance(item, model.TaskDetail):
-                            screen.show(item, now)
-                        else:
-                            screen.show_missing()
+                        try:
+                            if isinstance(item, model.TaskDetail):
+                                screen.show(item, now)
+                            else:
+                                screen.show_missing()
+                        except NoMatches:  # the screen is being closed
+                            pass
         finally:
             self.applied += 1
 

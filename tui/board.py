@@ -56,7 +56,8 @@ class Board(Horizontal):
         self.snapshot = board
         self._asked = {}
         for col, data in zip(self.columns, board.columns, strict=True):
-            col.show(data, now)
+            if col.column != data:  # most notifications change one or two columns
+                col.show(data, now)
 
     def retick(self, now: dt.datetime) -> None:
         """Re-render ages at `now` (no query)."""

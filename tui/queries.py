@@ -31,14 +31,20 @@ SELECT
 
 -- name: queue_depth
 -- Ready, waiting and running work per role; unlike the queue_depth view, a review
--- waiting for its reviewer counts as ready work of the review role.
+-- waiting for its reviewer counts as ready work of the review role, and the tasks that
+-- wait on unfinished dependencies are found once (an anti-join), not per task.
+WITH blocked_by_deps AS (
+    SELECT DISTINCT d.task_id
+    FROM agentos.task_dependencies d JOIN agentos.tasks x ON x.id = d.depends_on_id
+    WHERE x.status <> 'done')
 SELECT role, sum(ready)::int AS ready, sum(waiting)::int AS waiting, sum(running)::int AS running
 FROM (
-    SELECT role,
-           count(*) FILTER (WHERE available_at <= now() AND agentos.dependencies_done(id)),
-           count(*) FILTER (WHERE available_at > now() OR NOT agentos.dependencies_done(id)),
+    SELECT t.role,
+           count(*) FILTER (WHERE t.available_at <= now() AND b.task_id IS NULL),
+           count(*) FILTER (WHERE t.available_at > now() OR b.task_id IS NOT NULL),
            0
-    FROM agentos.tasks WHERE status IN ('inbox', 'assigned') GROUP BY role
+    FROM agentos.tasks t LEFT JOIN blocked_by_deps b ON b.task_id = t.id
+    WHERE t.status IN ('inbox', 'assigned') GROUP BY t.role
     UNION ALL
     SELECT review_role,
            count(*) FILTER (WHERE lease_token IS NULL AND available_at <= now()),

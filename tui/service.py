@@ -11,7 +11,7 @@ topic has a refresher: a coroutine that waits for its `dirty` event, re-reads it
 of the screen with LIMITed queries, and hands the snapshot to `sink` (the App posts it
 as a Textual message; post_message is thread-safe). NOTIFY hints only mark topics
 dirty, so a burst of a thousand notifications costs one re-read per topic, and a
-topic re-reads at most once per `min_gap` seconds.
+topic re-reads at most once per its gap (`min_gap`, `slow_gap`).
 
 Nothing polls the database for updates. Two fallbacks bound what a lost hint can cost:
 
@@ -64,7 +64,7 @@ STEP = getattr(bus, "STEP", "agentos_step")
 CHANNELS = (bus.TASK, bus.ACTIVITY, bus.AGENT, bus.MESSAGE, STEP)
 
 PAGE = 40  # cards per column before "more" is asked for
-FEED_LIMIT = 100
+FEED_LIMIT = 50  # the feed panel is under half the screen: 50 rows fill a 100-line terminal
 AGENT_LIMIT = 200
 STEP_LIMIT = 300
 MESSAGE_LIMIT = 100
@@ -111,6 +111,7 @@ class TeamService:
         actor: str | None = None,
         resync_interval: float = 30.0,
         min_gap: float = 0.05,
+        slow_gap: float = 0.25,
         check_interval: float = 2.0,
         reconnect_delay: float = 0.2,
     ) -> None:
@@ -121,7 +122,15 @@ class TeamService:
         self._clock: Clock = clock or offset_clock(dt.timedelta(0))
         self.actor = actor or default_actor()
         self.resync_interval = resync_interval
-        self.min_gap = min_gap
+        # a topic re-reads at most once per gap: the board, feed and task screen follow
+        # closely; header and agents (counts, spend) may lag a quarter second in a burst
+        self.gaps = {
+            Topic.HEADER: slow_gap,
+            Topic.AGENTS: slow_gap,
+            Topic.BOARD: min_gap,
+            Topic.FEED: min_gap,
+            Topic.TASK: min_gap,
+        }
         self.check_interval = check_interval
         self.reconnect_delay = reconnect_delay
         # what the screen asks to see (changed from the UI thread through _call_soon)
@@ -287,7 +296,8 @@ class TeamService:
                 # where the pool would wait its whole timeout before saying so
                 probe = await self.kernel.connect()
                 await probe.close()
-                await self.kernel.open(min_size=1, max_size=3)
+                # one connection per topic, so no part of the screen waits for another
+                await self.kernel.open(min_size=1, max_size=len(ALL_TOPICS))
                 break
             except errors.DatabaseUnavailable as exc:
                 self._set_online(False, str(exc))
@@ -327,7 +337,8 @@ class TeamService:
             hint = {}
         watched = self.task_id
         if channel == bus.TASK:
-            self._mark(Topic.BOARD, Topic.HEADER, Topic.AGENTS)
+            # agents that claim or finish a task change their own row: bus.AGENT covers them
+            self._mark(Topic.BOARD, Topic.HEADER)
             tid = hint.get("id")
             if watched is not None and (
                 tid == watched or tid in self._related or hint.get("op") == "insert"
@@ -381,8 +392,8 @@ class TeamService:
             self._busy.discard(topic)
             if self.listener is not None and self.listener.connected.is_set():
                 self._set_online(True)
-            if self.min_gap:
-                await asyncio.sleep(self.min_gap)
+            if self.gaps[topic]:
+                await asyncio.sleep(self.gaps[topic])
 
     async def _watch_connection(self) -> None:
         """Follow the listener's state (in memory, no queries): banner and resync."""

@@ -142,6 +142,8 @@ class TaskScreen(Screen[None]):
         self.detail: model.TaskDetail | None = None
         self._last_step = 0
         self._last_message = 0
+        self._ready = False
+        self._pending: tuple[model.TaskDetail | None, dt.datetime | None] | None = None
 
     def compose(self) -> ComposeResult:
         yield ConnectionBanner()
@@ -162,6 +164,14 @@ class TaskScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#related", OptionList).border_title = "related tasks"
+        self._ready = True
+        if self._pending is not None:  # the detail arrived before the screen was built
+            pending, self._pending = self._pending, None
+            detail, at = pending
+            if detail is None or at is None:
+                self.show_missing()
+            else:
+                self.show(detail, at)
 
     def on_screen_resume(self) -> None:
         # the service keeps one task fresh: this one again, when we come back to it
@@ -177,10 +187,16 @@ class TaskScreen(Screen[None]):
 
     def show_missing(self) -> None:
         """The task does not exist (any more)."""
+        if not self._ready:
+            self._pending = (None, None)
+            return
         self.query_one("#task-title", Static).update(f"#{self.task_id}: no such task")
 
     def show(self, d: model.TaskDetail, now: dt.datetime) -> None:
         """Render the task's detail; transcript and messages append what is new."""
+        if not self._ready:
+            self._pending = (d, now)
+            return
         first = self.detail is None
         self.detail = d
         t = d.task

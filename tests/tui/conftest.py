@@ -35,7 +35,12 @@ def make_app(settings: Settings, db_url: str) -> Callable[..., MissionControl]:
     """Build a MissionControl on this test's database with the clock pinned."""
 
     def make(**kw: Any) -> MissionControl:
-        options = {"min_gap": 0.0, "check_interval": 1.0, **kw.pop("service_options", {})}
+        options = {
+            "min_gap": 0.0,
+            "slow_gap": 0.0,
+            "check_interval": 1.0,
+            **kw.pop("service_options", {}),
+        }
         return MissionControl(
             settings,
             url=db_url,
