@@ -179,3 +179,20 @@ async def test_message_an_agent_and_a_task(make_app, seeded, sql, helpers) -> No
                 "body": "How is it going?",
             },
         ]
+
+
+async def test_keys_on_the_task_screen_act_on_its_task(make_app, seeded, sql, helpers) -> None:
+    await seeded()
+    app = make_app(open_task=7)  # failed
+    async with app.run_test() as pilot:
+        await helpers.wait_for(pilot, lambda: isinstance(app.screen, TaskScreen))
+        screen = app.screen
+        await helpers.wait_for(pilot, lambda: screen.detail is not None)
+        await pilot.press("r")
+        await helpers.wait_for(pilot, lambda: screen.detail.task["status"] == "inbox")
+        await pilot.press("c")
+        await helpers.wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await helpers.wait_for(pilot, lambda: screen.detail.task["status"] == "cancelled")
+        rows = await sql("SELECT status::text FROM agentos.tasks WHERE id = 7")
+        assert rows == [{"status": "cancelled"}]

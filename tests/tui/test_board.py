@@ -111,6 +111,10 @@ async def test_keyboard_moves_between_columns_and_opens_a_task(make_app, seeded,
         assert app.screen.task_id == 3
         await pilot.press("escape")
         assert not isinstance(app.screen, TaskScreen)
+        await pilot.press("z")  # the focused column fills the screen, and back
+        assert app.screen.maximized is board.current_column()
+        await pilot.press("z")
+        assert app.screen.maximized is None
         await pilot.press("f")
         assert app.focused is app.query_one(ActivityFeed)
         await pilot.press("a")
