@@ -174,3 +174,20 @@ def test_start_detach_status_stop(cli_env, run_cli) -> None:  # type: ignore[no-
         r = run_cli("stop")
     assert r.returncode == 0 and "stopped agentos" in r.stdout
     assert json.loads(run_cli("status", "--json").stdout)["running"] is False
+
+
+def test_skills_and_messages_through_the_cli(run_cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    doc = tmp_path / "review.md"
+    doc.write_text("# How we review\n\nRun the tests first.\n")
+    r = run_cli("skill", "add", "reviewing", str(doc), "-d", "how we review")
+    assert r.returncode == 0, r.stderr
+    assert "reviewing" in run_cli("skill", "list").stdout
+    assert "Run the tests first." in run_cli("skill", "show", "reviewing").stdout
+    assert run_cli("skill", "add", "reviewing", str(doc)).returncode == 2
+    assert run_cli("skill", "show", "nope").returncode == 3
+    tid = json.loads(run_cli("task", "create", "talk about me", "--json").stdout)["id"]
+    r = run_cli("message", "send", "please hurry", "--task", str(tid), "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["task_id"] == tid
+    assert run_cli("message", "send", "hello").returncode == 2
+    r = run_cli("message", "send", "hello", "--to", "ghost")
+    assert r.returncode == 2 and "ghost" in r.stderr

@@ -345,3 +345,90 @@ async def test_calls_reach_a_local_openai_compatible_server(
     req = _OpenAIish.seen[-1]
     assert req["path"] == "/v1/chat/completions" and req["model"] == "local-model"
     assert req["auth"] == "Bearer sk-local-test"
+
+
+class _Broken(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(400)
+        data = b'{"error": {"message": "model is broken", "type": "invalid_request_error"}}'
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+async def test_a_failing_model_falls_back_and_both_calls_are_recorded(
+    db_url: str, tmp_path: Path
+) -> None:
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Broken)
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    try:
+        s = AgentSettings(
+            database_url=db_url,
+            home=tmp_path / "h",  # type: ignore[arg-type]
+            llm_base_url=f"http://127.0.0.1:{srv.server_address[1]}/v1",
+            llm_api_key="sk-x",
+        )  # type: ignore[arg-type]
+        kernel = await Kernel(s).open(min_size=1, max_size=2)
+        try:
+            role = load_role("worker", s).model_copy(
+                update={"model": "openai/broken", "fallbacks": ["agentos/scripted"]}
+            )
+            res = await LLMClient(kernel, s).chat(
+                agent="w-fb",
+                role=role,
+                task_id=None,
+                tools=[],
+                messages=[
+                    {"role": "system", "content": "You are w-fb, a worker"},
+                    {"role": "user", "content": "Task #1: x"},
+                ],
+            )
+            async with kernel.connection() as conn:
+                rows = await (
+                    await conn.execute("SELECT model, outcome FROM agentos.llm_calls ORDER BY id")
+                ).fetchall()
+        finally:
+            await kernel.close()
+    finally:
+        srv.shutdown()
+    assert res.model == "agentos/scripted" and res.tool_calls
+    assert [(r["model"], r["outcome"]) for r in rows] == [
+        ("openai/broken", "error"),
+        ("agentos/scripted", "ok"),
+    ]
+
+
+def test_the_repeat_detector_counts_identical_consecutive_calls() -> None:
+    import datetime as dt
+
+    from agentos.agents.loop import Loop
+    from agentos.kernel.steps import Step
+
+    def call(i: int, name: str, args: dict[str, Any]) -> Step:
+        return Step(
+            id=i,
+            task_id=1,
+            stage="work",
+            seq=i,
+            agent="a",
+            attempt=1,
+            kind="tool_call",
+            tool_name=name,
+            tool_call_id=f"c{i}",
+            content={"arguments": args},
+            created_at=dt.datetime.now(dt.UTC),
+        )
+
+    loop = Loop.__new__(Loop)
+    loop.rows = [call(0, "read_file", {"path": "a"})] + [
+        call(i, "run_command", {"command": "ls"}) for i in range(1, 5)
+    ]
+    assert loop._repeats() == 4
+    loop.rows.append(call(5, "run_command", {"command": "ls -la"}))
+    assert loop._repeats() == 1
