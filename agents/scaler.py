@@ -134,7 +134,7 @@ class WorkerScaler:
             return None
         try:
             configuration = kubernetes.client.Configuration()
-            kubernetes.config.load_incluster_config(client_configuration=configuration)
+            kubernetes.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         except Exception as exc:  # ConfigException, OSError: any reason means "not here"
             _log_not_in_cluster(f"in-cluster configuration failed: {exc}")
             return None

@@ -89,6 +89,20 @@ async def open_kernel(*, migrate: bool = True, pool_max: int = 2) -> Kernel:
     return kernel
 
 
+def with_conn(fn: Callable[[Any], Awaitable[T]]) -> T:
+    """Open the kernel, run fn(conn) in one transaction, close; returns fn's result."""
+
+    async def _go() -> T:
+        kernel = await open_kernel()
+        try:
+            async with kernel.connection() as conn:
+                return await fn(conn)
+        finally:
+            await kernel.close()
+
+    return run(_go())
+
+
 async def ensure_schema(kernel: Kernel) -> list[str]:
     """Apply pending migrations (cheap when there are none)."""
     from agentos.kernel import migrate as mig

@@ -21,6 +21,7 @@ from agentos.cli.common import (
     run,
     settings,
     setup_logging,
+    with_conn,
 )
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -50,8 +51,11 @@ def cli() -> None:
 @click.option("--workers", type=click.IntRange(0, 64), default=2, show_default=True)
 @click.option("--reviewers", type=click.IntRange(0, 16), default=1, show_default=True)
 @click.option("--orchestrators", type=click.IntRange(0, 4), default=1, show_default=True)
-@click.option("--demo", is_flag=True,
-              help="Run the team on the built-in scripted model and give it a demo goal.")
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Run the team on the built-in scripted model and give it a demo goal.",
+)
 @click.option("--detach", is_flag=True, help="Run in the background; `agentos stop` ends it.")
 @handle_errors
 def start(workers: int, reviewers: int, orchestrators: int, demo: bool, detach: bool) -> None:
@@ -62,19 +66,26 @@ def start(workers: int, reviewers: int, orchestrators: int, demo: bool, detach: 
     running = supervisor.read_pidfile(s)
     if running:
         fail(f"agentos is already running (pid {running['pid']}); `agentos stop` ends it")
-    argv = ["start", f"--workers={workers}", f"--reviewers={reviewers}",
-            f"--orchestrators={orchestrators}"] + (["--demo"] if demo else [])
+    argv = [
+        "start",
+        f"--workers={workers}",
+        f"--reviewers={reviewers}",
+        f"--orchestrators={orchestrators}",
+    ] + (["--demo"] if demo else [])
     if detach:
         try:
             pid = supervisor.detach(s, argv)
         except RuntimeError as exc:
             fail(str(exc))
-        click.echo(f"agentos started in the background (pid {pid}); logs: "
-                   f"{s.run_dir / 'agentos.log'}; `agentos stop` ends it")
+        click.echo(
+            f"agentos started in the background (pid {pid}); logs: "
+            f"{s.run_dir / 'agentos.log'}; `agentos stop` ends it"
+        )
         return
     setup_logging(s.log_level, s.log_format)
-    children = supervisor.team(orchestrators=orchestrators, workers=workers, reviewers=reviewers,
-                               demo=demo)
+    children = supervisor.team(
+        orchestrators=orchestrators, workers=workers, reviewers=reviewers, demo=demo
+    )
     sup = supervisor.Supervisor(s, children=children, demo=demo)
     sys.exit(run(sup.run()))
 
@@ -314,27 +325,21 @@ def task_create(
     """Create a task; ready tasks wake an agent of the role at once."""
     from agentos.kernel import tasks
 
-    async def _go() -> Any:
-        kernel = await open_kernel()
-        try:
-            async with kernel.connection() as conn:
-                return await tasks.create_task(
-                    conn,
-                    created_by=os.environ.get("USER", "cli"),
-                    title=title,
-                    description=description,
-                    acceptance=acceptance,
-                    role=role,
-                    assignee=assignee,
-                    priority=priority,
-                    parent_id=parent,
-                    depends_on=list(depends_on),
-                    max_attempts=max_attempts,
-                )
-        finally:
-            await kernel.close()
-
-    t = run(_go())
+    t = with_conn(
+        lambda conn: tasks.create_task(
+            conn,
+            created_by=os.environ.get("USER", "cli"),
+            title=title,
+            description=description,
+            acceptance=acceptance,
+            role=role,
+            assignee=assignee,
+            priority=priority,
+            parent_id=parent,
+            depends_on=list(depends_on),
+            max_attempts=max_attempts,
+        )
+    )
     if as_json:
         echo_json(t)
     else:
@@ -351,15 +356,7 @@ def task_list(status: str | None, role: str | None, limit: int, as_json: bool) -
     """List tasks in board order."""
     from agentos.kernel import tasks
 
-    async def _go() -> Any:
-        kernel = await open_kernel()
-        try:
-            async with kernel.connection() as conn:
-                return await tasks.list_tasks(conn, status=status, role=role, limit=limit)
-        finally:
-            await kernel.close()
-
-    rows = run(_go())
+    rows = with_conn(lambda conn: tasks.list_tasks(conn, status=status, role=role, limit=limit))
     if as_json:
         echo_json(rows)
         return
@@ -416,8 +413,12 @@ def task_cancel(task_id: int, as_json: bool) -> None:
 
 @task.command("retry", context_settings=CONTEXT)
 @click.argument("task_id", type=click.IntRange(min=1))
-@click.option("--budget", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Raise the task's budget to this many USD first.")
+@click.option(
+    "--budget",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Raise the task's budget to this many USD first.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def task_retry(task_id: int, budget: float | None, as_json: bool) -> None:
@@ -446,14 +447,28 @@ def agent() -> None:
 
 
 @agent.command("run", context_settings=CONTEXT)
-@click.option("--role", "-r", required=True, help="orchestrator, worker, reviewer, or a custom role.")
+@click.option(
+    "--role", "-r", required=True, help="orchestrator, worker, reviewer, or a custom role."
+)
 @click.option("--name", "-n", default=None, help="Agent name (NAME-1..N with --concurrency).")
-@click.option("--concurrency", "-c", type=click.IntRange(1, 64), default=None,
-              help="Agents hosted by this process (default: the role's).")
-@click.option("--health-port", type=click.IntRange(0, 65535), default=None, envvar="AGENTOS_HEALTH_PORT",
-              help="Serve /livez and /readyz on this port (0: off).")
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Agents hosted by this process (default: the role's).",
+)
+@click.option(
+    "--health-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    envvar="AGENTOS_HEALTH_PORT",
+    help="Serve /livez and /readyz on this port (0: off).",
+)
 @handle_errors
-def agent_run(role: str, name: str | None, concurrency: int | None, health_port: int | None) -> None:
+def agent_run(
+    role: str, name: str | None, concurrency: int | None, health_port: int | None
+) -> None:
     """Run agents of a role in this process until Ctrl-C (leases are released)."""
     from agentos.agents.config import AgentSettings
     from agentos.kernel.models import NAME_RE
@@ -464,8 +479,13 @@ def agent_run(role: str, name: str | None, concurrency: int | None, health_port:
     setup_logging(s.log_level, s.log_format)
     from agentos.agents.runner import serve_role
 
-    sys.exit(run(serve_role(s, role_name=role, name=name, concurrency=concurrency,
-                            health_port=health_port)))
+    sys.exit(
+        run(
+            serve_role(
+                s, role_name=role, name=name, concurrency=concurrency, health_port=health_port
+            )
+        )
+    )
 
 
 @agent.command("list", context_settings=CONTEXT)
@@ -533,7 +553,9 @@ def message() -> None:
 @message.command("send", context_settings=CONTEXT)
 @click.argument("text")
 @click.option("--to", "to_agent", default=None, help="An agent; it wakes and answers.")
-@click.option("--task", "task_id", type=click.IntRange(min=1), default=None, help="A task's thread.")
+@click.option(
+    "--task", "task_id", type=click.IntRange(min=1), default=None, help="A task's thread."
+)
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def message_send(text: str, to_agent: str | None, task_id: int | None, as_json: bool) -> None:
@@ -543,16 +565,16 @@ def message_send(text: str, to_agent: str | None, task_id: int | None, as_json: 
     if to_agent is None and task_id is None:
         fail("give --to AGENT or --task ID", 2)
 
-    async def _go() -> Any:
-        kernel = await open_kernel()
-        try:
-            async with kernel.connection() as conn:
-                return await send_message(conn, body=text, to_agent=to_agent, task_id=task_id,
-                                          from_agent=None, kind="question" if to_agent else "comment")
-        finally:
-            await kernel.close()
-
-    m = run(_go())
+    m = with_conn(
+        lambda conn: send_message(
+            conn,
+            body=text,
+            to_agent=to_agent,
+            task_id=task_id,
+            from_agent=None,
+            kind="question" if to_agent else "comment",
+        )
+    )
     if as_json:
         echo_json(m)
     else:
@@ -579,16 +601,9 @@ def skill_add(name: str, file: Any, description: str, replace: bool) -> None:
 
     body = file.read()
 
-    async def _go() -> Any:
-        kernel = await open_kernel()
-        try:
-            async with kernel.connection() as conn:
-                return await skills.add_skill(conn, name, body, description=description,
-                                              replace=replace)
-        finally:
-            await kernel.close()
-
-    run(_go())
+    with_conn(
+        lambda conn: skills.add_skill(conn, name, body, description=description, replace=replace)
+    )
     click.echo(f"skill {name} saved")
 
 
@@ -599,15 +614,7 @@ def skill_list(as_json: bool) -> None:
     """List skills."""
     from agentos.kernel import skills
 
-    async def _go() -> Any:
-        kernel = await open_kernel()
-        try:
-            async with kernel.connection() as conn:
-                return await skills.list_skills(conn)
-        finally:
-            await kernel.close()
-
-    rows = run(_go())
+    rows = with_conn(lambda conn: skills.list_skills(conn))
     if as_json:
         echo_json(rows)
         return
@@ -626,15 +633,7 @@ def skill_show(name: str) -> None:
     """Print a skill."""
     from agentos.kernel import skills
 
-    async def _go() -> Any:
-        kernel = await open_kernel()
-        try:
-            async with kernel.connection() as conn:
-                return await skills.get_skill(conn, name)
-        finally:
-            await kernel.close()
-
-    sk = run(_go())
+    sk = with_conn(lambda conn: skills.get_skill(conn, name))
     click.echo(sk["body"] if isinstance(sk, dict) else sk.body)
 
 
@@ -671,23 +670,17 @@ def schedule_add(
     """Add a schedule, e.g. `agentos schedule add beat '*/5 * * * *' --role orchestrator`."""
     from agentos.kernel import schedules
 
-    async def _go() -> Any:
-        kernel = await open_kernel()
-        try:
-            async with kernel.connection() as conn:
-                return await schedules.add_schedule(
-                    conn,
-                    name=name,
-                    cron=cron,
-                    role=role,
-                    agent=agent,
-                    activation=activation,
-                    precondition=precondition,
-                )
-        finally:
-            await kernel.close()
-
-    sc = run(_go())
+    sc = with_conn(
+        lambda conn: schedules.add_schedule(
+            conn,
+            name=name,
+            cron=cron,
+            role=role,
+            agent=agent,
+            activation=activation,
+            precondition=precondition,
+        )
+    )
     if as_json:
         echo_json(sc)
     else:
@@ -703,15 +696,7 @@ def schedule_list(as_json: bool) -> None:
     """List schedules."""
     from agentos.kernel import schedules
 
-    async def _go() -> Any:
-        kernel = await open_kernel()
-        try:
-            async with kernel.connection() as conn:
-                return await schedules.list_schedules(conn)
-        finally:
-            await kernel.close()
-
-    rows = run(_go())
+    rows = with_conn(lambda conn: schedules.list_schedules(conn))
     if as_json:
         echo_json(rows)
         return
@@ -733,23 +718,16 @@ def schedule_remove(name: str) -> None:
     """Remove a schedule by name (or id)."""
     from agentos.kernel import schedules
 
-    async def _go() -> Any:
-        kernel = await open_kernel()
-        try:
-            async with kernel.connection() as conn:
-                return await schedules.remove_schedule(conn, name)
-        finally:
-            await kernel.close()
-
-    sc = run(_go())
+    sc = with_conn(lambda conn: schedules.remove_schedule(conn, name))
     click.echo(f"removed schedule {sc.name}")
 
 
 # ------------------------------------------------------------------------- tui --
 
 
-@cli.command("tui", context_settings={**CONTEXT, "ignore_unknown_options": True},
-             add_help_option=False)
+@cli.command(
+    "tui", context_settings={**CONTEXT, "ignore_unknown_options": True}, add_help_option=False
+)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def tui(args: tuple[str, ...]) -> None:
     """Mission control: the team live in your terminal (`agentos tui --help`)."""

@@ -49,14 +49,31 @@ def team(*, orchestrators: int, workers: int, reviewers: int, demo: bool) -> lis
     env = {"AGENTOS_DEMO": "1"} if demo else {}
 
     def child(role: str, name: str) -> Child:
-        return Child(name=name, env=env, argv=[sys.executable, "-m", "agentos.cli.main", "agent",
-                                               "run", "--role", role, "--name", name])
+        return Child(
+            name=name,
+            env=env,
+            argv=[
+                sys.executable,
+                "-m",
+                "agentos.cli.main",
+                "agent",
+                "run",
+                "--role",
+                role,
+                "--name",
+                name,
+            ],
+        )
 
-    out = [child("orchestrator", "orchestrator" if orchestrators == 1 else f"orchestrator-{i}")
-           for i in range(1, orchestrators + 1)]
+    out = [
+        child("orchestrator", "orchestrator" if orchestrators == 1 else f"orchestrator-{i}")
+        for i in range(1, orchestrators + 1)
+    ]
     out += [child("worker", f"worker-{i}") for i in range(1, workers + 1)]
-    out += [child("reviewer", "reviewer" if reviewers == 1 else f"reviewer-{i}")
-            for i in range(1, reviewers + 1)]
+    out += [
+        child("reviewer", "reviewer" if reviewers == 1 else f"reviewer-{i}")
+        for i in range(1, reviewers + 1)
+    ]
     return out
 
 
@@ -132,19 +149,30 @@ class Supervisor:
     async def _demo_goal(self, kernel: Kernel) -> None:
         from agentos.kernel import tasks
 
-        log.info("DEMO: the team runs on the built-in scripted model (agentos/scripted); "
-                 "no LLM provider is called and the costs shown are demo figures")
+        log.info(
+            "DEMO: the team runs on the built-in scripted model (agentos/scripted); "
+            "no LLM provider is called and the costs shown are demo figures"
+        )
         async with kernel.connection() as conn:
-            existing = await (await conn.execute(
-                "SELECT id FROM agentos.tasks WHERE title = %s AND status <> 'cancelled'",
-                (DEMO_GOAL,))).fetchone()
+            existing = await (
+                await conn.execute(
+                    "SELECT id FROM agentos.tasks WHERE title = %s AND status <> 'cancelled'",
+                    (DEMO_GOAL,),
+                )
+            ).fetchone()
             if existing is None:
                 goal = await tasks.create_task(
-                    conn, created_by="demo", title=DEMO_GOAL, role="orchestrator",
+                    conn,
+                    created_by="demo",
+                    title=DEMO_GOAL,
+                    role="orchestrator",
                     description="Two functions, hello() and goodbye(), each with a test.",
-                    acceptance="both are merged into main and the tests pass")
-                log.info("DEMO: goal #%s created; watch it with `agentos log --follow` "
-                         "or `agentos tui`", goal.id)
+                    acceptance="both are merged into main and the tests pass",
+                )
+                log.info(
+                    "DEMO: goal #%s created; watch it with `agentos log --follow` or `agentos tui`",
+                    goal.id,
+                )
 
     def _write_pidfile(self, url: str) -> None:
         self.settings.run_dir.mkdir(parents=True, exist_ok=True)
