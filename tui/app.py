@@ -37,6 +37,7 @@ from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Footer
 
 T = TypeVar("T")
@@ -304,9 +305,9 @@ class MissionControl(App[None]):
             screen.minimize()
         elif self.focused is not None:
             target = self.focused
-            if isinstance(target.parent, Board) or (target.id or "").startswith("cards-"):
+            if (target.id or "").startswith("cards-") and isinstance(target.parent, Widget):
                 target = target.parent  # the whole column, title included
-            screen.maximize(target, container=False)  # type: ignore[arg-type]
+            screen.maximize(target, container=False)
 
     def action_resync(self) -> None:
         """Re-read everything now."""

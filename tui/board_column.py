@@ -64,6 +64,8 @@ class CardList(OptionList):
 class BoardColumn(Vertical):
     """A titled column of task cards."""
 
+    ALLOW_MAXIMIZE = True  # `z` zooms the column, title and count included
+
     DEFAULT_CSS = """
     BoardColumn {
         width: 1fr;

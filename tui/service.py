@@ -635,7 +635,7 @@ class TeamService:
             row = await (await conn.execute(query("task_budget"), {"id": task_id})).fetchone()
         if row is None:
             raise errors.NotFound(f"no task {task_id}")
-        return row
+        return dict(row)
 
     async def agent_names(self) -> list[str]:
         """Registered agents' names (for the message form's suggestions)."""
@@ -736,7 +736,7 @@ async def send_message(
     if to_agent is None and task_id is None:
         raise errors.BadInput("a message goes to an agent, a task, or both")
     try:
-        from agentos.kernel import messages as kmessages  # type: ignore[attr-defined]
+        from agentos.kernel import messages as kmessages
 
         kernel_fn = getattr(kmessages, "send_message", None)
     except ImportError:

@@ -221,8 +221,8 @@ class TaskScreen(Screen[None]):
             line.append(f" {fmt.one_line(a.message, 300)}")
             log.write(line)
         tabs = self.query_one(TabbedContent)
-        tabs.get_tab("transcript").label = f"2 Transcript {d.step_total}"  # type: ignore[assignment]
-        tabs.get_tab("messages").label = f"3 Messages {len(d.messages)}"  # type: ignore[assignment]
+        tabs.get_tab("transcript").label = f"2 Transcript {d.step_total}"
+        tabs.get_tab("messages").label = f"3 Messages {len(d.messages)}"
 
     def _show_related(self, d: model.TaskDetail) -> None:
         related = self.query_one("#related", OptionList)
