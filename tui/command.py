@@ -25,6 +25,8 @@ async def _prepare(settings: object) -> str:
     from agentos.kernel.db import Kernel
 
     kernel = Kernel(settings)  # type: ignore[arg-type]
+    probe = await kernel.connect()  # fails at once when refused; the pool would wait 15 s
+    await probe.close()
     await kernel.open(min_size=1, max_size=1)
     try:
         async with kernel.connection() as conn:

@@ -454,10 +454,12 @@ class TeamService:
             ).fetchall()
         out = []
         for r in rows:
-            if r["status"] == "offline":
-                status = "offline"
-            elif r["session_status"] == "dead" or not r["alive"]:
-                status = "dead"  # says it works, but its process stopped beating
+            if r["session_status"] == "dead":
+                status = "dead"  # its process stopped beating and was reaped
+            elif r["status"] == "offline":
+                status = "offline"  # stopped cleanly, or never started
+            elif not r["alive"]:
+                status = "dead"  # says it is up, but its process stopped beating
             else:
                 status = r["status"]
             out.append(

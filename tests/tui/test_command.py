@@ -50,3 +50,13 @@ def test_a_bad_setting_is_one_line_and_exit_2(tmp_path) -> None:
 def test_bad_options_exit_2() -> None:
     result = CliRunner().invoke(tui_command, ["--task", "0"])
     assert result.exit_code == 2
+
+
+def test_an_unreachable_database_is_one_line_and_exit_5(tmp_path) -> None:
+    env = {
+        "AGENTOS_DATABASE_URL": "postgresql://agentos@127.0.0.1:9/nowhere?connect_timeout=2",
+        "AGENTOS_HOME": str(tmp_path),
+    }
+    result = CliRunner().invoke(tui_command, [], env=env)
+    assert result.exit_code == 5, result.output
+    assert result.output.startswith("error: ") and result.output.count("\n") == 1
