@@ -168,13 +168,12 @@ class MissionControl(App[None]):
                 tid = item.task["id"] if isinstance(item, model.TaskDetail) else item.task_id
                 for screen in self.screen_stack:
                     if isinstance(screen, TaskScreen) and screen.task_id == tid:
-                        try:
-                            if isinstance(item, model.TaskDetail):
-                                screen.show(item, now)
-                            else:
-                                screen.show_missing()
-                        except NoMatches:  # the screen is being closed
-                            pass
+                        if isinstance(item, model.TaskDetail):
+                            screen.show(item, now)
+                        else:
+                            screen.show_missing()
+        except NoMatches:
+            pass  # a snapshot that arrives while its screen (or the app) is closing
         finally:
             self.applied += 1
 

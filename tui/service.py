@@ -152,6 +152,7 @@ class TeamService:
         self._failed: BaseException | None = None
         self._conn_state: tuple[bool, str] | None = None
         self._finished = threading.Event()
+        self._lock = threading.Lock()
 
     # ------------------------------------------------------------ UI-thread API --
 
@@ -234,8 +235,14 @@ class TeamService:
         return not self._busy and not any(e.is_set() for e in self._dirty.values())
 
     def _call_soon(self, fn: Callable[[], None]) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed():
+        """Run fn on the service loop; before the loop runs, here and now (it reads the
+        state when it starts, so nothing asked for early is lost)."""
+        with self._lock:
+            loop = self._loop
+            if loop is None:
+                fn()
+                return
+        if loop.is_closed():
             return
         with contextlib.suppress(RuntimeError):  # the loop is closing
             loop.call_soon_threadsafe(fn)
@@ -250,7 +257,8 @@ class TeamService:
     # ---------------------------------------------------------------- the loop --
 
     async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
+        with self._lock:
+            self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self._dirty = {t: asyncio.Event() for t in ALL_TOPICS}
         self.kernel = Kernel(self.settings, url=self._url)
