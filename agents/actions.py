@@ -61,6 +61,11 @@ class Actions:
                 "error: uncommitted changes; commit them with git_commit first:\n" + dirty,
             )
             return None
+        try:
+            await self.workspace.publish(st.task.id)
+        except GitError as exc:
+            await loop.record_result(call_id, "submit_for_review", False, f"error: {exc}")
+            return None
         await loop.record_result(call_id, "submit_for_review", True, "submitted for review")
         async with st.kernel.connection() as conn, conn.transaction():
             await conn.execute(

@@ -82,6 +82,9 @@ class AgentSettings(Settings):
     llm_base_url: str | None = None
     llm_api_key: SecretStr | None = None
     workspace: Path | None = Field(default=None, description="Git repository agents work on.")
+    workspace_remote: str | None = Field(
+        default=None, description="Git URL shared by every machine (pods); unset: local only."
+    )
     roles_dir: Path | None = None
     demo: bool = False
 

@@ -334,7 +334,9 @@ async def serve_role(
                 await migrate(conn2)
             finally:
                 await conn2.close()
-        workspace = await Workspace(settings.workspace_path, settings.worktrees_path).ensure()
+        workspace = await Workspace(
+            settings.workspace_path, settings.worktrees_path, settings.workspace_remote
+        ).ensure()
         runtime = AgentRuntime(kernel, settings, role, workspace)
         if role.heartbeat is not None:
             await _ensure_heartbeat(kernel, role)

@@ -5,6 +5,11 @@ out; a task's worktree is AGENTOS_HOME/worktrees/task-<id> on branch agentos/tas
 created from main the first time and reused afterwards (an agent that takes a task
 over continues from the committed work). The reviewer merges a branch into main under
 a PostgreSQL advisory lock, so concurrent approvals never race on the main checkout.
+
+With AGENTOS_WORKSPACE_REMOTE (a git URL) processes on different machines (pods) share
+work through that remote: the workspace is a clone, worktrees start from the published
+branch or origin/main, a worker publishes its branch when it hands the task to review,
+and the reviewer merges the fetched branch onto the newest origin/main and pushes.
 """
 
 from __future__ import annotations
@@ -67,17 +72,25 @@ def branch_name(task_id: int) -> str:
 
 
 class Workspace:
-    """The repository and its task worktrees."""
+    """The repository and its task worktrees (optionally shared through a git remote)."""
 
-    def __init__(self, repo: Path, worktrees: Path) -> None:
+    def __init__(self, repo: Path, worktrees: Path, remote: str | None = None) -> None:
         self.repo = repo
         self.worktrees = worktrees
+        self.remote = remote
         self._lock = asyncio.Lock()
 
     async def ensure(self) -> Workspace:
-        """Create the repository (with an initial commit on main) if it does not exist."""
-        self.repo.mkdir(parents=True, exist_ok=True)
+        """Create the repository (initial commit on main), or clone the remote."""
         self.worktrees.mkdir(parents=True, exist_ok=True)
+        if self.remote and not (self.repo / ".git").exists():
+            self.repo.parent.mkdir(parents=True, exist_ok=True)
+            await git(self.repo.parent, "clone", "-q", self.remote, str(self.repo))
+            head = await git(self.repo, "rev-parse", "--verify", "--quiet", "HEAD", check=False)
+            if head.code != 0:
+                raise GitError(f"the remote {self.remote} has no commits; push a main branch first")
+            return self
+        self.repo.mkdir(parents=True, exist_ok=True)
         if not (self.repo / ".git").exists():
             await git(self.repo, "init", "-q", "-b", BASE_BRANCH)
             (self.repo / "README.md").write_text(
@@ -92,29 +105,46 @@ class Workspace:
         """Where the task's worktree lives."""
         return self.worktrees / f"task-{task_id}"
 
+    async def _has_ref(self, ref: str) -> bool:
+        res = await git(self.repo, "rev-parse", "--verify", "--quiet", ref, check=False)
+        return res.code == 0
+
     async def worktree(self, task_id: int) -> Path:
-        """The task's worktree, created on first use."""
+        """The task's worktree, created on first use (from the published branch if any)."""
         path = self.path(task_id)
         branch = branch_name(task_id)
         async with self._lock:
+            if self.remote:
+                await git(self.repo, "fetch", "-q", "--prune", "origin")
             if (path / ".git").exists():
+                if self.remote:  # take what another machine published, when it is newer
+                    await git(path, "merge", "-q", "--ff-only", f"origin/{branch}", check=False)
                 return path
             await git(self.repo, "worktree", "prune", check=False)
-            exists = (
-                await git(
-                    self.repo,
-                    "rev-parse",
-                    "--verify",
-                    "--quiet",
-                    f"refs/heads/{branch}",
-                    check=False,
-                )
-            ).code == 0
-            if exists:
+            published = bool(self.remote) and await self._has_ref(f"refs/remotes/origin/{branch}")
+            if await self._has_ref(f"refs/heads/{branch}"):
                 await git(self.repo, "worktree", "add", "-q", str(path), branch)
+                if published:
+                    await git(path, "merge", "-q", "--ff-only", f"origin/{branch}", check=False)
+            elif published:
+                await git(
+                    self.repo, "worktree", "add", "-q", "-b", branch, str(path), f"origin/{branch}"
+                )
             else:
-                await git(self.repo, "worktree", "add", "-q", "-b", branch, str(path), BASE_BRANCH)
+                start = f"origin/{BASE_BRANCH}" if self.remote else BASE_BRANCH
+                await git(self.repo, "worktree", "add", "-q", "-b", branch, str(path), start)
         return path
+
+    async def publish(self, task_id: int) -> None:
+        """Push the task's branch to the shared remote (nothing to do without one)."""
+        if self.remote:
+            await git(
+                self.path(task_id),
+                "push",
+                "-q",
+                "origin",
+                f"HEAD:refs/heads/{branch_name(task_id)}",
+            )
 
     async def dirty(self, task_id: int) -> str:
         """Uncommitted changes in the task's worktree ('' when clean)."""
@@ -131,6 +161,12 @@ class Workspace:
         try:
             await conn.execute("SELECT pg_advisory_lock(%s)", (MERGE_LOCK_KEY,))
             try:
+                if self.remote:
+                    # merge what was published onto the newest main, then publish main
+                    await git(self.repo, "fetch", "-q", "origin")
+                    await git(self.repo, "checkout", "-q", BASE_BRANCH)
+                    await git(self.repo, "reset", "-q", "--hard", f"origin/{BASE_BRANCH}")
+                    branch = f"origin/{branch}"
                 res = await git(
                     self.repo,
                     "merge",
@@ -145,6 +181,8 @@ class Workspace:
                     await git(self.repo, "merge", "--abort", check=False)
                     last = res.output.strip().splitlines()[-1] if res.output.strip() else "failed"
                     raise GitError(f"merge of {branch} into {BASE_BRANCH} failed: {last}")
+                if self.remote:
+                    await git(self.repo, "push", "-q", "origin", BASE_BRANCH)
                 return (await git(self.repo, "rev-parse", "HEAD")).output.strip()
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(%s)", (MERGE_LOCK_KEY,))
