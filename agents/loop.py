@@ -225,7 +225,9 @@ class Loop:
             except BudgetExceeded as exc:
                 return await st.actions.block(self, str(exc))
             except LLMUnavailable as exc:
-                return await st.actions.release(self, f"LLM unavailable: {exc}")
+                # every model failed after retries: usually a key or endpoint problem that
+                # retrying at once cannot fix; block with the reason for a person to see
+                return await st.actions.block(self, f"LLM unavailable: {exc}"[:2000])
             iterations += 1
             if st.stop.is_set():
                 return StageOutcome("cancelled", "stopped between steps")

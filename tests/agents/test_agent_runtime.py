@@ -432,3 +432,38 @@ def test_the_repeat_detector_counts_identical_consecutive_calls() -> None:
     assert loop._repeats() == 4
     loop.rows.append(call(5, "run_command", {"command": "ls -la"}))
     assert loop._repeats() == 1
+
+
+async def test_an_unreachable_model_blocks_the_task_with_the_reason(
+    db_url: str, tmp_path: Path
+) -> None:
+    s = AgentSettings(
+        database_url=db_url,
+        home=tmp_path / "h",
+        model="openai/gpt-4o-mini",  # type: ignore[arg-type]
+        llm_base_url="http://127.0.0.1:9/v1",
+        llm_api_key="sk-none",  # type: ignore[arg-type]
+        poll_interval=0.5,
+        lease_seconds=5,
+    )
+    kernel = await Kernel(s).open(min_size=1, max_size=6)
+    try:
+        async with kernel.connection() as conn:
+            t = await tasks.create_task(conn, title="No model")
+        host, runner = await _run_role(kernel, s, "worker", ["w-nomodel"])
+        try:
+
+            async def blocked() -> bool:
+                return await _status(kernel, t.id) == TaskStatus.blocked
+
+            await _until(blocked, timeout=90)
+        finally:
+            host.stop()
+            await runner
+        async with kernel.connection() as conn:
+            got = await tasks.get_task(conn, t.id)
+            n = await (await conn.execute("SELECT count(*) AS c FROM agentos.llm_calls")).fetchone()
+    finally:
+        await kernel.close()
+    assert (got.error or "").startswith("LLM unavailable")
+    assert n is not None and n["c"] == 1  # one failed call recorded, no retry storm
