@@ -146,7 +146,7 @@ async def test_message_an_agent_and_a_task(make_app, seeded, sql, helpers) -> No
         form = app.screen
         assert form.query_one("#to", Input).value == "judge"
         assert form.query_one("#task", Input).value == ""
-        await pilot.press(*"Please look at #4 first")
+        await pilot.press(*"Look at #4")
         await pilot.press("ctrl+s")
         await helpers.wait_for(pilot, lambda: not isinstance(app.screen, MessageForm))
         # about a task, from its screen: addressed to its holder
@@ -170,7 +170,7 @@ async def test_message_an_agent_and_a_task(make_app, seeded, sql, helpers) -> No
                 "task_id": None,
                 "from_agent": "alice",
                 "to_agent": "judge",
-                "body": "Please look at #4 first",
+                "body": "Look at #4",
             },
             {
                 "task_id": 3,
