@@ -430,7 +430,7 @@ def task_retry(task_id: int, budget: float | None, as_json: bool) -> None:
             kernel = await open_kernel()
             try:
                 async with kernel.connection() as conn:
-                    await raise_task_budget(conn, task_id, budget)
+                    await raise_task_budget(conn, task_id, budget, actor=os.environ.get("USER", "cli"))
             finally:
                 await kernel.close()
 

@@ -20,6 +20,7 @@ from decimal import Decimal
 
 from agentos.kernel import errors
 from agentos.kernel.db import Conn, translated
+from psycopg.types.json import Jsonb
 
 
 class BudgetExceeded(errors.KernelError):
@@ -92,14 +93,26 @@ async def record_call(
         "INSERT INTO agentos.llm_calls (agent, role, task_id, model, prompt_tokens, "
         "completion_tokens, cost_usd, latency_ms, outcome, error) "
         "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (agent, role, task_id, model, prompt_tokens, completion_tokens,
-         Decimal(str(cost_usd)), latency_ms, outcome, error),
+        (
+            agent,
+            role,
+            task_id,
+            model,
+            prompt_tokens,
+            completion_tokens,
+            Decimal(str(cost_usd)),
+            latency_ms,
+            outcome,
+            error,
+        ),
     )
 
 
 @translated
-async def raise_task_budget(conn: Conn, task_id: int, budget_usd: float) -> None:
-    """Set a task's budget (and its budget row's limit) to budget_usd."""
+async def raise_task_budget(
+    conn: Conn, task_id: int, budget_usd: float, *, actor: str = "cli"
+) -> None:
+    """Set a task's budget (and its budget row's limit) to budget_usd; audited."""
     if budget_usd <= 0:
         raise errors.BadInput("the budget must be positive")
     cur = await conn.execute(
@@ -111,4 +124,13 @@ async def raise_task_budget(conn: Conn, task_id: int, budget_usd: float) -> None
     await conn.execute(
         "UPDATE agentos.budgets SET limit_usd = %s, updated_at = now() WHERE scope = %s",
         (Decimal(str(budget_usd)), task_scope(task_id)),
+    )
+    await conn.execute(
+        "SELECT agentos.record_activity('task.budget', %s, %s, %s, %s)",
+        (
+            task_id,
+            f"budget set to ${budget_usd} by {actor}",
+            Jsonb({"budget_usd": str(budget_usd)}),
+            actor,
+        ),
     )

@@ -218,3 +218,29 @@ BEGIN
     RETURN NULL;
 END;
 $$;
+
+-- Queue depth per role, counting a task waiting for review (no lease yet) as ready work
+-- for its review role.
+CREATE OR REPLACE VIEW agentos.queue_depth AS
+SELECT r.role,
+       count(*) FILTER (WHERE t.ready) AS ready,
+       count(*) FILTER (WHERE t.waiting) AS waiting,
+       count(*) FILTER (WHERE t.running) AS running
+FROM (SELECT role FROM agentos.agents
+      UNION SELECT role FROM agentos.tasks WHERE status IN ('inbox', 'assigned', 'in_progress')
+      UNION SELECT review_role FROM agentos.tasks WHERE status = 'review') AS r(role)
+LEFT JOIN (
+    SELECT role,
+           status IN ('inbox', 'assigned') AND available_at <= now()
+               AND agentos.dependencies_done(id) AS ready,
+           status IN ('inbox', 'assigned')
+               AND (available_at > now() OR NOT agentos.dependencies_done(id)) AS waiting,
+           lease_token IS NOT NULL AS running
+    FROM agentos.tasks WHERE status IN ('inbox', 'assigned', 'in_progress')
+    UNION ALL
+    SELECT review_role, lease_token IS NULL AND available_at <= now(), false,
+           lease_token IS NOT NULL
+    FROM agentos.tasks WHERE status = 'review'
+) AS t ON t.role = r.role
+GROUP BY r.role
+ORDER BY r.role;

@@ -922,34 +922,32 @@ CREATE SEQUENCE agentos.pgqueuer_statistics_id_seq
 ALTER SEQUENCE agentos.pgqueuer_statistics_id_seq OWNED BY agentos.pgqueuer_statistics.id;
 CREATE VIEW agentos.queue_depth AS
  SELECT r.role,
-    count(*) FILTER (WHERE ((t.status = ANY (ARRAY['inbox'::agentos.task_status, 'assigned'::agentos.task_status])) AND (t.available_at <= now()) AND agentos.dependencies_done(t.id))) AS ready,
-    count(*) FILTER (WHERE ((t.status = ANY (ARRAY['inbox'::agentos.task_status, 'assigned'::agentos.task_status])) AND ((t.available_at > now()) OR (NOT agentos.dependencies_done(t.id))))) AS waiting,
-    count(*) FILTER (WHERE (t.lease_token IS NOT NULL)) AS running
-   FROM (( SELECT tasks.role,
-            tasks.status,
-            tasks.available_at,
-            tasks.id,
-            tasks.lease_token
+    count(*) FILTER (WHERE t.ready) AS ready,
+    count(*) FILTER (WHERE t.waiting) AS waiting,
+    count(*) FILTER (WHERE t.running) AS running
+   FROM (( SELECT agents.role
+           FROM agentos.agents
+        UNION
+         SELECT tasks.role
+           FROM agentos.tasks
+          WHERE (tasks.status = ANY (ARRAY['inbox'::agentos.task_status, 'assigned'::agentos.task_status, 'in_progress'::agentos.task_status]))
+        UNION
+         SELECT tasks.review_role
+           FROM agentos.tasks
+          WHERE (tasks.status = 'review'::agentos.task_status)) r(role)
+     LEFT JOIN ( SELECT tasks.role,
+            ((tasks.status = ANY (ARRAY['inbox'::agentos.task_status, 'assigned'::agentos.task_status])) AND (tasks.available_at <= now()) AND agentos.dependencies_done(tasks.id)) AS ready,
+            ((tasks.status = ANY (ARRAY['inbox'::agentos.task_status, 'assigned'::agentos.task_status])) AND ((tasks.available_at > now()) OR (NOT agentos.dependencies_done(tasks.id)))) AS waiting,
+            (tasks.lease_token IS NOT NULL) AS running
            FROM agentos.tasks
           WHERE (tasks.status = ANY (ARRAY['inbox'::agentos.task_status, 'assigned'::agentos.task_status, 'in_progress'::agentos.task_status]))
         UNION ALL
          SELECT tasks.review_role,
-            tasks.status,
-            tasks.available_at,
-            tasks.id,
-            tasks.lease_token
+            ((tasks.lease_token IS NULL) AND (tasks.available_at <= now())),
+            false,
+            (tasks.lease_token IS NOT NULL)
            FROM agentos.tasks
-          WHERE (tasks.status = 'review'::agentos.task_status)) t(role, status, available_at, id, lease_token)
-     RIGHT JOIN ( SELECT DISTINCT tasks.role
-           FROM agentos.tasks
-          WHERE (tasks.status = ANY (ARRAY['inbox'::agentos.task_status, 'assigned'::agentos.task_status, 'in_progress'::agentos.task_status]))
-        UNION
-         SELECT DISTINCT tasks.review_role
-           FROM agentos.tasks
-          WHERE (tasks.status = 'review'::agentos.task_status)
-        UNION
-         SELECT DISTINCT agents.role
-           FROM agentos.agents) r(role) ON ((r.role = t.role)))
+          WHERE (tasks.status = 'review'::agentos.task_status)) t ON ((t.role = r.role)))
   GROUP BY r.role
   ORDER BY r.role;
 CREATE VIEW agentos.recent_activity AS

@@ -47,13 +47,12 @@ import psycopg
 from agentos.kernel import bus, errors
 from agentos.kernel import tasks as ktasks
 from agentos.kernel.db import Conn, Kernel, translate_errors
-from agentos.kernel.models import RETRYABLE, Task, TaskStatus
+from agentos.kernel.models import Task, TaskStatus
 from agentos.kernel.settings import Settings
 from agentos.sql import query as kernel_query
 from agentos.tui import model
 from agentos.tui.clock import Clock, offset_clock, start_of_day
 from agentos.tui.queries import query
-from psycopg.types.json import Jsonb
 
 log = logging.getLogger(__name__)
 
@@ -700,35 +699,15 @@ def _step(r: dict[str, Any]) -> model.Step:
 
 
 async def raise_budget(conn: Conn, task_id: int, budget_usd: Decimal, *, actor: str) -> Task:
-    """Set a task's budget (row and reserved scope), audit it, and retry it if it was stuck.
+    """Set a task's budget (kernel.usage, audited), then retry it if it was stuck."""
+    from agentos.kernel.usage import raise_task_budget
 
-    Uses agentos.kernel.tasks.raise_budget when the kernel has it.
-    """
-    kernel_fn = getattr(ktasks, "raise_budget", None)
-    if kernel_fn is not None:
-        return await kernel_fn(conn, task_id, budget_usd, actor=actor)  # type: ignore[no-any-return]
-    if budget_usd < 0:
-        raise errors.BadInput("a budget cannot be negative")
-    with translate_errors():
-        async with conn.transaction():
-            row = await (
-                await conn.execute(query("set_task_budget"), {"id": task_id, "budget": budget_usd})
-            ).fetchone()
-            if row is None:
-                raise errors.NotFound(f"no task {task_id}")
-            await conn.execute(
-                kernel_query("record_activity"),
-                {
-                    "kind": "task.budget",
-                    "task": task_id,
-                    "message": f"budget set to ${budget_usd} by {actor}",
-                    "data": Jsonb({"budget_usd": str(budget_usd)}),
-                    "actor": actor,
-                },
-            )
-    if row["status"] in {s.value for s in RETRYABLE if s is not TaskStatus.cancelled}:
+    async with conn.transaction():
+        await raise_task_budget(conn, task_id, float(budget_usd), actor=actor)
+    task = await ktasks.get_task(conn, task_id)
+    if task.status in {TaskStatus.blocked, TaskStatus.failed}:
         return await ktasks.retry(conn, task_id, actor=actor, reason=f"budget raised by {actor}")
-    return await ktasks.get_task(conn, task_id)
+    return task
 
 
 async def send_message(
