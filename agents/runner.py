@@ -244,6 +244,7 @@ class AgentRuntime:
                 agent=work.agent,
                 role=self.role,
                 task_id=m["task_id"],
+                model=self.role.heartbeat_model,  # the cheap model: answering mail is routine
                 tools=[],
                 messages=[
                     {
