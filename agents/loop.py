@@ -36,6 +36,7 @@ from agentos.kernel.db import Kernel
 from agentos.kernel.models import Task, TaskStatus
 from agentos.kernel.usage import BudgetExceeded
 from agentos.tools.base import Tool, ToolContext
+from psycopg.types.json import Jsonb
 
 if TYPE_CHECKING:
     from agentos.agents.actions import Actions
@@ -242,6 +243,7 @@ class Loop:
                     "cost_usd": reply.cost_usd,
                 },
             )
+            await self._log_turn(reply.content, reply.tool_calls)
             if not reply.tool_calls:
                 await self._append(
                     "user",
@@ -262,6 +264,38 @@ class Loop:
                 return await st.actions.block(
                     self, f"repeated the same action {repeated} times; stopping"
                 )
+
+    async def _log_turn(self, content: str, calls: list[dict[str, Any]]) -> None:
+        """One activity per LLM turn, so `agentos log --follow` shows the agents at work."""
+        st = self.st
+        parts = []
+        for c in calls:
+            fn = c.get("function", c)
+            try:
+                args = json.loads(fn.get("arguments") or "{}")
+            except (TypeError, json.JSONDecodeError):
+                args = {}
+            first = next(iter(args.values()), "") if isinstance(args, dict) and args else ""
+            hint = str(first).splitlines()[0][:60] if first else ""
+            parts.append(f"{fn.get('name')}({hint})" if hint else str(fn.get("name")))
+        text = ", ".join(parts) if parts else (content or "").strip().splitlines()[0:1]
+        message = text if isinstance(text, str) else (text[0] if text else "(no reply)")
+        async with st.kernel.connection() as conn:
+            await conn.execute(
+                "SELECT agentos.record_activity('agent.step', %s, %s, %s, %s)",
+                (
+                    st.task.id,
+                    message[:300],
+                    Jsonb(
+                        {
+                            "stage": st.stage,
+                            "seq": len(self.rows) - 1,
+                            "tools": [p.split("(")[0] for p in parts],
+                        }
+                    ),
+                    st.agent,
+                ),
+            )
 
     def _repeats(self) -> int:
         sigs = [

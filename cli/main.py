@@ -6,6 +6,7 @@ thing does not exist, 4 on a lost lease, 5 when the database is unreachable.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -395,11 +396,69 @@ def _one_task(action: str, task_id: int, as_json: bool) -> None:
 
 @task.command("show", context_settings=CONTEXT)
 @click.argument("task_id", type=click.IntRange(min=1))
+@click.option("--steps", is_flag=True, help="Also print the agents' steps (the transcript).")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def task_show(task_id: int, as_json: bool) -> None:
-    """Show one task."""
-    _one_task("show", task_id, as_json)
+def task_show(task_id: int, steps: bool, as_json: bool) -> None:
+    """Show one task, its cost, subtasks and (with --steps) the agents' transcript."""
+    from agentos.kernel import tasks
+
+    async def _go(conn: Any) -> Any:
+        t = await tasks.get_task(conn, task_id)
+        cost = await (
+            await conn.execute(
+                "SELECT count(*) AS calls, coalesce(sum(cost_usd), 0) AS cost_usd, "
+                "coalesce(sum(prompt_tokens + completion_tokens), 0) AS tokens "
+                "FROM agentos.llm_calls WHERE task_id = %s",
+                (task_id,),
+            )
+        ).fetchone()
+        subs = await tasks.list_tasks(conn, parent_id=task_id)
+        rows = []
+        if steps or as_json:
+            rows = await (
+                await conn.execute(
+                    "SELECT stage, seq, agent, kind, tool_name, content, created_at "
+                    "FROM agentos.steps WHERE task_id = %s ORDER BY stage, seq",
+                    (task_id,),
+                )
+            ).fetchall()
+        return t, cost, subs, rows
+
+    t, cost, subs, rows = with_conn(_go)
+    if as_json:
+        echo_json(
+            {
+                **t.model_dump(mode="json"),
+                "cost": cost,
+                "subtasks": [s_.id for s_ in subs],
+                "steps": rows if steps else len(rows),
+            }
+        )
+        return
+    _print_task(t)
+    click.echo(
+        f"  llm: {cost['calls']} calls, {cost['tokens']} tokens, ${float(cost['cost_usd']):.4f}"
+        + (f" of ${t.budget_usd:.2f}" if t.budget_usd else "")
+    )
+    for s_ in subs:
+        click.echo(f"  subtask #{s_.id} [{s_.status}] {s_.title}")
+    for r in rows:
+        c = r["content"]
+        if r["kind"] == "llm":
+            calls = ", ".join(
+                tc.get("function", {}).get("name", "?") for tc in c.get("tool_calls") or []
+            )
+            text = (c.get("content") or "").strip().replace("\n", " ")[:100]
+            detail = f"{text} -> {calls}" if calls else text
+        elif r["kind"] == "tool_call":
+            detail = f"{r['tool_name']} {json.dumps(c.get('arguments'))[:100]}"
+        elif r["kind"] == "tool_result":
+            out = str(c.get("output", "")).strip().replace("\n", " ")
+            detail = f"{r['tool_name']} {'ok' if c.get('ok') else 'ERROR'}: {out[:100]}"
+        else:
+            detail = str(c.get("text", "")).strip().replace("\n", " ")[:100]
+        click.echo(f"  {r['stage']:<6} {r['seq']:>3} {r['agent']:<14} {r['kind']:<11} {detail}")
 
 
 @task.command("cancel", context_settings=CONTEXT)
@@ -430,7 +489,9 @@ def task_retry(task_id: int, budget: float | None, as_json: bool) -> None:
             kernel = await open_kernel()
             try:
                 async with kernel.connection() as conn:
-                    await raise_task_budget(conn, task_id, budget, actor=os.environ.get("USER", "cli"))
+                    await raise_task_budget(
+                        conn, task_id, budget, actor=os.environ.get("USER", "cli")
+                    )
             finally:
                 await kernel.close()
 

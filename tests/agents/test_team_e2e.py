@@ -82,8 +82,12 @@ def test_demo_goal_is_planned_built_reviewed_and_merged(spawn, wait_for, team_en
         json.loads(ln) for ln in _cli(team_env, "log", "--json", "-n", "1000").stdout.splitlines()
     ]
     kinds = [e["kind"] for e in log]
-    for kind in ("task.created", "task.in_progress", "task.review", "task.merged", "task.done"):
+    for kind in ("task.created", "task.in_progress", "agent.step", "task.review", "task.merged",
+                 "task.done"):
         assert kind in kinds, kind
+    steps = [e["message"] for e in log if e["kind"] == "agent.step"]
+    assert any(m.startswith("write_file(greetings.py)") for m in steps), steps
+    assert any(m.startswith("approve(") for m in steps), steps
     assert kinds.count("task.merged") == 2
 
 
@@ -260,3 +264,16 @@ def test_pods_with_separate_disks_share_work_through_a_git_remote(spawn, wait_fo
     assert f"Merge task #{tid}: Write shared notes" in log
     files = _git(remote, "ls-tree", "-r", "--name-only", "main")
     assert f"notes/task-{tid}-write-shared-notes.md" in files
+
+
+def test_task_show_prints_cost_and_the_transcript(spawn, wait_for, team_env) -> None:  # type: ignore[no-untyped-def]
+    spawn("worker", "worker-1")
+    tid = json.loads(_cli(team_env, "task", "create", "Write show notes", "--json").stdout)["id"]
+    wait_for("SELECT status::text FROM agentos.tasks WHERE id = %s",
+             lambda rows: rows[0][0] == "review", timeout=60, params=(tid,))
+    r = _cli(team_env, "task", "show", str(tid), "--steps")
+    assert r.returncode == 0, r.stderr
+    assert "llm: 4 calls" in r.stdout
+    assert "tool_call   write_file" in r.stdout and "run_command ok" in r.stdout
+    body = json.loads(_cli(team_env, "task", "show", str(tid), "--json").stdout)
+    assert body["cost"]["calls"] == 4 and body["steps"] > 10
