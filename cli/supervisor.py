@@ -118,8 +118,11 @@ class Supervisor:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self._stop.set)
             self._write_pidfile(kernel.url)
+            demo_watch: asyncio.Task[None] | None = None
             if self.demo:
-                await self._demo_goal(kernel)
+                goal_id = await self._demo_goal(kernel)
+                if goal_id is not None:
+                    demo_watch = asyncio.create_task(self._watch_demo(kernel, goal_id))
             duties = KernelDuties(kernel, uuid.uuid4())
             duty_task = asyncio.create_task(duties.run(), name="agentos-duties")
             watchers = [
@@ -140,13 +143,46 @@ class Supervisor:
                     await w
             duties.stop()
             await duty_task
+            if demo_watch is not None:
+                demo_watch.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await demo_watch
             return 0
         finally:
             await kernel.close()
             with contextlib.suppress(FileNotFoundError):
                 pidfile(self.settings).unlink()
 
-    async def _demo_goal(self, kernel: Kernel) -> None:
+    async def _watch_demo(self, kernel: Kernel, goal_id: int) -> None:
+        """Say once when the demo goal is done (woken by NOTIFY on task changes)."""
+        from agentos.kernel import bus
+
+        listener = await bus.Listener(kernel.url, [bus.TASK]).start()
+        started = time.monotonic()
+        try:
+            while True:
+                async with kernel.connection() as conn:
+                    row = await (
+                        await conn.execute(
+                            "SELECT status::text AS status FROM agentos.tasks WHERE id = %s",
+                            (goal_id,),
+                        )
+                    ).fetchone()
+                if row and row["status"] in ("done", "failed", "blocked"):
+                    log.info(
+                        "DEMO: goal #%s is %s after %.0f s; the merged code is in %s "
+                        "(Ctrl-C stops the team)",
+                        goal_id,
+                        row["status"],
+                        time.monotonic() - started,
+                        self.settings.home / "workspace",
+                    )
+                    return
+                await listener.wait(5.0)
+        finally:
+            await listener.stop()
+
+    async def _demo_goal(self, kernel: Kernel) -> int | None:
         from agentos.kernel import tasks
 
         log.info(
@@ -156,7 +192,8 @@ class Supervisor:
         async with kernel.connection() as conn:
             existing = await (
                 await conn.execute(
-                    "SELECT id FROM agentos.tasks WHERE title = %s AND status <> 'cancelled'",
+                    "SELECT id, status::text AS status FROM agentos.tasks "
+                    "WHERE title = %s AND status <> 'cancelled' ORDER BY id DESC LIMIT 1",
                     (DEMO_GOAL,),
                 )
             ).fetchone()
@@ -173,6 +210,8 @@ class Supervisor:
                     "DEMO: goal #%s created; watch it with `agentos log --follow` or `agentos tui`",
                     goal.id,
                 )
+                return goal.id
+        return int(existing["id"]) if existing["status"] != "done" else None
 
     def _write_pidfile(self, url: str) -> None:
         self.settings.run_dir.mkdir(parents=True, exist_ok=True)
