@@ -336,7 +336,10 @@ async def serve_role(
             finally:
                 await conn2.close()
         workspace = await Workspace(
-            settings.workspace_path, settings.worktrees_path, settings.workspace_remote
+            settings.workspace_path,
+            settings.worktrees_path,
+            settings.workspace_remote,
+            kernel=kernel,
         ).ensure()
         runtime = AgentRuntime(kernel, settings, role, workspace)
         if role.heartbeat is not None:

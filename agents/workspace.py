@@ -15,8 +15,10 @@ and the reviewer merges the fetched branch onto the newest origin/main and pushe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,14 +76,45 @@ def branch_name(task_id: int) -> str:
 class Workspace:
     """The repository and its task worktrees (optionally shared through a git remote)."""
 
-    def __init__(self, repo: Path, worktrees: Path, remote: str | None = None) -> None:
+    def __init__(
+        self,
+        repo: Path,
+        worktrees: Path,
+        remote: str | None = None,
+        *,
+        kernel: Kernel | None = None,
+    ) -> None:
         self.repo = repo
         self.worktrees = worktrees
         self.remote = remote
+        self.kernel = kernel
         self._lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def _exclusive(self) -> AsyncIterator[None]:
+        """Serialise git changes to the repository: in this process (asyncio lock) and
+        across the processes that share it (a PostgreSQL advisory lock on its path)."""
+        async with self._lock:
+            if self.kernel is None:
+                yield
+                return
+            conn = await self.kernel.connect(autocommit=True)
+            try:
+                key = f"agentos-workspace:{self.repo.resolve()}"
+                await conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+                try:
+                    yield
+                finally:
+                    await conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+            finally:
+                await conn.close()
 
     async def ensure(self) -> Workspace:
         """Create the repository (initial commit on main), or clone the remote."""
+        async with self._exclusive():
+            return await self._ensure()
+
+    async def _ensure(self) -> Workspace:
         self.worktrees.mkdir(parents=True, exist_ok=True)
         if self.remote and not (self.repo / ".git").exists():
             self.repo.parent.mkdir(parents=True, exist_ok=True)
@@ -113,7 +146,7 @@ class Workspace:
         """The task's worktree, created on first use (from the published branch if any)."""
         path = self.path(task_id)
         branch = branch_name(task_id)
-        async with self._lock:
+        async with self._exclusive():
             if self.remote:
                 await git(self.repo, "fetch", "-q", "--prune", "origin")
             if (path / ".git").exists():

@@ -467,3 +467,18 @@ async def test_an_unreachable_model_blocks_the_task_with_the_reason(
         await kernel.close()
     assert (got.error or "").startswith("LLM unavailable")
     assert n is not None and n["c"] == 1  # one failed call recorded, no retry storm
+
+
+async def test_processes_sharing_a_workspace_create_it_once(
+    akernel: Kernel, tmp_path: Path
+) -> None:
+    """Four agent processes start at once on one AGENTOS_HOME (agentos start does this)."""
+    repo, trees = tmp_path / "ws", tmp_path / "trees"
+    spaces = [Workspace(repo, trees, kernel=akernel) for _ in range(4)]
+    await asyncio.gather(*(w.ensure() for w in spaces))
+    paths = await asyncio.gather(*(w.worktree(i + 1) for i, w in enumerate(spaces)))
+    assert all((p / ".git").exists() for p in paths)
+    from agentos.agents.workspace import git
+
+    log = (await git(repo, "log", "--oneline")).output
+    assert len(log.strip().splitlines()) == 1  # one initial commit: created once
