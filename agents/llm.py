@@ -43,6 +43,10 @@ def ensure_litellm() -> Any:
             *[p for p in (litellm.custom_provider_map or []) if p.get("provider") != "agentos"],
             {"provider": "agentos", "custom_handler": ScriptedLLM()},
         ]
+        for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        # register_model warns that a custom model has no cache pricing: true and harmless
+        logging.getLogger("LiteLLM").setLevel(logging.ERROR)
         # The scripted model's "price" makes demo costs visible; it is a demo figure.
         litellm.register_model(
             {
@@ -56,8 +60,7 @@ def ensure_litellm() -> Any:
             }
         )
         litellm.suppress_debug_info = True
-        for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger("LiteLLM").setLevel(logging.WARNING)
         _READY = True
     return litellm
 
