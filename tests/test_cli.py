@@ -191,3 +191,18 @@ def test_skills_and_messages_through_the_cli(run_cli, tmp_path) -> None:  # type
     assert run_cli("message", "send", "hello").returncode == 2
     r = run_cli("message", "send", "hello", "--to", "ghost")
     assert r.returncode == 2 and "ghost" in r.stderr
+
+
+def test_bench_commands_print_figures_with_their_baselines(run_cli) -> None:  # type: ignore[no-untyped-def]
+    r = run_cli("bench", "dispatch", "--tasks", "100", "--concurrency", "2", "--json", timeout=300)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    for p in (1, 2):
+        assert d[f"pgqueuer_{p}p"] > 0 and d[f"kernel_{p}p"] > 0
+        assert abs(d[f"ratio_{p}p"] - d[f"kernel_{p}p"] / d[f"pgqueuer_{p}p"]) < 0.01
+    r = run_cli("bench", "wake", "--tasks", "20", "--killed-samples", "2", "--json", timeout=300)
+    assert r.returncode == 0, r.stderr
+    w = json.loads(r.stdout)
+    assert 0 < w["notify"]["p50"] <= w["notify"]["p99"]
+    assert 0 < w["wake"]["p50"] <= w["wake"]["p99"]
+    assert w["deaf"]["max"] <= w["poll_interval_s"] * 1000 + 1000
