@@ -344,7 +344,11 @@ async def serve_role(
         runtime = AgentRuntime(kernel, settings, role, workspace)
         if role.heartbeat is not None:
             await _ensure_heartbeat(kernel, role)
-        listener = bus.Listener(kernel.url, [bus.JOBS, bus.TASK])
+        work_channels = [
+            bus.work_channel(f"role:{role.name}"),
+            *(bus.work_channel(f"agent:{n}") for n in names),
+        ]
+        listener = bus.Listener(kernel.url, [bus.TASK, *work_channels])
         listener.subscribe(runtime.on_notify)
         await listener.start()
         leadership = (

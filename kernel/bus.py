@@ -35,7 +35,13 @@ TASK = "agentos_task"
 ACTIVITY = "agentos_activity"
 MESSAGE = "agentos_message"
 AGENT = "agentos_agent"
-JOBS = "ch_pgqueuer"  # pgqueuer's own channel: a job row was inserted or changed
+JOBS = "ch_pgqueuer"  # pgqueuer's own channel: any job row changed (wakes everyone)
+
+
+def work_channel(entrypoint: str) -> str:
+    """The channel on which work queued for an entrypoint (role:R, agent:A) is announced."""
+    return f"agentos.{entrypoint}"
+
 
 Subscriber = Callable[[str, str], None]
 

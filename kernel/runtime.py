@@ -75,6 +75,13 @@ class AgentHost:
         if self.listener is not None:
             self.listener.woken.set()
 
+    def work_channels(self) -> list[str]:
+        """The channels that announce work this host can take (its role and its agents)."""
+        return [
+            bus.work_channel(f"role:{self.role}"),
+            *(bus.work_channel(f"agent:{a}") for a in self.agents),
+        ]
+
     @property
     def free_agents(self) -> list[str]:
         """Agents with no work right now."""
@@ -88,7 +95,7 @@ class AgentHost:
                 conn, role=self.role, agents=self.agents, model=self.model
             )
         if self.listener is None:
-            self.listener = bus.Listener(self.kernel.url, [bus.JOBS])
+            self.listener = bus.Listener(self.kernel.url, self.work_channels())
             await self.listener.start()
         self.dispatcher = await Dispatcher(
             self.kernel, role=self.role, session_id=self.session_id

@@ -244,3 +244,82 @@ LEFT JOIN (
 ) AS t ON t.role = r.role
 GROUP BY r.role
 ORDER BY r.role;
+
+
+-- Work wakes only those who can take it. pgqueuer's own trigger NOTIFYs every listener on
+-- every insert, pick and delete of any job, so each task woke every idle agent three
+-- times for nothing. Instead each entrypoint has its channel ("agentos.role:worker",
+-- "agentos.agent:worker-1"), notified once per transaction when work is queued for it.
+CREATE FUNCTION agentos.notify_work(p_entrypoint text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    -- a setting name must be identifier-like: key it by a hash of the entrypoint
+    v_key text := 'agentos.notified_w' || md5(p_entrypoint);
+    v_tx  text := txid_current()::text;
+BEGIN
+    IF current_setting(v_key, true) IS DISTINCT FROM v_tx THEN
+        PERFORM set_config(v_key, v_tx, true);
+        PERFORM pg_notify('agentos.' || p_entrypoint,
+                          jsonb_build_object('ep', p_entrypoint)::text);
+    END IF;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION agentos.enqueue_task_work(p_task bigint) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    t     agentos.tasks;
+    v_ep  text;
+    v_job bigint;
+BEGIN
+    SELECT * INTO t FROM agentos.tasks WHERE id = p_task;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    v_ep := agentos.task_entrypoint(t);
+    IF v_ep IS NULL OR t.lease_token IS NOT NULL OR NOT agentos.dependencies_done(t.id) THEN
+        RETURN NULL;
+    END IF;
+    -- A queued hint for an older state points at the wrong entrypoint: replace it.
+    DELETE FROM agentos.pgqueuer
+    WHERE dedupe_key = 'task:' || t.id AND status = 'queued' AND entrypoint <> v_ep;
+    INSERT INTO agentos.pgqueuer (priority, entrypoint, payload, status, dedupe_key, execute_after)
+    VALUES (t.priority, v_ep,
+            convert_to(jsonb_build_object('kind', 'task', 'task_id', t.id)::text, 'UTF8'),
+            'queued', 'task:' || t.id, greatest(t.available_at, now()))
+    ON CONFLICT (dedupe_key) WHERE status IN ('queued', 'picked') AND dedupe_key IS NOT NULL
+    DO NOTHING
+    RETURNING id INTO v_job;
+    IF v_job IS NOT NULL THEN
+        PERFORM agentos.notify_work(v_ep);
+    END IF;
+    RETURN v_job;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION agentos.enqueue_activation(
+    p_entrypoint text, p_kind text, p_payload jsonb DEFAULT '{}', p_priority integer DEFAULT 0,
+    p_dedupe_key text DEFAULT NULL, p_delay interval DEFAULT '0'
+) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_job bigint;
+BEGIN
+    IF p_entrypoint !~ '^(role|agent):[a-z0-9][a-z0-9_.-]*$' THEN
+        RAISE EXCEPTION 'bad entrypoint %: expected role:NAME or agent:NAME', p_entrypoint
+            USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO agentos.pgqueuer (priority, entrypoint, payload, status, dedupe_key, execute_after)
+    VALUES (p_priority, p_entrypoint,
+            convert_to((coalesce(p_payload, '{}') || jsonb_build_object('kind', p_kind))::text,
+                       'UTF8'),
+            'queued', p_dedupe_key, now() + p_delay)
+    ON CONFLICT (dedupe_key) WHERE status IN ('queued', 'picked') AND dedupe_key IS NOT NULL
+    DO NOTHING
+    RETURNING id INTO v_job;
+    IF v_job IS NOT NULL THEN
+        PERFORM agentos.notify_work(p_entrypoint);
+    END IF;
+    RETURN v_job;
+END;
+$$;

@@ -199,6 +199,9 @@ BEGIN
     ON CONFLICT (dedupe_key) WHERE status IN ('queued', 'picked') AND dedupe_key IS NOT NULL
     DO NOTHING
     RETURNING id INTO v_job;
+    IF v_job IS NOT NULL THEN
+        PERFORM agentos.notify_work(p_entrypoint);
+    END IF;
     RETURN v_job;
 END;
 $_$;
@@ -228,6 +231,9 @@ BEGIN
     ON CONFLICT (dedupe_key) WHERE status IN ('queued', 'picked') AND dedupe_key IS NOT NULL
     DO NOTHING
     RETURNING id INTO v_job;
+    IF v_job IS NOT NULL THEN
+        PERFORM agentos.notify_work(v_ep);
+    END IF;
     RETURN v_job;
 END;
 $$;
@@ -298,6 +304,21 @@ BEGIN
     IF current_setting(v_key, true) IS DISTINCT FROM v_tx THEN
         PERFORM set_config(v_key, v_tx, true);
         PERFORM pg_notify(p_channel, left(p_payload::text, 7900));
+    END IF;
+END;
+$$;
+CREATE FUNCTION agentos.notify_work(p_entrypoint text) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    -- a setting name must be identifier-like: key it by a hash of the entrypoint
+    v_key text := 'agentos.notified_w' || md5(p_entrypoint);
+    v_tx  text := txid_current()::text;
+BEGIN
+    IF current_setting(v_key, true) IS DISTINCT FROM v_tx THEN
+        PERFORM set_config(v_key, v_tx, true);
+        PERFORM pg_notify('agentos.' || p_entrypoint,
+                          jsonb_build_object('ep', p_entrypoint)::text);
     END IF;
 END;
 $$;

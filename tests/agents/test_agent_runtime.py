@@ -53,7 +53,11 @@ async def _run_role(
     rt = AgentRuntime(kernel, settings, cfg, ws)
     from agentos.kernel import bus
 
-    listener = bus.Listener(kernel.url, [bus.JOBS, bus.TASK])
+    work_channels = [
+        bus.work_channel(f"role:{role}"),
+        *(bus.work_channel(f"agent:{n}") for n in names),
+    ]
+    listener = bus.Listener(kernel.url, [bus.TASK, *work_channels])
     listener.subscribe(rt.on_notify)
     await listener.start()
     host = AgentHost(kernel, role=role, agents=names, handler=rt.handle, listener=listener)
