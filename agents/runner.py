@@ -26,7 +26,7 @@ from agentos.agents.config import AgentSettings, RoleConfig, load_role
 from agentos.agents.llm import LLMClient
 from agentos.agents.loop import Loop, Stage, StageOutcome
 from agentos.agents.workspace import Workspace, branch_name
-from agentos.kernel import bus, schedules, tasks
+from agentos.kernel import bus, errors, schedules, tasks
 from agentos.kernel.db import Kernel
 from agentos.kernel.duties import KernelDuties
 from agentos.kernel.leader import Leadership
@@ -138,16 +138,11 @@ class AgentRuntime:
                     await self.browser.close_task(task.id)
 
     async def _release_if_still_held(self, task: Task, reason: str) -> None:
-        async with self.kernel.connection() as conn:
-            fresh = await tasks.get_task(conn, task.id)
-            if fresh.lease_token == task.lease_token and fresh.lease_token is not None:
-                await tasks.release(conn, fresh, reason=reason)
-            else:
-                await conn.execute(
-                    "UPDATE agentos.agents SET status = 'idle', current_task_id = NULL "
-                    "WHERE current_task_id = %s",
-                    (task.id,),
-                )
+        # release() checks the token: a lease already ended (cancelled) is left alone, and
+        # the database frees the agent whichever way the lease ended
+        with contextlib.suppress(errors.StaleLease):
+            async with self.kernel.connection() as conn:
+                await tasks.release(conn, task, reason=reason)
 
     async def _stage_for(self, task: Task, agent: str) -> tuple[str, str, dict[str, Any]]:
         async with self.kernel.connection() as conn:

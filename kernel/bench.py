@@ -18,7 +18,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import psycopg
@@ -101,11 +101,16 @@ async def _stop(procs: list[asyncio.subprocess.Process]) -> None:
             await asyncio.wait_for(p.wait(), 30)
 
 
-async def _kernel_run(url: str, n: int, processes: int, concurrency: int) -> float:
-    """Tasks/s through create -> claim -> complete with `processes` consumers."""
-    procs = [
-        await _spawn("consume-kernel", url, str(concurrency), f"b{i}") for i in range(processes)
-    ]
+async def _rate(
+    url: str,
+    n: int,
+    consumers: list[list[str]],
+    produce: Callable[[Any, int], Awaitable[None]],
+    done_sql: str,
+) -> float:
+    """Items/s: start the consumer processes, produce n items one per transaction, and
+    stop the clock when done_sql counts n finished."""
+    procs = [await _spawn(*args) for args in consumers]
     try:
         for p in procs:
             await _wait_line(p, "ready")
@@ -113,14 +118,9 @@ async def _kernel_run(url: str, n: int, processes: int, concurrency: int) -> flo
         try:
             t0 = time.perf_counter()
             for i in range(n):
-                await conn.execute(
-                    "INSERT INTO agentos.tasks (title, role, created_by) VALUES (%s, 'bench', 'bench')",
-                    (f"noop {i}",),
-                )
+                await produce(conn, i)
             while True:
-                row = await (
-                    await conn.execute("SELECT count(*) FROM agentos.tasks WHERE status = 'done'")
-                ).fetchone()
+                row = await (await conn.execute(done_sql)).fetchone()
                 if row and row[0] >= n:
                     break
                 await asyncio.sleep(0.005)
@@ -130,37 +130,41 @@ async def _kernel_run(url: str, n: int, processes: int, concurrency: int) -> flo
     finally:
         await _stop(procs)
     return n / elapsed
+
+
+async def _kernel_run(url: str, n: int, processes: int, concurrency: int) -> float:
+    """Tasks/s through create -> claim -> complete with `processes` consumers."""
+
+    async def create(conn: Any, i: int) -> None:
+        await conn.execute(
+            "INSERT INTO agentos.tasks (title, role, created_by) VALUES (%s, 'bench', 'bench')",
+            (f"noop {i}",),
+        )
+
+    consumers = [["consume-kernel", url, str(concurrency), f"b{i}"] for i in range(processes)]
+    return await _rate(
+        url, n, consumers, create, "SELECT count(*) FROM agentos.tasks WHERE status = 'done'"
+    )
 
 
 async def _pgqueuer_run(url: str, n: int, processes: int, concurrency: int) -> float:
     """Jobs/s through raw pgqueuer: enqueue one per call, QueueManager drains."""
     from agentos.kernel.migrate import pgqueuer_queries
 
-    procs = [await _spawn("consume-pgqueuer", url, str(concurrency)) for _ in range(processes)]
-    try:
-        for p in procs:
-            await _wait_line(p, "ready")
-        conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
-        try:
-            q = pgqueuer_queries(conn)  # type: ignore[arg-type]
-            t0 = time.perf_counter()
-            for _ in range(n):
-                await q.enqueue("noop", None)
-            while True:
-                row = await (
-                    await conn.execute(
-                        "SELECT count(*) FROM agentos.pgqueuer_log WHERE status = 'successful'"
-                    )
-                ).fetchone()
-                if row and row[0] >= n:
-                    break
-                await asyncio.sleep(0.005)
-            elapsed = time.perf_counter() - t0
-        finally:
-            await conn.close()
-    finally:
-        await _stop(procs)
-    return n / elapsed
+    made: dict[int, Any] = {}  # one Queries per connection, built before the clock matters
+
+    async def enqueue(conn: Any, i: int) -> None:
+        q = made.get(id(conn)) or made.setdefault(id(conn), pgqueuer_queries(conn))
+        await q.enqueue("noop", None)
+
+    consumers = [["consume-pgqueuer", url, str(concurrency)] for _ in range(processes)]
+    return await _rate(
+        url,
+        n,
+        consumers,
+        enqueue,
+        "SELECT count(*) FROM agentos.pgqueuer_log WHERE status = 'successful'",
+    )
 
 
 async def dispatch(

@@ -82,13 +82,20 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _fk_message(exc: psycopg.errors.ForeignKeyViolation) -> str:
+    """'Key (assignee)=(bob) is not present in table "agents".' -> "no agent 'bob' ..."."""
     detail = exc.diag.message_detail or ""
-    # 'Key (assignee)=(bob) is not present in table "agents".'
-    if "is not present in table" in detail:
-        key = detail.split("=", 1)[-1].split(")", 1)[0].lstrip("(")
-        table = detail.rsplit('"', 2)[-2] if '"' in detail else "table"
-        noun = {"agents": "agent", "tasks": "task"}.get(table, table)
-        return f"no {noun} {key!r}" if noun == "agent" else f"no {noun} {key}"
+    if "is not present in table" not in detail or "=(" not in detail:
+        return _first_line(exc)
+    column = detail.split("(", 1)[1].split(")", 1)[0]
+    value = detail.split("=(", 1)[1].split(")", 1)[0]
+    if column in ("assignee", "to_agent", "name"):
+        return f"no agent {value!r} (see `agentos agent list`)"
+    if column == "parent_id":
+        return f"no parent task {value}"
+    if column == "depends_on_id":
+        return f"no task {value} to depend on"
+    if column == "task_id":
+        return f"no task {value}"
     return _first_line(exc)
 
 

@@ -71,11 +71,8 @@ async def register_session(
 @translated
 async def heartbeat(conn: Conn, session_id: uuid.UUID) -> bool:
     """Mark the session alive; False when it was reaped (declared dead) meanwhile."""
-    row = await (await conn.execute(query("session_alive"), {"session": session_id})).fetchone()
-    if row is None or not row["running"]:
-        return False
-    await conn.execute(query("heartbeat_session"), {"session": session_id})
-    return True
+    row = await (await conn.execute(query("heartbeat_session"), {"session": session_id})).fetchone()
+    return bool(row and row["alive"])
 
 
 @translated

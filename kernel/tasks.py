@@ -30,26 +30,9 @@ def _validate(**fields: Any) -> NewTask:
 async def create_task(conn: Conn, *, created_by: str = "cli", **fields: Any) -> Task:
     """Create a task (and its dependencies) in one transaction; one round trip when simple."""
     new = _validate(**fields)
+    # Unknown dependencies, parent or assignee fail on their foreign keys, translated into
+    # one-line errors (kernel.db), with nothing written.
     async with conn.transaction():
-        for dep in new.depends_on:
-            if not await (
-                await conn.execute("SELECT 1 FROM agentos.tasks WHERE id = %s", (dep,))
-            ).fetchone():
-                raise errors.BadInput(f"no task {dep} to depend on")
-        if (
-            new.parent_id is not None
-            and not await (
-                await conn.execute("SELECT 1 FROM agentos.tasks WHERE id = %s", (new.parent_id,))
-            ).fetchone()
-        ):
-            raise errors.BadInput(f"no parent task {new.parent_id}")
-        if (
-            new.assignee is not None
-            and not await (
-                await conn.execute("SELECT 1 FROM agentos.agents WHERE name = %s", (new.assignee,))
-            ).fetchone()
-        ):
-            raise errors.BadInput(f"no agent {new.assignee!r} (see `agentos agent list`)")
         params = new.model_dump(exclude={"depends_on"})
         params["metadata"] = Jsonb(new.metadata)
         params["created_by"] = created_by

@@ -250,6 +250,25 @@ LANGUAGE sql STABLE AS $$
         WHERE d.task_id = p_task AND t.status <> 'done')
 $$;
 
+-- Work wakes only those who can take it. pgqueuer's own trigger NOTIFYs every listener on
+-- every insert, pick and delete of any job, so each task woke every idle agent three
+-- times for nothing. Instead each entrypoint has its channel ("agentos.role:worker",
+-- "agentos.agent:worker-1"), notified once per transaction when work is queued for it.
+CREATE FUNCTION agentos.notify_work(p_entrypoint text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    -- a setting name must be identifier-like: key it by a hash of the entrypoint
+    v_key text := 'agentos.notified_w' || md5(p_entrypoint);
+    v_tx  text := txid_current()::text;
+BEGIN
+    IF current_setting(v_key, true) IS DISTINCT FROM v_tx THEN
+        PERFORM set_config(v_key, v_tx, true);
+        PERFORM pg_notify('agentos.' || p_entrypoint,
+                          jsonb_build_object('ep', p_entrypoint)::text);
+    END IF;
+END;
+$$;
+
 -- The pgqueuer entrypoint that carries work for a task in its current state, or NULL
 -- when the task is not work for anybody right now.
 CREATE FUNCTION agentos.task_entrypoint(t agentos.tasks) RETURNS text
@@ -289,6 +308,9 @@ BEGIN
     ON CONFLICT (dedupe_key) WHERE status IN ('queued', 'picked') AND dedupe_key IS NOT NULL
     DO NOTHING
     RETURNING id INTO v_job;
+    IF v_job IS NOT NULL THEN
+        PERFORM agentos.notify_work(v_ep);
+    END IF;
     RETURN v_job;
 END;
 $$;
@@ -314,6 +336,9 @@ BEGIN
     ON CONFLICT (dedupe_key) WHERE status IN ('queued', 'picked') AND dedupe_key IS NOT NULL
     DO NOTHING
     RETURNING id INTO v_job;
+    IF v_job IS NOT NULL THEN
+        PERFORM agentos.notify_work(p_entrypoint);
+    END IF;
     RETURN v_job;
 END;
 $$;
@@ -383,7 +408,10 @@ BEGIN
                      OLD.status::text || ' -> ' || NEW.status::text),
             jsonb_build_object('from', OLD.status, 'to', NEW.status,
                                'agent', coalesce(NEW.lease_agent, OLD.lease_agent)));
-        PERFORM agentos.enqueue_task_work(NEW.id);
+        -- only these states can be ready work (a claim moves to in_progress: skip the look-up)
+        IF NEW.status IN ('inbox', 'assigned', 'review') THEN
+            PERFORM agentos.enqueue_task_work(NEW.id);
+        END IF;
         IF NEW.status = 'done' THEN
             FOR v_dep IN SELECT task_id FROM agentos.task_dependencies WHERE depends_on_id = NEW.id
             LOOP
@@ -404,6 +432,24 @@ $$;
 CREATE TRIGGER tasks_after_write
 AFTER INSERT OR UPDATE ON agentos.tasks
 FOR EACH ROW EXECUTE FUNCTION agentos.tasks_after_write();
+
+-- A lease that ends by any path (a person cancelling, a rescue, a release, the holder's
+-- own transition) frees the agent that held it: the one place that does, so agent status
+-- never points at work it no longer has.
+CREATE FUNCTION agentos.tasks_free_agent() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE agentos.agents SET status = 'idle', current_task_id = NULL, updated_at = now()
+    WHERE current_task_id = NEW.id AND status <> 'offline';
+    RETURN NULL;
+END;
+$$;
+
+-- (not UPDATE OF lease_token: the BEFORE trigger clears the lease, outside the SET list)
+CREATE TRIGGER tasks_free_agent
+AFTER UPDATE ON agentos.tasks
+FOR EACH ROW WHEN (OLD.lease_token IS NOT NULL AND NEW.lease_token IS NULL)
+EXECUTE FUNCTION agentos.tasks_free_agent();
 
 -- A dependency added to a task makes a queued hint stale; the claim re-checks, so only
 -- dependency cycles need rejecting here.
@@ -483,11 +529,6 @@ BEGIN
         available_at = CASE WHEN p_to IN ('inbox', 'assigned') THEN now() ELSE available_at END
     WHERE id = p_task
     RETURNING * INTO t;
-    -- the holder finished or gave up its stage: its agent is free again
-    IF p_token IS NOT NULL THEN
-        UPDATE agentos.agents SET status = 'idle', current_task_id = NULL
-        WHERE current_task_id = p_task;
-    END IF;
     PERFORM set_config('agentos.actor', '', true);
     PERFORM set_config('agentos.reason', '', true);
     RETURN t;
@@ -625,8 +666,6 @@ BEGIN
         WHERE id = p_task RETURNING * INTO t;
         PERFORM agentos.record_activity('task.released', p_task, coalesce(p_reason, 'released'));
     END IF;
-    UPDATE agentos.agents SET status = 'idle', current_task_id = NULL
-    WHERE name = t.lease_agent AND current_task_id = p_task;
     PERFORM set_config('agentos.actor', '', true);
     PERFORM set_config('agentos.reason', '', true);
     RETURN t;
@@ -651,8 +690,6 @@ BEGIN
         v_msg := format('lease of %s expired (attempt %s of %s)', t.lease_agent, t.attempts,
                         t.max_attempts);
         PERFORM set_config('agentos.actor', 'kernel', true);
-        UPDATE agentos.agents SET status = 'idle', current_task_id = NULL
-        WHERE name = t.lease_agent AND current_task_id = t.id;
         IF t.attempts >= t.max_attempts THEN
             PERFORM set_config('agentos.reason', v_msg || '; giving up', true);
             UPDATE agentos.tasks SET status = 'failed', error = v_msg || '; giving up'
@@ -746,6 +783,8 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- Messages notify their addressee's channel so idle agents wake on them.
+-- A message to an agent wakes it (an activation for that agent, one pending per agent);
+-- answers do not, so two agents never answer each other forever.
 CREATE FUNCTION agentos.messages_after_insert() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -753,6 +792,11 @@ BEGIN
         jsonb_build_object('message', NEW.id, 'to', NEW.to_agent, 'from', NEW.from_agent,
                            'kind', NEW.kind),
         coalesce(NEW.from_agent, agentos.current_actor()));
+    IF NEW.to_agent IS NOT NULL AND NEW.kind NOT IN ('answer', 'review')
+       AND NEW.to_agent IS DISTINCT FROM NEW.from_agent THEN
+        PERFORM agentos.enqueue_activation('agent:' || NEW.to_agent, 'message',
+            jsonb_build_object('message', NEW.id), 0, 'message:' || NEW.to_agent);
+    END IF;
     PERFORM agentos.notify_once('agentos_message',
         jsonb_build_object('id', NEW.id, 'to', NEW.to_agent, 'task', NEW.task_id));
     RETURN NULL;
@@ -811,24 +855,29 @@ LEFT JOIN agentos.agent_sessions s ON s.id = a.session_id
 LEFT JOIN agentos.tasks t ON t.id = a.current_task_id
 ORDER BY a.role, a.name;
 
--- Queue depth per role: ready work, waiting on backoff or dependencies, and running.
+-- Queue depth per role, counting a task waiting for review (no lease yet) as ready work
+-- for its review role.
 CREATE VIEW agentos.queue_depth AS
 SELECT r.role,
-       count(*) FILTER (WHERE t.status IN ('inbox', 'assigned') AND t.available_at <= now()
-                        AND agentos.dependencies_done(t.id)) AS ready,
-       count(*) FILTER (WHERE t.status IN ('inbox', 'assigned')
-                        AND (t.available_at > now() OR NOT agentos.dependencies_done(t.id)))
-           AS waiting,
-       count(*) FILTER (WHERE t.lease_token IS NOT NULL) AS running
-FROM (SELECT role, status, available_at, id, lease_token FROM agentos.tasks
-      WHERE status IN ('inbox', 'assigned', 'in_progress')
-      UNION ALL
-      SELECT review_role, status, available_at, id, lease_token FROM agentos.tasks
-      WHERE status = 'review') AS t(role, status, available_at, id, lease_token)
-RIGHT JOIN (SELECT DISTINCT role FROM agentos.tasks
-            WHERE status IN ('inbox', 'assigned', 'in_progress')
-            UNION SELECT DISTINCT review_role FROM agentos.tasks WHERE status = 'review'
-            UNION SELECT DISTINCT role FROM agentos.agents) AS r(role) ON r.role = t.role
+       count(*) FILTER (WHERE t.ready) AS ready,
+       count(*) FILTER (WHERE t.waiting) AS waiting,
+       count(*) FILTER (WHERE t.running) AS running
+FROM (SELECT role FROM agentos.agents
+      UNION SELECT role FROM agentos.tasks WHERE status IN ('inbox', 'assigned', 'in_progress')
+      UNION SELECT review_role FROM agentos.tasks WHERE status = 'review') AS r(role)
+LEFT JOIN (
+    SELECT role,
+           status IN ('inbox', 'assigned') AND available_at <= now()
+               AND agentos.dependencies_done(id) AS ready,
+           status IN ('inbox', 'assigned')
+               AND (available_at > now() OR NOT agentos.dependencies_done(id)) AS waiting,
+           lease_token IS NOT NULL AS running
+    FROM agentos.tasks WHERE status IN ('inbox', 'assigned', 'in_progress')
+    UNION ALL
+    SELECT review_role, lease_token IS NULL AND available_at <= now(), false,
+           lease_token IS NOT NULL
+    FROM agentos.tasks WHERE status = 'review'
+) AS t ON t.role = r.role
 GROUP BY r.role
 ORDER BY r.role;
 

@@ -83,17 +83,14 @@ SET role = excluded.role, model = coalesce(excluded.model, agentos.agents.model)
 RETURNING *;
 
 -- name: heartbeat_session
--- Mark a session (and its agents) alive.
+-- Mark a running session (and its agents) alive; alive = 0 when it was reaped meanwhile.
 WITH s AS (
     UPDATE agentos.agent_sessions SET heartbeat_at = now()
-    WHERE id = %(session)s AND status = 'running' RETURNING id)
-UPDATE agentos.agents SET last_heartbeat = now()
-WHERE session_id IN (SELECT id FROM s)
-RETURNING name;
-
--- name: session_alive
--- Whether a session is registered and running.
-SELECT status = 'running' AS running, heartbeat_at FROM agentos.agent_sessions WHERE id = %(session)s;
+    WHERE id = %(session)s AND status = 'running' RETURNING id),
+a AS (
+    UPDATE agentos.agents SET last_heartbeat = now()
+    WHERE session_id IN (SELECT id FROM s) RETURNING name)
+SELECT count(*) AS alive FROM s;
 
 -- name: stop_session
 -- Mark a session stopped and its agents offline.

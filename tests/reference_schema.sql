@@ -373,8 +373,6 @@ BEGIN
         WHERE id = p_task RETURNING * INTO t;
         PERFORM agentos.record_activity('task.released', p_task, coalesce(p_reason, 'released'));
     END IF;
-    UPDATE agentos.agents SET status = 'idle', current_task_id = NULL
-    WHERE name = t.lease_agent AND current_task_id = p_task;
     PERFORM set_config('agentos.actor', '', true);
     PERFORM set_config('agentos.reason', '', true);
     RETURN t;
@@ -428,8 +426,6 @@ BEGIN
         v_msg := format('lease of %s expired (attempt %s of %s)', t.lease_agent, t.attempts,
                         t.max_attempts);
         PERFORM set_config('agentos.actor', 'kernel', true);
-        UPDATE agentos.agents SET status = 'idle', current_task_id = NULL
-        WHERE name = t.lease_agent AND current_task_id = t.id;
         IF t.attempts >= t.max_attempts THEN
             PERFORM set_config('agentos.reason', v_msg || '; giving up', true);
             UPDATE agentos.tasks SET status = 'failed', error = v_msg || '; giving up'
@@ -662,11 +658,6 @@ BEGIN
         available_at = CASE WHEN p_to IN ('inbox', 'assigned') THEN now() ELSE available_at END
     WHERE id = p_task
     RETURNING * INTO t;
-    -- the holder finished or gave up its stage: its agent is free again
-    IF p_token IS NOT NULL THEN
-        UPDATE agentos.agents SET status = 'idle', current_task_id = NULL
-        WHERE current_task_id = p_task;
-    END IF;
     PERFORM set_config('agentos.actor', '', true);
     PERFORM set_config('agentos.reason', '', true);
     RETURN t;
