@@ -2,9 +2,20 @@
 
 It ensures the database (the embedded server by default), migrates, competes for the
 kernel's singleton duties (lease rescue, schedules), and runs child processes (the
-agents, when there are any) restarting any that crash with backoff. Ctrl-C or SIGTERM
-stops the children cleanly, then itself. The pid file AGENTOS_HOME/run/agentos.pid
-is how `agentos stop` and `agentos status` find it.
+agents, when there are any) restarting any that crash with backoff. It watches the
+embedded server and starts it again when it dies (`kill -9` of the postmaster, an OOM
+kill): the agents' pools and listeners reconnect by themselves.
+
+Ctrl-C or SIGTERM stops the children cleanly (SIGTERM, then SIGKILL after a grace
+period), then whatever they left behind: a reviewer check or a shell tool runs in a
+process group of its own, so the supervisor remembers every descendant of each child
+and kills their process groups once the child is gone. Then it stops the embedded
+server, unless told to keep it. The pid file AGENTOS_HOME/run/agentos.pid is how
+`agentos stop` and `agentos status` find it.
+
+With --demo it gives the team the demo goal and reports what really happened to it:
+done with the merge commits the reviewer recorded, or blocked/failed with the reason.
+The exit code is 0 only when the goal is done.
 """
 
 from __future__ import annotations
@@ -21,12 +32,17 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from agentos.kernel import errors
 from agentos.kernel.db import Kernel
 from agentos.kernel.duties import KernelDuties
 from agentos.kernel.settings import Settings
 
 log = logging.getLogger("agentos.supervisor")
+
+# programs that belong to the embedded server: never killed as a child's leftovers
+_SERVER_PROGRAMS = frozenset({"postgres", "pg_ctl", "postmaster"})
 
 
 @dataclass
@@ -39,9 +55,36 @@ class Child:
     proc: asyncio.subprocess.Process | None = None
     restarts: int = 0
     started_at: float = 0.0
+    # every descendant seen (psutil.Process, which remembers its start time, so a
+    # reused pid is never mistaken for it)
+    descendants: dict[int, Any] = field(default_factory=dict)
+
+    def remember_descendants(self) -> None:
+        """Record the child's current descendants (their groups are killed on stop)."""
+        if self.proc is None or self.proc.returncode is not None:
+            return
+        import psutil
+
+        try:
+            found = psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.Error:
+            return
+        for p in found:
+            self.descendants.setdefault(p.pid, p)
 
 
-DEMO_GOAL = "Build a tiny greetings library"
+@dataclass
+class DemoOutcome:
+    """What became of the demo goal."""
+
+    goal_id: int
+    status: str
+    message: str
+
+    @property
+    def ok(self) -> bool:
+        """The goal is done."""
+        return self.status == "done"
 
 
 def team(*, orchestrators: int, workers: int, reviewers: int, demo: bool) -> list[Child]:
@@ -98,19 +141,43 @@ def read_pidfile(settings: Settings) -> dict[str, object] | None:
 class Supervisor:
     """Runs the kernel duties and the children until a signal arrives."""
 
-    def __init__(self, settings: Settings, children: list[Child], *, demo: bool = False) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        children: list[Child],
+        *,
+        demo: bool = False,
+        keep_db: bool = False,
+        grace: float = 20.0,
+        db_check_interval: float = 1.0,
+    ) -> None:
         self.settings = settings
         self.children = children
         self.demo = demo
+        self.keep_db = keep_db
+        self.grace = grace
+        self.db_check_interval = db_check_interval
+        self.db_restarts = 0
+        self.demo_outcome: DemoOutcome | None = None
         self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        """Ask run() to stop everything and return."""
+        self._stop.set()
 
     async def run(self) -> int:
         """Start everything; return the exit code after a clean stop."""
         from agentos.cli.common import ensure_schema
 
         kernel = Kernel(self.settings)
-        await kernel.open(min_size=1, max_size=4)
+        background: list[asyncio.Task[None]] = []
+        watchers: list[asyncio.Task[None]] = []
+        duties: KernelDuties | None = None
+        duty_task: asyncio.Task[None] | None = None
         try:
+            await kernel.open(min_size=1, max_size=4)
+            if self.settings.uses_embedded:
+                background.append(asyncio.create_task(self._watch_db(), name="agentos-db-watch"))
             applied = await ensure_schema(kernel)
             if applied:
                 log.info("applied migrations %s", ", ".join(applied))
@@ -118,16 +185,17 @@ class Supervisor:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self._stop.set)
             self._write_pidfile(kernel.url)
-            demo_watch: asyncio.Task[None] | None = None
             if self.demo:
                 goal_id = await self._demo_goal(kernel)
-                if goal_id is not None:
-                    demo_watch = asyncio.create_task(self._watch_demo(kernel, goal_id))
+                background.append(
+                    asyncio.create_task(self._watch_demo(kernel, goal_id), name="agentos-demo")
+                )
             duties = KernelDuties(kernel, uuid.uuid4())
             duty_task = asyncio.create_task(duties.run(), name="agentos-duties")
             watchers = [
                 asyncio.create_task(self._watch(c), name=f"child-{c.name}") for c in self.children
             ]
+            background.append(asyncio.create_task(self._track(), name="agentos-track"))
             log.info(
                 "agentos is running (database %s, %d agent processes); Ctrl-C stops it",
                 "embedded" if self.settings.uses_embedded else "external",
@@ -135,54 +203,160 @@ class Supervisor:
             )
             await self._stop.wait()
             log.info("stopping")
+        finally:
             for w in watchers:
                 w.cancel()
             await asyncio.gather(*(self._terminate(c) for c in self.children))
             for w in watchers:
                 with contextlib.suppress(asyncio.CancelledError):
                     await w
-            duties.stop()
-            await duty_task
-            if demo_watch is not None:
-                demo_watch.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await demo_watch
-            return 0
-        finally:
+            if duties is not None and duty_task is not None:
+                duties.stop()
+                with contextlib.suppress(Exception):
+                    await duty_task
+            if self.demo:
+                await self._report_demo(kernel)
+            for b in background:
+                b.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await b
             await kernel.close()
             with contextlib.suppress(FileNotFoundError):
                 pidfile(self.settings).unlink()
+            if self.settings.uses_embedded and not self.keep_db:
+                await asyncio.to_thread(self._stop_db)
+        if self.demo:
+            return 0 if self.demo_outcome is not None and self.demo_outcome.ok else 1
+        return 0
+
+    # ------------------------------------------------------------ the database --
+
+    async def _watch_db(self) -> None:
+        """Start the embedded server again whenever it is found dead."""
+        from agentos.kernel import embedded
+
+        pgdata = self.settings.pgdata
+        delay = 1.0
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=self.db_check_interval)
+            if self._stop.is_set() or embedded.running_server(pgdata) is not None:
+                continue
+            log.warning(
+                "the embedded database is not running; starting it again",
+                extra={"action": "db.restart"},
+            )
+            started = time.monotonic()
+            try:
+                await asyncio.to_thread(embedded.ensure_running, pgdata)
+            except Exception as exc:
+                log.error(
+                    "could not start the embedded database: %s; trying again in %.0f s",
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                    delay,
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            delay = 1.0
+            self.db_restarts += 1
+            log.warning(
+                "the embedded database is running again (started in %.1f s)",
+                time.monotonic() - started,
+                extra={"action": "db.restarted"},
+            )
+
+    def _stop_db(self) -> None:
+        from agentos.kernel import embedded
+
+        try:
+            if embedded.stop(self.settings.pgdata):
+                log.info("stopped the embedded database (%s)", self.settings.pgdata)
+        except Exception as exc:
+            log.error("could not stop the embedded database: %s", exc)
+
+    # ------------------------------------------------------------------ the demo --
 
     async def _watch_demo(self, kernel: Kernel, goal_id: int) -> None:
-        """Say once when the demo goal is done (woken by NOTIFY on task changes)."""
+        """Report the demo goal each time it reaches done, blocked or failed (NOTIFY-woken)."""
         from agentos.kernel import bus
 
         listener = await bus.Listener(kernel.url, [bus.TASK]).start()
         started = time.monotonic()
+        reported: str | None = None
         try:
             while True:
-                async with kernel.connection() as conn:
-                    row = await (
-                        await conn.execute(
-                            "SELECT status::text AS status FROM agentos.tasks WHERE id = %s",
-                            (goal_id,),
-                        )
-                    ).fetchone()
-                if row and row["status"] in ("done", "failed", "blocked"):
-                    log.info(
-                        "DEMO: goal #%s is %s after %.0f s; the merged code is in %s "
-                        "(Ctrl-C stops the team)",
-                        goal_id,
-                        row["status"],
-                        time.monotonic() - started,
-                        self.settings.home / "workspace",
-                    )
-                    return
+                try:
+                    outcome = await self._demo_outcome(kernel, goal_id, time.monotonic() - started)
+                except errors.KernelError as exc:
+                    log.debug("demo status unavailable: %s", exc)
+                else:
+                    self.demo_outcome = outcome
+                    if outcome.status in ("done", "failed", "blocked"):
+                        if outcome.status != reported:
+                            reported = outcome.status
+                            log.info("%s (Ctrl-C stops the team)", outcome.message)
+                    else:
+                        reported = None
                 await listener.wait(5.0)
         finally:
             await listener.stop()
 
-    async def _demo_goal(self, kernel: Kernel) -> int | None:
+    async def _report_demo(self, kernel: Kernel) -> None:
+        """On stop: read the goal one last time and say what became of it."""
+        goal = self.demo_outcome.goal_id if self.demo_outcome is not None else None
+        if goal is None:
+            return
+        with contextlib.suppress(errors.KernelError, RuntimeError):
+            self.demo_outcome = await self._demo_outcome(kernel, goal, None)
+        out = self.demo_outcome
+        if out is not None and out.status not in ("done", "failed", "blocked"):
+            log.warning("DEMO: stopped before goal #%s finished (it is %s)", goal, out.status)
+
+    async def _demo_outcome(
+        self, kernel: Kernel, goal_id: int, elapsed: float | None
+    ) -> DemoOutcome:
+        """What the database says about the goal and its subtasks (the merges recorded)."""
+        from agentos.kernel import tasks
+
+        async with kernel.connection() as conn:
+            goal = await tasks.get_task(conn, goal_id)
+            subs = await tasks.list_tasks(conn, parent_id=goal_id)
+        after = f" after {elapsed:.0f} s" if elapsed is not None else ""
+        merged = [(t, str(t.metadata["merged"])) for t in subs if t.metadata.get("merged")]
+        if goal.status == "done":
+            if merged:
+                commits = ", ".join(f"#{t.id} {t.title!r} as {c[:12]}" for t, c in merged)
+                message = (
+                    f"DEMO: goal #{goal_id} is done{after}: {len(merged)} of {len(subs)} "
+                    f"subtasks merged into main of {self._workspace()} ({commits})"
+                )
+            else:
+                message = f"DEMO: goal #{goal_id} is done{after}, but no merge was recorded"
+        elif goal.status in ("blocked", "failed"):
+            why = [
+                f"#{t.id} {t.status}: {t.error or 'no reason recorded'}"
+                for t in subs
+                if t.status in ("blocked", "failed")
+            ]
+            message = (
+                f"DEMO: goal #{goal_id} is {goal.status}{after}: "
+                f"{goal.error or 'no reason recorded'}"
+                + (f"; subtasks {'; '.join(why)}" if why else "")
+                + f"; {len(merged)} of {len(subs)} subtasks merged"
+            )
+        else:
+            message = f"DEMO: goal #{goal_id} is {goal.status}"
+        return DemoOutcome(goal_id=goal_id, status=str(goal.status), message=message)
+
+    def _workspace(self) -> Path:
+        from agentos.agents.config import AgentSettings
+
+        return AgentSettings(home=self.settings.home).workspace_path
+
+    async def _demo_goal(self, kernel: Kernel) -> int:
+        from agentos.agents.scripted import DEMO_GOAL
         from agentos.kernel import tasks
 
         log.info(
@@ -192,26 +366,27 @@ class Supervisor:
         async with kernel.connection() as conn:
             existing = await (
                 await conn.execute(
-                    "SELECT id, status::text AS status FROM agentos.tasks "
+                    "SELECT id FROM agentos.tasks "
                     "WHERE title = %s AND status <> 'cancelled' ORDER BY id DESC LIMIT 1",
                     (DEMO_GOAL,),
                 )
             ).fetchone()
-            if existing is None:
-                goal = await tasks.create_task(
-                    conn,
-                    created_by="demo",
-                    title=DEMO_GOAL,
-                    role="orchestrator",
-                    description="Two functions, hello() and goodbye(), each with a test.",
-                    acceptance="both are merged into main and the tests pass",
-                )
-                log.info(
-                    "DEMO: goal #%s created; watch it with `agentos log --follow` or `agentos tui`",
-                    goal.id,
-                )
-                return goal.id
-        return int(existing["id"]) if existing["status"] != "done" else None
+            if existing is not None:
+                return int(existing["id"])
+            goal = await tasks.create_task(
+                conn,
+                created_by="demo",
+                title=DEMO_GOAL,
+                role="orchestrator",
+                description="Two functions, hello() and goodbye(), each with a test.",
+                acceptance="both are merged into main and the tests pass",
+            )
+        log.info(
+            "DEMO: goal #%s created; watch it with `agentos log --follow` or `agentos tui`",
+            goal.id,
+        )
+        self.demo_outcome = DemoOutcome(goal.id, str(goal.status), "")
+        return goal.id
 
     def _write_pidfile(self, url: str) -> None:
         self.settings.run_dir.mkdir(parents=True, exist_ok=True)
@@ -226,6 +401,16 @@ class Supervisor:
         tmp.write_text(json.dumps(info))
         tmp.replace(pidfile(self.settings))
 
+    # ------------------------------------------------------------- the children --
+
+    async def _track(self, every: float = 2.0) -> None:
+        """Remember each child's descendants now and then (a crash orphans them)."""
+        while not self._stop.is_set():
+            for c in self.children:
+                c.remember_descendants()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=every)
+
     async def _watch(self, child: Child) -> None:
         backoff = 1.0
         while not self._stop.is_set():
@@ -236,6 +421,7 @@ class Supervisor:
             code = await child.proc.wait()
             if self._stop.is_set():
                 return
+            await kill_leftovers(child)
             ran = time.monotonic() - child.started_at
             backoff = 1.0 if ran > 60 else min(backoff * 2, 60.0)
             child.restarts += 1
@@ -245,16 +431,68 @@ class Supervisor:
 
     async def _terminate(self, child: Child) -> None:
         proc = child.proc
-        if proc is None or proc.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), timeout=20)
-        except TimeoutError:
+        if proc is not None and proc.returncode is None:
+            child.remember_descendants()
             with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
+                proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=self.grace)
+            except TimeoutError:
+                log.warning("%s did not stop in %.0f s; killing it", child.name, self.grace)
+                child.remember_descendants()
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        await kill_leftovers(child)
+
+
+async def kill_leftovers(child: Child, grace: float = 3.0) -> list[int]:
+    """Kill what a child left running (checks, shells in their own process groups).
+
+    SIGTERM to each remembered descendant's process group (or the process itself when
+    it shares ours), SIGKILL after grace seconds; returns the pids that were alive.
+    """
+    import psutil
+
+    own_group = os.getpgrp()
+    alive = []
+    for p in child.descendants.values():
+        try:
+            if (
+                p.is_running()
+                and p.status() != psutil.STATUS_ZOMBIE
+                and p.name() not in _SERVER_PROGRAMS
+            ):
+                alive.append(p)
+        except psutil.Error:
+            continue
+    child.descendants.clear()
+    if not alive:
+        return []
+
+    def signal_all(sig: int) -> None:
+        for p in alive:
+            with contextlib.suppress(psutil.Error, OSError):
+                if not p.is_running():
+                    continue
+                group = os.getpgid(p.pid)
+                if group != own_group and group > 1:
+                    os.killpg(group, sig)
+                else:
+                    p.send_signal(sig)
+
+    log.info(
+        "%s left %d process(es) running; stopping them: %s",
+        child.name,
+        len(alive),
+        ", ".join(str(p.pid) for p in alive),
+    )
+    signal_all(signal.SIGTERM)
+    _, still = await asyncio.to_thread(psutil.wait_procs, alive, grace)
+    if still:
+        signal_all(signal.SIGKILL)
+        await asyncio.to_thread(psutil.wait_procs, still, grace)
+    return [p.pid for p in alive]
 
 
 def detach(settings: Settings, argv: list[str]) -> int:

