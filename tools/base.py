@@ -48,6 +48,15 @@ class ToolContext:
     env: dict[str, str] | None = None
     shell_timeout: float = 120.0
     output_cap: int = 16_000
+    # What the role allows beyond the default sandbox (docs/security.md):
+    # commands get a network namespace of their own unless `network` is set;
+    network: bool = False
+    # the browser (and any HTTP tool) refuses loopback, private and link-local addresses
+    # unless `allow_private_network` is set or the "host:port" is in `private_hosts`;
+    allow_private_network: bool = False
+    private_hosts: tuple[str, ...] = ()
+    # and sandboxed commands see none of these (beyond AGENTOS_HOME, the workspace...).
+    hidden_paths: tuple[Path, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     def need_kernel(self) -> Kernel:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from agentos.tools.base import Tool, ToolContext, ToolError, ToolInput
 from agentos.tools.files import rel, resolve_in_worktree, worktree_root
-from agentos.tools.shell import ProcessResult, agent_env, run_process
+from agentos.tools.sandbox import ProcessResult, ProcessStartError, run_process
+from agentos.tools.shell import agent_env
 from pydantic import Field
 
 GIT_TIMEOUT = 60.0
@@ -32,14 +33,17 @@ async def git(
     root = worktree_root(ctx)
     # never climb into an enclosing repository when the worktree is not one itself
     env = {**agent_env(ctx), "GIT_CEILING_DIRECTORIES": str(root.parent)}
-    result = await run_process(
-        ["git", "-c", "core.pager=cat", "-c", "color.ui=false", *args],
-        cwd=root,
-        env=env,
-        timeout=GIT_TIMEOUT,
-        cap=ctx.output_cap,
-        stdin_data=None if stdin is None else stdin.encode("utf-8"),
-    )
+    try:
+        result = await run_process(
+            ["git", "-c", "core.pager=cat", "-c", "color.ui=false", *args],
+            cwd=root,
+            env=env,
+            timeout=GIT_TIMEOUT,
+            cap=ctx.output_cap,
+            stdin_data=None if stdin is None else stdin.encode("utf-8"),
+        )
+    except ProcessStartError as exc:
+        raise ToolError(str(exc)) from exc
     sub = next((a for a in args if not a.startswith("-") and "=" not in a), "")
     if result.timed_out:
         raise ToolError(f"git {sub} {result.status()}")

@@ -1,82 +1,63 @@
-"""The shell tool: run a command in the worktree, bounded in time and output, without secrets.
+"""The shell tool: run a command in the worktree, sandboxed, bounded in time and output.
 
 Limits
 ------
-* Time: the command runs in its own process group (a new session); when the timeout
-  (the role's `shell_timeout`, which the model may only shorten) passes, the whole group
-  is killed with SIGKILL, so `make` and its children die together. When the command
-  exits but background processes still hold its output open, they are killed after a
-  one-second grace: a server meant to outlive the command must redirect its output
-  (`cmd > server.log 2>&1 &`).
+* Sandbox: every command runs through `agentos.tools.sandbox.run_sandboxed`
+  (bubblewrap): new PID, IPC, UTS and, unless the role allows network
+  (`ToolContext.network`), network namespaces; the worktree is the only writable
+  place; AGENTOS_HOME (the database's data directory and socket, other worktrees, the
+  workspace), the user's home and /run are hidden; the workspace's `.git` is readable
+  (with its config masked: a remote URL may hold a token) so `git status`, `git diff`
+  and `git log` work, while commits go through the git tools. Where no sandbox can run
+  the tool refuses, saying why, unless the operator set AGENTOS_UNSAFE_NO_SANDBOX=1.
+* Time: the role's `shell_timeout`, which the model may only shorten; then the whole
+  process group is killed with SIGKILL, so `make` and its children die together, as
+  they do when the agent stops (cancellation). A background process lives only as long
+  as the command that started it: the sandbox's PID namespace ends with it.
 * Output: stdout and stderr are merged; at most `output_cap` characters are kept, the
   head and the tail, with a note of what was cut. Memory stays bounded whatever the
   command prints.
-* Environment: built from an allowlist, never inherited whole. From the process
-  environment only PATH, HOME, LANG, LANGUAGE, LC_*, TERM, TMPDIR, TZ, USER, LOGNAME,
-  SHELL, VIRTUAL_ENV and PYTHON* pass, and then only if the name contains none of KEY,
-  TOKEN, SECRET, PASSWORD, PASSWD, CREDENTIAL, DATABASE_URL (case-insensitive); the same
-  filter applies to the extra variables the runtime gives (`ToolContext.env`). So
-  AGENTOS_DATABASE_URL, AGENTOS_LLM_API_KEY, OPENAI_API_KEY, PG* and cloud credentials
-  never reach a command. Git runs non-interactively (GIT_TERMINAL_PROMPT=0, PAGER=cat)
-  and commits made from the shell carry the agent's name.
-
-This is hygiene, not a sandbox: a command can read any file the process's user can.
-Isolation is the container and its non-root user (see the Dockerfile and Helm chart).
+* Environment: an allow-list (PATH, LANG, LC_*, TERM, TZ, PYTHON*...), never a name
+  that looks like a secret, HOME in the sandbox's private /tmp, git made
+  non-interactive, commits carrying the agent's name, and the runtime's extras
+  (`ToolContext.env`) filtered the same way. So AGENTOS_DATABASE_URL, provider keys,
+  PG* and cloud credentials never reach a command, neither through its environment nor
+  through /proc (the sandbox shows no parent process).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
-import signal
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from agentos.tools.base import Tool, ToolContext, ToolError, ToolInput
 from agentos.tools.files import resolve_in_worktree
+from agentos.tools.sandbox import (
+    ProcessResult,
+    ProcessStartError,
+    SandboxSettings,
+    SandboxUnavailable,
+    inherited_env,
+    is_secret_name,
+    run_process,
+    run_sandboxed,
+)
 from pydantic import Field
 
-ALLOWED_NAMES = frozenset(
-    {"PATH", "HOME", "LANG", "LANGUAGE", "TERM", "TMPDIR", "TZ", "USER", "LOGNAME", "SHELL",
-     "VIRTUAL_ENV"}
-)  # fmt: skip
-ALLOWED_PREFIXES = ("LC_", "PYTHON")
-DENIED_PARTS = (
-    "KEY",
-    "TOKEN",
-    "SECRET",
-    "PASSWORD",
-    "PASSWD",
-    "CREDENTIAL",
-    "DATABASE_URL",
-    "AGENTOS_DATABASE_URL",
-    "AGENTOS_LLM_API_KEY",
-)
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-LINGER_GRACE = 1.0
-READ_CHUNK = 65_536
-
-
-def is_secret_name(name: str) -> bool:
-    """True when an environment variable's name suggests a secret."""
-    upper = name.upper()
-    return any(part in upper for part in DENIED_PARTS)
+__all__ = ["ProcessResult", "TOOLS", "agent_env", "is_secret_name", "run_command",
+           "run_process", "safe_env"]  # fmt: skip
 
 
 def safe_env(
     extra: Mapping[str, str] | None = None, *, base: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """The environment for a command: the allowlisted, non-secret part of `base` plus `extra`."""
+    """The environment for a program we run on the host: allow-listed, no secrets, extras."""
     source = os.environ if base is None else base
-    env = {
-        k: v
-        for k, v in source.items()
-        if (k in ALLOWED_NAMES or k.startswith(ALLOWED_PREFIXES)) and not is_secret_name(k)
-    }
-    env.setdefault("PATH", DEFAULT_PATH)
+    env = inherited_env(source)
+    for name in ("HOME", "TMPDIR"):  # host programs (git) read the real ones
+        if name in source:
+            env[name] = source[name]
     env.update(
         {"PAGER": "cat", "GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}
     )
@@ -86,154 +67,29 @@ def safe_env(
     return env
 
 
-def agent_env(ctx: ToolContext) -> dict[str, str]:
-    """safe_env for this context, with git identity set to the agent."""
-    ident = {
+def _identity(ctx: ToolContext) -> dict[str, str]:
+    return {
         "GIT_AUTHOR_NAME": ctx.agent,
         "GIT_AUTHOR_EMAIL": f"{ctx.agent}@agentos.local",
         "GIT_COMMITTER_NAME": ctx.agent,
         "GIT_COMMITTER_EMAIL": f"{ctx.agent}@agentos.local",
     }
-    return safe_env({**ident, **(ctx.env or {})})
 
 
-@dataclass(frozen=True)
-class ProcessResult:
-    """How a process ended and what it printed (capped)."""
-
-    exit_code: int | None
-    output: str
-    timed_out: bool
-    lingering_killed: bool
-    dropped_bytes: int
-    seconds: float
-
-    def status(self) -> str:
-        """One line: exit code, signal or timeout, and the duration."""
-        if self.timed_out:
-            return f"timed out after {self.seconds:.1f} s; the command's process group was killed"
-        if self.exit_code is not None and self.exit_code < 0:
-            return f"killed by signal {-self.exit_code} after {self.seconds:.1f} s"
-        return f"exit code {self.exit_code} ({self.seconds:.1f} s)"
+def agent_env(ctx: ToolContext) -> dict[str, str]:
+    """safe_env for this context, with git identity set to the agent."""
+    return safe_env({**_identity(ctx), **(ctx.env or {})})
 
 
-class _Capture:
-    """Keeps the first `head` and the last `tail` bytes of a stream, counting the rest."""
-
-    def __init__(self, cap: int) -> None:
-        self.head_limit = max(cap * 2 // 3, 1)
-        self.tail_limit = max(cap - self.head_limit, 1)
-        self.head = bytearray()
-        self.tail = bytearray()
-        self.total = 0
-
-    def add(self, chunk: bytes) -> None:
-        self.total += len(chunk)
-        room = self.head_limit - len(self.head)
-        if room > 0:
-            self.head += chunk[:room]
-            chunk = chunk[room:]
-        if chunk:
-            self.tail += chunk
-            if len(self.tail) > self.tail_limit:
-                del self.tail[: len(self.tail) - self.tail_limit]
-
-    def text(self) -> tuple[str, int]:
-        dropped = self.total - len(self.head) - len(self.tail)
-        head = self.head.decode("utf-8", errors="replace")
-        if not dropped:
-            return head + self.tail.decode("utf-8", errors="replace"), 0
-        tail = self.tail.decode("utf-8", errors="replace")
-        return f"{head}\n[... {dropped} bytes of output cut ...]\n{tail}", dropped
+def command_extras(ctx: ToolContext) -> dict[str, str]:
+    """What a sandboxed command gets beyond the allow-list: git identity, non-secret extras."""
+    extras = {k: v for k, v in (ctx.env or {}).items() if not is_secret_name(k)}
+    return {**_identity(ctx), **extras}
 
 
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
-
-
-async def _exited(proc: asyncio.subprocess.Process, reader: asyncio.Task[None]) -> None:
-    """Wait for the process itself to exit.
-
-    Process.wait() (Python 3.11) also waits for the pipes to close, which a background
-    child can hold open forever; so until the output ends, poll the return code.
-    """
-    while proc.returncode is None:
-        if reader.done():
-            await proc.wait()
-            return
-        await asyncio.wait({reader}, timeout=0.05)
-
-
-async def run_process(
-    argv: list[str],
-    *,
-    cwd: Path,
-    env: dict[str, str],
-    timeout: float,
-    cap: int,
-    stdin_data: bytes | None = None,
-) -> ProcessResult:
-    """Run argv in its own process group; kill the group on timeout or cancellation."""
-    start = time.monotonic()
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            cwd=cwd,
-            env=env,
-            stdin=asyncio.subprocess.PIPE if stdin_data is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
-    except OSError as exc:
-        raise ToolError(f"cannot start {argv[0]}: {exc.strerror or exc}") from exc
-    capture = _Capture(cap)
-    assert proc.stdout is not None
-
-    async def pump() -> None:
-        assert proc.stdout is not None
-        while chunk := await proc.stdout.read(READ_CHUNK):
-            capture.add(chunk)
-
-    reader = asyncio.create_task(pump())
-    timed_out = lingering = False
-    try:
-        if stdin_data is not None and proc.stdin is not None:
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                proc.stdin.write(stdin_data)
-                await proc.stdin.drain()
-            proc.stdin.close()
-        try:
-            await asyncio.wait_for(_exited(proc, reader), timeout)
-        except TimeoutError:
-            timed_out = True
-            _kill_group(proc.pid)
-            await _exited(proc, reader)
-        # The command is over; its background children may still hold the pipe open.
-        done, _ = await asyncio.wait({reader}, timeout=LINGER_GRACE)
-        if not done:
-            lingering = True
-            _kill_group(proc.pid)
-            done, _ = await asyncio.wait({reader}, timeout=2.0)
-            if not done:
-                reader.cancel()
-    finally:
-        if proc.returncode is None:
-            _kill_group(proc.pid)
-        if not reader.done():
-            reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
-    output, dropped = capture.text()
-    return ProcessResult(
-        exit_code=proc.returncode,
-        output=output,
-        timed_out=timed_out,
-        lingering_killed=lingering,
-        dropped_bytes=dropped,
-        seconds=time.monotonic() - start,
-    )
+def workspace_git(settings: SandboxSettings) -> Path:
+    """The shared repository's .git directory (read-only in the sandbox)."""
+    return (settings.workspace or settings.home / "workspace") / ".git"
 
 
 class RunCommandInput(ToolInput):
@@ -248,18 +104,32 @@ class RunCommandInput(ToolInput):
 
 
 async def run_command(ctx: ToolContext, args: RunCommandInput) -> str:
-    """Run a shell command in the worktree and report its exit code and output."""
+    """Run a shell command in the sandboxed worktree and report its exit code and output."""
     cwd = resolve_in_worktree(ctx, args.cwd)
     if not cwd.is_dir():
         raise ToolError(f"{args.cwd}: not a directory")
     timeout = ctx.shell_timeout if args.timeout is None else min(args.timeout, ctx.shell_timeout)
-    result = await run_process(
-        ["/bin/sh", "-c", args.command],
-        cwd=cwd,
-        env=agent_env(ctx),
-        timeout=timeout,
-        cap=max(ctx.output_cap - 400, 1000),  # room for the status line and notes
-    )
+    settings = SandboxSettings()
+    git_dir = workspace_git(settings)
+    try:
+        result = await run_sandboxed(
+            args.command,
+            worktree=ctx.worktree,
+            cwd=cwd,
+            timeout=timeout,
+            output_cap=max(ctx.output_cap - 400, 1000),  # room for the status line and notes
+            network=ctx.network,
+            readable=[git_dir] if git_dir.is_dir() else [],
+            # the remote URL in the config may carry a token; git works without the file
+            masked=[git_dir / "config"] if (git_dir / "config").is_file() else [],
+            hidden=list(ctx.hidden_paths),
+            env=command_extras(ctx),
+            settings=settings,
+        )
+    except SandboxUnavailable as exc:
+        raise ToolError(f"run_command is disabled: {exc}") from exc
+    except ProcessStartError as exc:
+        raise ToolError(str(exc)) from exc
     text = result.output if result.output.strip() else "(no output)"
     note = ""
     if result.lingering_killed:
@@ -276,8 +146,10 @@ TOOLS = [
     Tool(
         "run_command",
         "Run a shell command (/bin/sh -c) in the worktree; returns the exit code and the "
-        "combined stdout/stderr (long output keeps its head and tail). No secrets are in its "
-        "environment and there is no terminal: do not start interactive programs.",
+        "combined stdout/stderr (long output keeps its head and tail). It runs in a sandbox: "
+        "only the worktree is writable, background processes end with the command, there "
+        "is no network unless the role allows it, no secrets and no terminal (do not start "
+        "interactive programs); commit with the git tools.",
         RunCommandInput,
         run_command,
         timeout=None,
