@@ -6,7 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from agentos.agents.loop import StageOutcome
-from agentos.agents.workspace import GitError, Workspace, branch_name
+from agentos.agents.workspace import BaseBranchBusy, GitError, Workspace, branch_name
 from agentos.kernel import errors, tasks
 from agentos.kernel.models import TaskStatus
 from psycopg.types.json import Jsonb
@@ -61,6 +61,17 @@ class Actions:
                 "error: uncommitted changes; commit them with git_commit first:\n" + dirty,
             )
             return None
+        if st.refs_before is not None:
+            undone = await self.workspace.undo_foreign_moves(st.task.id, st.refs_before)
+            if undone:
+                await loop.record_result(
+                    call_id, "submit_for_review", False, "refused: refs moved outside review"
+                )
+                return await self.block(
+                    loop,
+                    "the worker moved refs outside its task branch (only review merges into "
+                    f"{self.workspace.base_branch}); undone: " + "; ".join(undone),
+                )
         try:
             await self.workspace.publish(st.task.id)
         except GitError as exc:
@@ -91,24 +102,29 @@ class Actions:
 
     async def _approve(self, loop: Loop, comment: str, call_id: str) -> StageOutcome | None:
         st = loop.st
+        base = self.workspace.base_branch
         try:
             commit = await self.workspace.merge(st.kernel, st.task.id, st.task.title)
+        except BaseBranchBusy as exc:
+            # not the worker's fault and nothing a rejection could fix: wait for a person
+            await loop.record_result(call_id, "approve", False, f"merge refused: {exc}")
+            return await self.block(loop, f"approved by {st.agent}, but the merge waits: {exc}")
         except GitError as exc:
             return await self._reject(
-                loop, f"could not merge: {exc}; bring the branch up to date with main", call_id
+                loop, f"could not merge: {exc}; bring the branch up to date with {base}", call_id
             )
         await loop.record_result(call_id, "approve", True, f"merged as {commit[:12]}")
         async with st.kernel.connection() as conn, conn.transaction():
             await conn.execute(
                 "UPDATE agentos.tasks SET metadata = metadata || %s WHERE id = %s",
-                (Jsonb({"merged": commit, "reviewer": st.agent}), st.task.id),
+                (Jsonb({"merged": commit, "base_branch": base, "reviewer": st.agent}), st.task.id),
             )
             await conn.execute(
                 "SELECT agentos.record_activity('task.merged', %s, %s, %s, %s)",
                 (
                     st.task.id,
-                    f"{branch_name(st.task.id)} merged into main ({commit[:12]})",
-                    Jsonb({"commit": commit, "branch": branch_name(st.task.id)}),
+                    f"{branch_name(st.task.id)} merged into {base} ({commit[:12]})",
+                    Jsonb({"commit": commit, "branch": branch_name(st.task.id), "base": base}),
                     st.agent,
                 ),
             )

@@ -85,6 +85,16 @@ class AgentSettings(Settings):
     workspace_remote: str | None = Field(
         default=None, description="Git URL shared by every machine (pods); unset: local only."
     )
+    base_branch: str | None = Field(
+        default=None,
+        description="Branch the team merges into; unset: the workspace's HEAD branch.",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$",
+    )
+    check_command: str | None = Field(
+        default=None,
+        description="The reviewer's check for this workspace (overrides .agentos.yaml and "
+        "the role's check_command).",
+    )
     roles_dir: Path | None = None
     demo: bool = False
 

@@ -104,6 +104,7 @@ class Stage:
     actions: Actions
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     tool_extra: dict[str, Any] = field(default_factory=dict)
+    refs_before: dict[str, str] | None = None  # work stages: refs outside the task branches
 
 
 def render(name: str, roles_dirs: list[Path], **ctx: Any) -> str:
@@ -244,7 +245,21 @@ class Loop:
                 },
             )
             await self._log_turn(reply.content, reply.tool_calls)
+            same = self._same_replies()
+            if same >= st.role.limits.repeat_limit:
+                return await st.actions.block(
+                    self, f"the model gave the same reply {same} times; stopping"
+                )
             if not reply.tool_calls:
+                if self._nudged_since_last_tool():
+                    # one reminder is enough for a model that can call tools; more turns
+                    # would only spend the budget on the same answer
+                    text = (reply.content or "").strip().replace("\n", " ")[:300]
+                    return await st.actions.block(
+                        self,
+                        "the model answered without calling a tool or ending the stage, "
+                        f"even after a reminder; its last reply: {text or '(empty)'}",
+                    )
                 await self._append(
                     "user",
                     {
@@ -297,6 +312,33 @@ class Loop:
                 ),
             )
 
+    def _nudged_since_last_tool(self) -> bool:
+        """Whether the model was already reminded to use its tools since its last call."""
+        for r in reversed(self.rows):
+            if r.kind == "tool_call":
+                return False
+            if r.kind == "user":
+                return bool(r.content.get("nudge"))
+        return False
+
+    def _same_replies(self) -> int:
+        """How many of the latest LLM replies in a row are identical (text and calls)."""
+
+        def signature(r: steps.Step) -> str:
+            calls = [
+                (c.get("function", c).get("name"), c.get("function", c).get("arguments"))
+                for c in r.content.get("tool_calls") or []
+            ]
+            return json.dumps([(r.content.get("content") or "").strip(), calls], sort_keys=True)
+
+        sigs = [signature(r) for r in self.rows if r.kind == "llm"]
+        n = 0
+        for s in reversed(sigs):
+            if s != sigs[-1]:
+                break
+            n += 1
+        return n
+
     def _repeats(self) -> int:
         sigs = [
             (r.tool_name, json.dumps(r.content.get("arguments"), sort_keys=True))
@@ -347,7 +389,10 @@ class Loop:
                     task_id=st.task.id,
                     worktree=st.worktree,
                     shell_timeout=st.role.limits.shell_timeout,
-                    extra={"base_branch": "main", **st.tool_extra},
+                    extra={
+                        "base_branch": st.template_vars.get("base_branch", "main"),
+                        **st.tool_extra,
+                    },
                 )
                 res = await tool.call(ctx, raw)
                 result_ok, output = res.ok, res.output

@@ -19,8 +19,10 @@ import re
 import signal
 import socket
 import uuid
+from pathlib import Path
 from typing import Any
 
+from agentos.agents import checks
 from agentos.agents.actions import Actions
 from agentos.agents.config import AgentSettings, RoleConfig, load_role
 from agentos.agents.llm import LLMClient
@@ -35,6 +37,8 @@ from agentos.kernel.runtime import AgentHost, Work
 from agentos.tools.registry import get_tools
 
 log = logging.getLogger("agentos.agents")
+# What the reviewer's check sees of our environment: it runs code the workers wrote.
+CHECK_ENV_ALLOW = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "VIRTUAL_ENV")
 
 
 def default_names(role: str, name: str | None, concurrency: int) -> list[str]:
@@ -101,8 +105,13 @@ class AgentRuntime:
         try:
             stage, round_key, tvars = await self._stage_for(task, work.agent)
             worktree = await self.workspace.worktree(task.id)
+            refs_before = await self.workspace.refs_snapshot() if stage == "work" else None
             if stage == "review":
-                tvars["check"] = await self._run_check(worktree)
+                check = await self._run_check(worktree)
+                if check.outcome in ("cannot_run", "timed_out"):
+                    await self._block_for_check(work, task, check)
+                    return
+                tvars["check"] = check.as_vars()
             st = Stage(
                 kernel=self.kernel,
                 settings=self.settings,
@@ -117,9 +126,17 @@ class AgentRuntime:
                 template_vars=tvars,
                 actions=self.actions,
                 stop=stop,
-                tool_extra={"browser_pool": self.browser} if self.browser else {},
+                tool_extra={
+                    "base_branch": self.workspace.base_branch,
+                    **({"browser_pool": self.browser} if self.browser else {}),
+                },
+                refs_before=refs_before,
             )
             outcome = await Loop(st).run()
+            if refs_before is not None and outcome.kind != "submit_for_review":
+                undone = await self.workspace.undo_foreign_moves(task.id, refs_before)
+                if undone:
+                    outcome = await self._block_for_refs(work, task, undone)
             if outcome.kind == "cancelled" and not work.lost.is_set():
                 await self._release_if_still_held(task, "stopped")
             log.info(
@@ -136,6 +153,48 @@ class AgentRuntime:
             if self.browser is not None:
                 with contextlib.suppress(Exception):
                     await self.browser.close_task(task.id)
+
+    async def _block_for_check(self, work: Work, task: Task, check: checks.CheckResult) -> None:
+        """A check that cannot run is not the worker's fault: block for a person."""
+        what = "cannot run" if check.outcome == "cannot_run" else "timed out"
+        reason = f"the reviewer's check `{check.command}` {what}: {check.reason}"
+        log.warning(
+            "%s: task #%s: %s",
+            work.agent,
+            task.id,
+            reason,
+            extra={"action": "agent.check_unusable", "task": task.id},
+        )
+        with contextlib.suppress(errors.StaleLease):
+            async with self.kernel.connection() as conn:
+                await tasks.transition(
+                    conn,
+                    task.id,
+                    TaskStatus.blocked,
+                    actor=work.agent,
+                    token=task.lease_token,
+                    error=reason[:2000],
+                    reason=f"blocked by {work.agent}: {reason}"[:2000],
+                )
+
+    async def _block_for_refs(self, work: Work, task: Task, undone: list[str]) -> StageOutcome:
+        """Work that reached a ref without review was taken back: block the task."""
+        reason = (
+            "the worker moved refs outside its task branch (only review merges into "
+            f"{self.workspace.base_branch}); undone: " + "; ".join(undone)
+        )
+        with contextlib.suppress(errors.StaleLease, errors.BadInput):
+            async with self.kernel.connection() as conn:
+                await tasks.transition(
+                    conn,
+                    task.id,
+                    TaskStatus.blocked,
+                    actor="kernel",
+                    token=None,
+                    error=reason[:2000],
+                    reason=reason[:2000],
+                )
+        return StageOutcome("blocked", reason)
 
     async def _release_if_still_held(self, task: Task, reason: str) -> None:
         # release() checks the token: a lease already ended (cancelled) is left alone, and
@@ -162,7 +221,7 @@ class AgentRuntime:
             "task": tdict,
             "memory": (memory_row or {}).get("memory") or "",
             "branch": branch_name(task.id),
-            "base_branch": "main",
+            "base_branch": self.workspace.base_branch,
         }
         feedback = [m["body"] for m in msgs if m["kind"] == "review"]
         others = [m for m in msgs if m["kind"] != "review"]
@@ -184,43 +243,57 @@ class AgentRuntime:
             {**base, "feedback": feedback, "messages": others},
         )
 
-    async def _run_check(self, worktree: Any) -> dict[str, Any]:
-        command = self.role.check_command
-        if not command:
-            return {
-                "command": "(none)",
-                "ok": True,
-                "exit_code": 0,
-                "output": "no check configured",
-            }
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not re.search(r"KEY|TOKEN|SECRET|PASSWORD|DATABASE_URL", k)
-        }
+    async def check_command(self) -> tuple[str | None, str]:
+        """The reviewer's check for this workspace and where it came from."""
+        try:
+            in_repo = checks.workspace_check(
+                await self.workspace.read_config(checks.WORKSPACE_CONFIG)
+            )
+        except ValueError as exc:
+            log.warning("%s; using the role's check", exc)
+            in_repo = None
+        return checks.choose(
+            setting=self.settings.check_command, workspace=in_repo, role=self.role.check_command
+        )
+
+    async def _run_check(self, worktree: Path) -> checks.CheckResult:
+        command, source = await self.check_command()
+        if command is None:
+            return checks.CheckResult("(none)", "passed", 0, "no check configured")
+        expanded = checks.expand(command)
+        env = {k: v for k, v in os.environ.items() if k in CHECK_ENV_ALLOW}
         proc = await asyncio.create_subprocess_shell(
-            command,
+            expanded,
             cwd=worktree,
             env=env,
+            stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
         )
         try:
-            out, _ = await asyncio.wait_for(proc.communicate(), timeout=900)
-        except TimeoutError:
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout=checks.CHECK_TIMEOUT)
+        except (TimeoutError, asyncio.CancelledError) as exc:
+            # the whole process group: a check that hangs dies with the stage
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            return {
-                "command": command,
-                "ok": False,
-                "exit_code": -1,
-                "output": "timed out after 900 s",
-            }
+            await proc.wait()
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return checks.CheckResult(
+                command,
+                "timed_out",
+                -1,
+                f"timed out after {checks.CHECK_TIMEOUT:.0f} s",
+                f"the check did not finish in {checks.CHECK_TIMEOUT:.0f} s; "
+                + checks.advice(source),
+            )
         text = out.decode(errors="replace")
         code = proc.returncode if proc.returncode is not None else -1
-        ok = code == 0 or (code == 5 and "pytest" in command)  # pytest 5: no tests collected
-        return {"command": command, "ok": ok, "exit_code": code, "output": text[-4000:]}
+        outcome, reason = checks.classify(expanded, code, text)
+        if outcome == "cannot_run":
+            reason = f"{reason}; {checks.advice(source)}"
+        return checks.CheckResult(command, outcome, code, checks.tail(text), reason)
 
     async def handle_activation(self, work: Work) -> None:
         """Heartbeats and messages: answer unread mail; an idle team costs nothing."""
@@ -335,6 +408,7 @@ async def serve_role(
             settings.worktrees_path,
             settings.workspace_remote,
             kernel=kernel,
+            base_branch=settings.base_branch,
         ).ensure()
         runtime = AgentRuntime(kernel, settings, role, workspace)
         if role.heartbeat is not None:

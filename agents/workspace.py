@@ -1,15 +1,33 @@
 """The workspace: one git repository; each task works in its own worktree.
 
-The repository at AGENTOS_WORKSPACE (default AGENTOS_HOME/workspace) has `main` checked
-out; a task's worktree is AGENTOS_HOME/worktrees/task-<id> on branch agentos/task-<id>,
-created from main the first time and reused afterwards (an agent that takes a task
-over continues from the committed work). The reviewer merges a branch into main under
-a PostgreSQL advisory lock, so concurrent approvals never race on the main checkout.
+The repository at AGENTOS_WORKSPACE (default AGENTOS_HOME/workspace) may be the user's
+own checkout. AgentOS never touches its working tree or index behind the user's back:
+
+- The base branch is the repository's own: AGENTOS_BASE_BRANCH, else the branch the
+  checkout has at HEAD (`master`, `trunk`, ...), else `main` for a repository AgentOS
+  creates. With a remote, the remote's default branch.
+- A task's worktree is AGENTOS_HOME/worktrees/task-<id> on branch agentos/task-<id>,
+  created from the base branch the first time and reused afterwards (an agent that
+  takes a task over continues from the committed work).
+- A merge is built with plumbing (`git merge-tree --write-tree`, `git commit-tree`),
+  never in a working tree, under a PostgreSQL advisory lock so concurrent approvals
+  never race. The base branch then moves by compare-and-swap. Where the base branch is
+  checked out (the user's checkout, or the repository AgentOS made), that checkout is
+  fast-forwarded only if it has no uncommitted changes to tracked files; otherwise the
+  merge is refused with the reason (`BaseBranchBusy`) and nothing moves.
+- Git cannot be turned against us: every command runs with hooks disabled
+  (`core.hooksPath=/dev/null`), an environment built from an allow-list, a timeout,
+  and repository-local configuration that makes git execute programs (fsmonitor,
+  sshCommand, filters, textconv, merge drivers, includes ...) is refused.
+- Only the kernel moves the base branch. `refs_snapshot()` before a worker stage and
+  `undo_foreign_moves()` after it find a base branch (or any ref outside the task
+  branches) that took the task's commits without review, put it back, and report it.
 
 With AGENTOS_WORKSPACE_REMOTE (a git URL) processes on different machines (pods) share
 work through that remote: the workspace is a clone, worktrees start from the published
-branch or origin/main, a worker publishes its branch when it hands the task to review,
-and the reviewer merges the fetched branch onto the newest origin/main and pushes.
+branch or origin/<base>, a worker publishes its branch when it hands the task to
+review, and the reviewer merges the fetched branch onto the newest origin/<base> and
+pushes (a push that lost a race is refused by the remote and retried by review).
 """
 
 from __future__ import annotations
@@ -18,27 +36,61 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
+import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from agentos.kernel.db import Kernel
+from agentos.kernel.locks import advisory_lock
 
 log = logging.getLogger(__name__)
 
-BASE_BRANCH = "main"
-MERGE_LOCK_KEY = 0x6D65726765  # "merge"
+DEFAULT_BASE_BRANCH = "main"
+GIT_TIMEOUT = 120.0
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "agentos",
     "GIT_AUTHOR_EMAIL": "agentos@agentos.local",
     "GIT_COMMITTER_NAME": "agentos",
     "GIT_COMMITTER_EMAIL": "agentos@agentos.local",
     "GIT_TERMINAL_PROMPT": "0",
+    "GIT_PAGER": "cat",
 }
+# What git may see of our environment: enough to find programs, speak the user's
+# locale and reach a remote with the operator's SSH agent; never a provider key or
+# the database URL.
+ENV_ALLOW = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SSH_AUTH_SOCK", "TMPDIR")
+# Every git command: no hooks, no fsmonitor daemon, no external transports.
+GIT_SAFE_CONFIG = (
+    "-c",
+    "core.hooksPath=/dev/null",
+    "-c",
+    "core.fsmonitor=false",
+    "-c",
+    "protocol.ext.allow=never",
+    "-c",
+    "core.pager=cat",
+)
+# Repository-local configuration that makes git run a program of the repository's
+# choosing. A repository we work on may have been written by a model.
+DANGEROUS_CONFIG = re.compile(
+    r"^(core\.(fsmonitor|sshcommand|gitproxy|askpass|editor|pager|hookspath)"
+    r"|sequence\.editor|diff\.external|diff\..+\.(textconv|command)"
+    r"|filter\..+\.(clean|smudge|process)|merge\..+\.driver"
+    r"|credential(\..+)?\.helper|gpg(\..+)?\.program|uploadpack\.packobjectshook"
+    r"|remote\..+\.(uploadpack|receivepack)|include\.path|includeif\..+\.path"
+    r"|url\..+\.insteadof|url\..+\.pushinsteadof)$"
+)
+MERGE_LOCK = "agentos-merge"
 
 
 class GitError(Exception):
     """A git command failed; str() is its one-line reason."""
+
+
+class BaseBranchBusy(GitError):
+    """The base branch is checked out with uncommitted changes a merge would overwrite."""
 
 
 @dataclass(frozen=True)
@@ -49,17 +101,35 @@ class GitResult:
     output: str
 
 
-async def git(cwd: Path, *args: str, check: bool = True) -> GitResult:
-    """Run git in cwd."""
+def git_env() -> dict[str, str]:
+    """The environment every git command AgentOS runs gets."""
+    env = {k: v for k, v in os.environ.items() if k in ENV_ALLOW}
+    env.setdefault("PATH", os.defpath)
+    return {**env, **GIT_ENV}
+
+
+async def git(cwd: Path, *args: str, check: bool = True, timeout: float = GIT_TIMEOUT) -> GitResult:
+    """Run git in cwd: no hooks, allow-listed environment, killed after `timeout`."""
     proc = await asyncio.create_subprocess_exec(
         "git",
+        *GIT_SAFE_CONFIG,
         *args,
         cwd=cwd,
-        env={**os.environ, **GIT_ENV},
+        env=git_env(),
+        stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,  # its whole process group dies on timeout or cancel
     )
-    out, _ = await proc.communicate()
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout=timeout)
+    except (TimeoutError, asyncio.CancelledError) as exc:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+        if isinstance(exc, asyncio.CancelledError):
+            raise
+        raise GitError(f"git {' '.join(args[:2])}: timed out after {timeout:.0f} s") from None
     text = out.decode(errors="replace")
     code = proc.returncode if proc.returncode is not None else -1
     if check and code != 0:
@@ -73,6 +143,9 @@ def branch_name(task_id: int) -> str:
     return f"agentos/task-{task_id}"
 
 
+TASK_BRANCHES = "refs/heads/agentos/"
+
+
 class Workspace:
     """The repository and its task worktrees (optionally shared through a git remote)."""
 
@@ -83,56 +156,96 @@ class Workspace:
         remote: str | None = None,
         *,
         kernel: Kernel | None = None,
+        base_branch: str | None = None,
     ) -> None:
         self.repo = repo
         self.worktrees = worktrees
         self.remote = remote
         self.kernel = kernel
+        self._configured_base = base_branch
+        self.base_branch = base_branch or DEFAULT_BASE_BRANCH
         self._lock = asyncio.Lock()
 
     @contextlib.asynccontextmanager
     async def _exclusive(self) -> AsyncIterator[None]:
         """Serialise git changes to the repository: in this process (asyncio lock) and
-        across the processes that share it (a PostgreSQL advisory lock on its path)."""
+        across the processes that share it (an advisory lock on its path)."""
         async with self._lock:
             if self.kernel is None:
                 yield
                 return
-            conn = await self.kernel.connect(autocommit=True)
-            try:
-                key = f"agentos-workspace:{self.repo.resolve()}"
-                await conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
-                try:
-                    yield
-                finally:
-                    await conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
-            finally:
-                await conn.close()
+            async with advisory_lock(self.kernel, f"agentos-workspace:{self.repo.resolve()}"):
+                yield
+
+    @property
+    def base_ref(self) -> str:
+        """The ref merges land on: the local base branch, or the remote's."""
+        return (
+            f"refs/remotes/origin/{self.base_branch}"
+            if self.remote
+            else f"refs/heads/{self.base_branch}"
+        )
 
     async def ensure(self) -> Workspace:
-        """Create the repository (initial commit on main), or clone the remote."""
+        """Create the repository (initial commit on the base branch), or clone the
+        remote; find the base branch; refuse a repository that would run programs."""
         async with self._exclusive():
-            return await self._ensure()
+            await self._ensure()
+        log.info("workspace %s, base branch %s", self.repo, self.base_branch)
+        return self
 
-    async def _ensure(self) -> Workspace:
+    async def _ensure(self) -> None:
         self.worktrees.mkdir(parents=True, exist_ok=True)
         if self.remote and not (self.repo / ".git").exists():
             self.repo.parent.mkdir(parents=True, exist_ok=True)
             await git(self.repo.parent, "clone", "-q", self.remote, str(self.repo))
             head = await git(self.repo, "rev-parse", "--verify", "--quiet", "HEAD", check=False)
             if head.code != 0:
-                raise GitError(f"the remote {self.remote} has no commits; push a main branch first")
-            return self
+                raise GitError(f"the remote {self.remote} has no commits; push a base branch first")
         self.repo.mkdir(parents=True, exist_ok=True)
         if not (self.repo / ".git").exists():
-            await git(self.repo, "init", "-q", "-b", BASE_BRANCH)
+            await git(self.repo, "init", "-q", "-b", self.base_branch)
             (self.repo / "README.md").write_text(
                 "# Workspace\n\nThe repository an AgentOS team works on.\n"
             )
             (self.repo / ".gitignore").write_text("__pycache__/\n.pytest_cache/\n.agentos/\n")
             await git(self.repo, "add", "-A")
             await git(self.repo, "commit", "-q", "-m", "Initial commit")
-        return self
+        await self.refuse_dangerous_config()
+        self.base_branch = await self._find_base_branch()
+        if not await self._has_ref(self.base_ref):
+            raise GitError(
+                f"the workspace {self.repo} has no branch {self.base_branch!r}; "
+                "set AGENTOS_BASE_BRANCH to the branch the team should merge into"
+            )
+
+    async def _find_base_branch(self) -> str:
+        if self._configured_base:
+            return self._configured_base
+        if self.remote:
+            res = await git(
+                self.repo, "symbolic-ref", "--quiet", "refs/remotes/origin/HEAD", check=False
+            )
+            if res.code == 0:
+                return res.output.strip().removeprefix("refs/remotes/origin/")
+            return DEFAULT_BASE_BRANCH
+        res = await git(self.repo, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+        if res.code != 0:
+            raise GitError(
+                f"the workspace {self.repo} has a detached HEAD; "
+                "set AGENTOS_BASE_BRANCH to the branch the team should merge into"
+            )
+        return res.output.strip()
+
+    async def refuse_dangerous_config(self) -> None:
+        """GitError when the repository's own config would make git run a program."""
+        res = await git(self.repo, "config", "--local", "--list", "--name-only", check=False)
+        bad = sorted({k for k in res.output.split() if DANGEROUS_CONFIG.match(k.lower())})
+        if bad:
+            raise GitError(
+                f"the workspace {self.repo} has git config that runs programs "
+                f"({', '.join(bad)}); AgentOS refuses to work on it until it is removed"
+            )
 
     def path(self, task_id: int) -> Path:
         """Where the task's worktree lives."""
@@ -142,11 +255,15 @@ class Workspace:
         res = await git(self.repo, "rev-parse", "--verify", "--quiet", ref, check=False)
         return res.code == 0
 
+    async def _rev(self, ref: str) -> str:
+        return (await git(self.repo, "rev-parse", "--verify", f"{ref}^{{commit}}")).output.strip()
+
     async def worktree(self, task_id: int) -> Path:
         """The task's worktree, created on first use (from the published branch if any)."""
         path = self.path(task_id)
         branch = branch_name(task_id)
         async with self._exclusive():
+            await self.refuse_dangerous_config()
             if self.remote:
                 await git(self.repo, "fetch", "-q", "--prune", "origin")
             if (path / ".git").exists():
@@ -164,8 +281,9 @@ class Workspace:
                     self.repo, "worktree", "add", "-q", "-b", branch, str(path), f"origin/{branch}"
                 )
             else:
-                start = f"origin/{BASE_BRANCH}" if self.remote else BASE_BRANCH
-                await git(self.repo, "worktree", "add", "-q", "-b", branch, str(path), start)
+                await git(
+                    self.repo, "worktree", "add", "-q", "-b", branch, str(path), self.base_ref
+                )
         return path
 
     async def publish(self, task_id: int) -> None:
@@ -184,40 +302,184 @@ class Workspace:
         return (await git(self.path(task_id), "status", "--porcelain")).output.strip()
 
     async def diff(self, task_id: int) -> str:
-        """The branch's changes against main."""
-        return (await git(self.path(task_id), "diff", f"{BASE_BRANCH}...HEAD")).output
+        """The branch's changes against the base branch."""
+        return (await git(self.path(task_id), "diff", f"{self.base_ref}...HEAD")).output
+
+    async def read_config(self, name: str) -> str | None:
+        """A file from the committed base branch (None when it has no such file)."""
+        res = await git(self.repo, "show", f"{self.base_ref}:{name}", check=False)
+        return res.output if res.code == 0 else None
+
+    async def _checkouts_of(self, ref: str) -> list[Path]:
+        """Working trees that have `ref` checked out (the main one included)."""
+        out = (await git(self.repo, "worktree", "list", "--porcelain")).output
+        paths: list[Path] = []
+        current: Path | None = None
+        for line in out.splitlines():
+            if line.startswith("worktree "):
+                current = Path(line.removeprefix("worktree "))
+            elif line == f"branch {ref}" and current is not None:
+                paths.append(current)
+        return paths
+
+    async def _tracked_changes(self, checkout: Path) -> list[str]:
+        res = await git(checkout, "status", "--porcelain", "--untracked-files=no")
+        return [ln[3:] for ln in res.output.splitlines() if ln.strip()]
 
     async def merge(self, kernel: Kernel, task_id: int, title: str) -> str:
-        """Merge the task's branch into main; returns the merge commit. GitError on conflict."""
+        """Merge the task's branch onto the base branch; returns the commit the base
+        branch now points at. GitError on conflict, BaseBranchBusy when the base branch
+        is checked out with uncommitted changes (then nothing moved)."""
         branch = branch_name(task_id)
-        conn = await kernel.connect(autocommit=True)
-        try:
-            await conn.execute("SELECT pg_advisory_lock(%s)", (MERGE_LOCK_KEY,))
-            try:
-                if self.remote:
-                    # merge what was published onto the newest main, then publish main
-                    await git(self.repo, "fetch", "-q", "origin")
-                    await git(self.repo, "checkout", "-q", BASE_BRANCH)
-                    await git(self.repo, "reset", "-q", "--hard", f"origin/{BASE_BRANCH}")
-                    branch = f"origin/{branch}"
-                res = await git(
+        async with advisory_lock(kernel, MERGE_LOCK), self._exclusive():
+            await self.refuse_dangerous_config()
+            if self.remote:
+                await git(self.repo, "fetch", "-q", "origin")
+                tip_ref = f"refs/remotes/origin/{branch}"
+            else:
+                tip_ref = f"refs/heads/{branch}"
+            old = await self._rev(self.base_ref)
+            tip = await self._rev(tip_ref)
+            ancestor = await git(self.repo, "merge-base", "--is-ancestor", tip, old, check=False)
+            if ancestor.code == 0:
+                # already on the base branch (a reviewer died after merging): merging
+                # again would only add an empty commit
+                return old
+            res = await git(
+                self.repo, "merge-tree", "--write-tree", "--name-only", old, tip, check=False
+            )
+            if res.code != 0:
+                lines = res.output.strip().splitlines()
+                files = [
+                    ln for ln in lines[1:] if ln and not ln.startswith(("Auto-merging", "CONFLICT"))
+                ]
+                detail = ", ".join(files[:10]) or (lines[-1] if lines else "failed")
+                raise GitError(
+                    f"merge of {branch} into {self.base_branch} has conflicts in: {detail}"
+                )
+            tree = res.output.splitlines()[0].strip()
+            commit = (
+                await git(
                     self.repo,
-                    "merge",
-                    "--no-ff",
-                    "--no-edit",
+                    "commit-tree",
+                    tree,
+                    "-p",
+                    old,
+                    "-p",
+                    tip,
                     "-m",
                     f"Merge task #{task_id}: {title}",
-                    branch,
-                    check=False,
                 )
-                if res.code != 0:
-                    await git(self.repo, "merge", "--abort", check=False)
-                    last = res.output.strip().splitlines()[-1] if res.output.strip() else "failed"
-                    raise GitError(f"merge of {branch} into {BASE_BRANCH} failed: {last}")
-                if self.remote:
-                    await git(self.repo, "push", "-q", "origin", BASE_BRANCH)
-                return (await git(self.repo, "rev-parse", "HEAD")).output.strip()
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock(%s)", (MERGE_LOCK_KEY,))
-        finally:
-            await conn.close()
+            ).output.strip()
+            if self.remote:
+                await git(
+                    self.repo, "push", "-q", "origin", f"{commit}:refs/heads/{self.base_branch}"
+                )
+                await git(self.repo, "update-ref", self.base_ref, commit, old)
+            else:
+                await self._move_local_base(commit, old, task_id)
+            now = await self._rev(self.base_ref)
+            if now != commit:
+                raise GitError(f"{self.base_branch} is at {now[:12]}, not the merge {commit[:12]}")
+            return commit
+
+    async def _move_local_base(self, commit: str, old: str, task_id: int) -> None:
+        ref = self.base_ref
+        checkouts = await self._checkouts_of(ref)
+        for checkout in checkouts:
+            changed = await self._tracked_changes(checkout)
+            if changed:
+                shown = ", ".join(changed[:5]) + (" ..." if len(changed) > 5 else "")
+                raise BaseBranchBusy(
+                    f"{self.base_branch} is checked out at {checkout} with uncommitted "
+                    f"changes ({shown}); AgentOS does not touch them: commit or stash them, "
+                    f"then `agentos task retry {task_id}`"
+                )
+        if not checkouts:
+            await git(
+                self.repo, "update-ref", "-m", f"agentos: merge task #{task_id}", ref, commit, old
+            )
+            return
+        # A clean checkout of the base branch follows it, as `git pull` would: its
+        # files change only where the merge changed them, and git itself refuses if
+        # an untracked file would be overwritten.
+        first, *rest = checkouts
+        res = await git(first, "merge", "-q", "--ff-only", commit, check=False)
+        if res.code != 0:
+            last = res.output.strip().splitlines()[-1] if res.output.strip() else "failed"
+            raise BaseBranchBusy(
+                f"{self.base_branch} is checked out at {first} and cannot follow the merge "
+                f"({last}); AgentOS changed nothing: clean it up, then "
+                f"`agentos task retry {task_id}`"
+            )
+        for checkout in rest:  # the same branch in a second worktree (git allows --force)
+            await git(checkout, "reset", "-q", "--keep", commit, check=False)
+
+    async def refs_snapshot(self) -> dict[str, str]:
+        """Every ref but the task branches and remote-tracking refs: ref -> commit."""
+        out = (await git(self.repo, "for-each-ref", "--format=%(refname) %(objectname)")).output
+        refs: dict[str, str] = {}
+        for line in out.splitlines():
+            name, _, oid = line.partition(" ")
+            if name.startswith((TASK_BRANCHES, "refs/remotes/")):
+                continue
+            refs[name] = oid
+        return refs
+
+    async def undo_foreign_moves(self, task_id: int, before: dict[str, str]) -> list[str]:
+        """After a worker stage: put back every ref that took the task's commits without
+        review (the base branch, a tag, another branch); returns what was undone.
+
+        A ref a person moved meanwhile (commits that are not the task's) is left alone.
+        """
+        after = await self.refs_snapshot()
+        branch_tip = await git(
+            self.repo,
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            f"refs/heads/{branch_name(task_id)}",
+            check=False,
+        )
+        undone: list[str] = []
+        for ref, new in after.items():
+            old = before.get(ref)
+            if new == old:
+                continue
+            if not await self._holds_task_work(new, old, task_id, branch_tip.output.strip()):
+                continue
+            if old is None:
+                await git(self.repo, "update-ref", "-d", ref, new)
+            else:
+                checkouts = await self._checkouts_of(ref)
+                if checkouts:
+                    await git(checkouts[0], "reset", "-q", "--keep", old)
+                else:
+                    await git(self.repo, "update-ref", ref, old, new)
+            short = ref.removeprefix("refs/heads/")
+            undone.append(f"{short} {new[:12]} -> {old[:12] if old else 'deleted'}")
+        if undone:
+            log.warning(
+                "task #%s moved refs outside review; undone: %s", task_id, "; ".join(undone)
+            )
+        return undone
+
+    async def _holds_task_work(self, new: str, old: str | None, task_id: int, tip: str) -> bool:
+        """Whether the commits `new` added over `old` include the task's own work: its
+        branch tip, or a commit made with the identity AgentOS's tools commit as."""
+        if tip:
+            res = await git(self.repo, "merge-base", "--is-ancestor", tip, new, check=False)
+            base_has = (
+                await git(self.repo, "merge-base", "--is-ancestor", tip, old, check=False)
+                if old
+                else GitResult(1, "")
+            )
+            if res.code == 0 and base_has.code != 0:
+                return True
+        span = f"{old}..{new}" if old else new
+        res = await git(self.repo, "log", "--format=%ce %s", span, "-n", "200", check=False)
+        for line in res.output.splitlines():
+            email, _, subject = line.partition(" ")
+            if email.endswith("@agentos.local") and not subject.startswith("Merge task #"):
+                return True
+        return False

@@ -203,3 +203,11 @@ SELECT id, %(status)s::agentos.pgqueuer_status, priority, entrypoint FROM gone;
 -- name: queue_depth
 -- Ready, waiting and running work per role.
 SELECT * FROM agentos.queue_depth;
+
+-- name: advisory_lock
+-- Wait for the session-level advisory lock named by a text key.
+SELECT pg_advisory_lock(hashtext(%(key)s));
+
+-- name: advisory_unlock
+-- Give back the session-level advisory lock named by a text key.
+SELECT pg_advisory_unlock(hashtext(%(key)s));
