@@ -1,19 +1,27 @@
 """File tools, confined to the task's worktree.
 
-Every path goes through `resolve_in_worktree`: it is taken relative to the worktree
-(an absolute path must already point inside it), and every existing component is
-resolved, so neither `..` nor a symlink (dangling or not) can lead outside. Writes into
-`.git` are refused. This confinement keeps an agent's mistakes inside its worktree; it is
-not a sandbox (the shell tool runs arbitrary commands): isolation is the process's user
-and container.
+Every path is resolved by walking it one component at a time from a file descriptor
+of the worktree (`walk_beneath`): each directory is opened with
+`O_NOFOLLOW | O_DIRECTORY` relative to its parent's descriptor, and the file itself with
+`O_NOFOLLOW`, so the kernel never follows a link for us and a directory swapped for a
+symlink between our check and our open is caught, not followed. A symbolic link met on
+the way is read (`readlink`) and its target resolved the same way; a link whose target
+leaves the worktree, `..` above it, or an absolute path outside it is refused
+(RESOLVE_BENEATH semantics, in user space, portable). A regular file with more than one
+hard link is refused: its other names may be outside the worktree, where a link made
+through an unsandboxed shell could point at any file the agent's user can read or
+write. Writes into `.git` are refused.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import re
+import stat
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from agentos.tools.base import Tool, ToolContext, ToolError, ToolInput
@@ -25,6 +33,7 @@ MAX_LIST_ENTRIES = 1_000
 MAX_SEARCH_FILE_BYTES = 2_000_000
 MAX_SEARCH_RESULTS = 200
 MAX_LINE_SHOWN = 300
+MAX_LINK_HOPS = 40  # as the kernel's own limit on symbolic links in one lookup
 SKIP_DIRS = {".git"}
 # never searched: generated, vendored or tool output
 SEARCH_SKIP_DIRS = SKIP_DIRS | {
@@ -32,6 +41,8 @@ SEARCH_SKIP_DIRS = SKIP_DIRS | {
     ".ruff_cache", ".agentos",
 }  # fmt: skip
 MAX_SEARCH_FILES = 20_000
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
 def worktree_root(ctx: ToolContext) -> Path:
@@ -42,39 +53,206 @@ def worktree_root(ctx: ToolContext) -> Path:
         raise ToolError(f"the worktree {ctx.worktree} does not exist") from exc
 
 
-def resolve_in_worktree(ctx: ToolContext, path: str) -> Path:
-    """The absolute path for `path`, refused when it (or a link on the way) leaves the worktree."""
-    root = worktree_root(ctx)
-    text = path.strip() or "."
-    if "\x00" in text:
-        raise ToolError("paths cannot contain NUL characters")
+def _parts(ctx: ToolContext, root: Path, text: str, base: list[str], shown: str) -> list[str]:
+    """Components of `text` (relative to base, within root), `.` and `..` applied."""
     raw = Path(text)
     if raw.is_absolute():
         # accepted only when it names something inside the worktree
-        for base in (root, Path(os.path.abspath(ctx.worktree))):
+        for prefix in (root, Path(os.path.abspath(ctx.worktree))):
             try:
-                raw = raw.relative_to(base)
+                raw = raw.relative_to(prefix)
                 break
             except ValueError:
                 continue
         else:
-            raise ToolError(f"{path}: outside the worktree (use a path relative to it)")
-    # Resolve component by component, as the OS does: a symlink is followed before any
-    # later `..` applies, so a purely lexical check would be fooled.
-    current = root
+            raise ToolError(f"{shown}: outside the worktree (use a path relative to it)")
+        base = []
+    out = list(base)
     for part in raw.parts:
         if part in ("", "."):
             continue
-        current = current / part
-        if part == ".." or current.is_symlink() or current.exists():
-            current = current.resolve()
-            if not _inside(current, root):
-                raise ToolError(f"{path}: outside the worktree")
-    return current
+        if part == "..":
+            # lexical `..` is exact here: every component before it is a real directory
+            # (links are replaced by their targets before the walk goes on)
+            if not out:
+                raise ToolError(f"{shown}: outside the worktree")
+            out.pop()
+        else:
+            out.append(part)
+    return out
 
 
-def _inside(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
+@dataclass
+class Beneath:
+    """Where a path leads inside the worktree: its components and its parent directory's fd.
+
+    `dir_fd` is open on the parent of the last component (the worktree itself for the
+    worktree); `exists` says whether the walk reached the last component. Close it.
+    """
+
+    root: Path
+    parts: list[str]
+    dir_fd: int
+    exists: bool
+    parent_exists: bool = True
+
+    @property
+    def name(self) -> str:
+        """The last component ('.' for the worktree itself)."""
+        return self.parts[-1] if self.parts else "."
+
+    @property
+    def path(self) -> Path:
+        """The absolute path, for messages and for callers that only need a name."""
+        return self.root.joinpath(*self.parts)
+
+    def close(self) -> None:
+        """Close the directory descriptor."""
+        os.close(self.dir_fd)
+
+
+def walk_beneath(ctx: ToolContext, path: str, *, create_parents: bool = False) -> Beneath:
+    """Walk `path` from the worktree without letting the kernel follow any link.
+
+    Links inside the worktree are resolved by us (to their target, walked the same
+    way); any step outside is a ToolError. With `create_parents` missing directories
+    are created on the way (each mkdir relative to its parent's fd).
+    """
+    root = worktree_root(ctx)
+    text = path.strip() or "."
+    if "\x00" in text:
+        raise ToolError("paths cannot contain NUL characters")
+    parts = _parts(ctx, root, text, [], path)
+    hops = 0
+    while True:
+        fd = os.open(root, _DIR_FLAGS & ~os.O_NOFOLLOW)  # the worktree itself is trusted
+        restart = False
+        try:
+            for i, name in enumerate(parts):
+                last = i == len(parts) - 1
+                try:
+                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    if last:
+                        return Beneath(root, parts, fd, exists=False)
+                    if not create_parents:
+                        # nothing exists below, so no link can lead anywhere: lexical is exact
+                        return Beneath(root, parts, fd, exists=False, parent_exists=False)
+                    os.mkdir(name, 0o777, dir_fd=fd)
+                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                if stat.S_ISLNK(st.st_mode):
+                    hops += 1
+                    if hops > MAX_LINK_HOPS:
+                        raise ToolError(f"{path}: too many levels of symbolic links")
+                    target = os.readlink(name, dir_fd=fd)
+                    parts = _parts(ctx, root, target, parts[:i], path) + parts[i + 1 :]
+                    restart = True
+                    break
+                if last:
+                    return Beneath(root, parts, fd, exists=True)
+                if not stat.S_ISDIR(st.st_mode):
+                    raise ToolError(f"{'/'.join(parts[: i + 1])}: not a directory")
+                try:
+                    child = os.open(name, _DIR_FLAGS, dir_fd=fd)
+                except OSError as exc:
+                    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                        restart = True  # swapped for a link since the stat: look again
+                        break
+                    raise
+                os.close(fd)
+                fd = child
+            else:
+                return Beneath(root, parts, fd, exists=True)
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+        if not restart:  # pragma: no cover - every path above returns or restarts
+            raise ToolError(f"{path}: cannot be resolved")
+
+
+def resolve_in_worktree(ctx: ToolContext, path: str) -> Path:
+    """The absolute path for `path`, refused when it (or a link on the way) leaves the worktree."""
+    found = walk_beneath(ctx, path)
+    found.close()
+    return found.path
+
+
+def open_beneath(
+    ctx: ToolContext, path: str, flags: int, *, create_parents: bool = False
+) -> tuple[int, os.stat_result, Beneath]:
+    """Open a regular file of the worktree with O_NOFOLLOW; refuse links out and hard links.
+
+    Returns the file descriptor, its stat and where it is. The caller closes the fd.
+    """
+    found = walk_beneath(ctx, path, create_parents=create_parents)
+    name = rel_parts(found.parts)
+    try:
+        if not found.parts:
+            raise ToolError(f"{name}: is a directory")
+        if not found.exists and not (flags & os.O_CREAT and found.parent_exists):
+            raise ToolError(f"{name}: no such file")
+        try:
+            # O_NONBLOCK: a FIFO planted in the worktree must not hang the tool
+            fd = os.open(
+                found.name,
+                flags | os.O_NOFOLLOW | os.O_CLOEXEC | _NONBLOCK,
+                0o666,
+                dir_fd=found.dir_fd,
+            )
+        except IsADirectoryError as exc:
+            raise ToolError(f"{name}: is a directory") from exc
+        except FileNotFoundError as exc:
+            raise ToolError(f"{name}: no such file") from exc
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise ToolError(f"{name}: became a symbolic link while opening; try again") from exc
+            if exc.errno == errno.ENXIO:
+                raise ToolError(f"{name}: not a regular file") from exc
+            raise
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise ToolError(f"{name}: is a directory")
+            if not stat.S_ISREG(st.st_mode):
+                raise ToolError(f"{name}: not a regular file")
+            if st.st_nlink > 1:
+                raise ToolError(
+                    f"{name}: has {st.st_nlink} hard links; another name of this file may be "
+                    "outside the worktree, so the file tools do not open it (give it its own "
+                    "copy: cp f f.new && mv f.new f)"
+                )
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, st, found
+    finally:
+        found.close()
+
+
+def rel_parts(parts: list[str]) -> str:
+    """Components as the model should see them: relative to the worktree."""
+    return "/".join(parts) or "."
+
+
+def _read_fd(fd: int, limit: int) -> bytes:
+    chunks = []
+    size = 0
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            break
+    return b"".join(chunks)
+
+
+def _write_fd(fd: int, data: bytes) -> None:
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.ftruncate(fd, 0)
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
 
 
 def rel(ctx: ToolContext, path: Path) -> str:
@@ -83,9 +261,13 @@ def rel(ctx: ToolContext, path: Path) -> str:
     return "." if path == root else str(path.relative_to(root))
 
 
-def _refuse_git_dir(ctx: ToolContext, path: Path) -> None:
-    if ".git" in path.relative_to(worktree_root(ctx)).parts:
-        raise ToolError(f"{rel(ctx, path)}: refusing to write inside .git (use the git tools)")
+def _refuse_git_dir(ctx: ToolContext, path: str) -> None:
+    found = walk_beneath(ctx, path)
+    found.close()
+    if ".git" in found.parts:
+        raise ToolError(
+            f"{rel_parts(found.parts)}: refusing to write inside .git (use the git tools)"
+        )
 
 
 def _is_binary(data: bytes) -> bool:
@@ -105,20 +287,24 @@ class ReadFileInput(ToolInput):
 
 async def read_file(ctx: ToolContext, args: ReadFileInput) -> str:
     """Lines of a text file, numbered, within the output cap."""
-    path = resolve_in_worktree(ctx, args.path)
-    return await asyncio.to_thread(_read_file, ctx, path, args)
+    return await asyncio.to_thread(_read_file, ctx, args)
 
 
-def _read_file(ctx: ToolContext, path: Path, args: ReadFileInput) -> str:
-    name = rel(ctx, path)
-    if not path.exists():
-        raise ToolError(f"{name}: no such file")
-    if path.is_dir():
-        raise ToolError(f"{name}: is a directory (use list_files)")
-    size = path.stat().st_size
-    if size > MAX_READ_BYTES:
-        raise ToolError(f"{name}: {size} bytes, larger than the {MAX_READ_BYTES}-byte limit")
-    data = path.read_bytes()
+def _read_file(ctx: ToolContext, args: ReadFileInput) -> str:
+    try:
+        fd, st, found = open_beneath(ctx, args.path, os.O_RDONLY)
+    except ToolError as exc:
+        if "is a directory" in str(exc):
+            raise ToolError(f"{exc} (use list_files)") from exc
+        raise
+    name = rel_parts(found.parts)
+    try:
+        size = st.st_size
+        if size > MAX_READ_BYTES:
+            raise ToolError(f"{name}: {size} bytes, larger than the {MAX_READ_BYTES}-byte limit")
+        data = _read_fd(fd, MAX_READ_BYTES)
+    finally:
+        os.close(fd)
     if _is_binary(data):
         return f"{name}: binary file ({size} bytes), not shown"
     lines = data.decode("utf-8", errors="replace").splitlines()
@@ -159,23 +345,22 @@ class WriteFileInput(ToolInput):
 
 async def write_file(ctx: ToolContext, args: WriteFileInput) -> str:
     """Create or overwrite a file with the given content."""
-    path = resolve_in_worktree(ctx, args.path)
-    _refuse_git_dir(ctx, path)
-    return await asyncio.to_thread(_write_file, ctx, path, args.content)
+    _refuse_git_dir(ctx, args.path)
+    return await asyncio.to_thread(_write_file, ctx, args.path, args.content)
 
 
-def _write_file(ctx: ToolContext, path: Path, content: str) -> str:
-    name = rel(ctx, path)
-    if path.is_dir():
-        raise ToolError(f"{name}: is a directory")
-    existed = path.exists()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # the parents now exist: check again that none of them is a link out
-    resolve_in_worktree(ctx, name)
+def _write_file(ctx: ToolContext, path: str, content: str) -> str:
+    existed = walk_beneath(ctx, path)
+    existed.close()
+    # no O_TRUNC: the file is emptied only after the hard-link check passed
+    fd, _, found = open_beneath(ctx, path, os.O_WRONLY | os.O_CREAT, create_parents=True)
     data = content.encode("utf-8")
-    path.write_bytes(data)
-    verb = "overwrote" if existed else "created"
-    return f"{verb} {name} ({len(data)} bytes, {len(content.splitlines())} lines)"
+    try:
+        _write_fd(fd, data)
+    finally:
+        os.close(fd)
+    verb = "overwrote" if existed.exists else "created"
+    return f"{verb} {rel_parts(found.parts)} ({len(data)} bytes, {len(content.splitlines())} lines)"
 
 
 # ------------------------------------------------------------------- edit ----
@@ -196,18 +381,27 @@ class EditFileInput(ToolInput):
 
 async def edit_file(ctx: ToolContext, args: EditFileInput) -> str:
     """Replace one exact, unique piece of text in a file."""
-    path = resolve_in_worktree(ctx, args.path)
-    _refuse_git_dir(ctx, path)
-    return await asyncio.to_thread(_edit_file, ctx, path, args)
+    _refuse_git_dir(ctx, args.path)
+    return await asyncio.to_thread(_edit_file, ctx, args)
 
 
-def _edit_file(ctx: ToolContext, path: Path, args: EditFileInput) -> str:
-    name = rel(ctx, path)
-    if not path.is_file():
-        raise ToolError(f"{name}: no such file (use write_file to create it)")
+def _edit_file(ctx: ToolContext, args: EditFileInput) -> str:
+    try:
+        fd, _, found = open_beneath(ctx, args.path, os.O_RDWR)
+    except ToolError as exc:
+        if "no such file" in str(exc):
+            raise ToolError(f"{exc} (use write_file to create it)") from exc
+        raise
+    try:
+        return _edit_open_file(fd, rel_parts(found.parts), args)
+    finally:
+        os.close(fd)
+
+
+def _edit_open_file(fd: int, name: str, args: EditFileInput) -> str:
     if args.old == args.new:
         raise ToolError("old and new are the same text; nothing to do")
-    data = path.read_bytes()
+    data = _read_fd(fd, MAX_READ_BYTES)
     if _is_binary(data):
         raise ToolError(f"{name}: binary file; cannot edit text in it")
     text = data.decode("utf-8", errors="surrogateescape")
@@ -228,7 +422,7 @@ def _edit_file(ctx: ToolContext, path: Path, args: EditFileInput) -> str:
         if args.replace_all
         else text.replace(args.old, args.new, 1)
     )
-    path.write_bytes(text.encode("utf-8", errors="surrogateescape"))
+    _write_fd(fd, text.encode("utf-8", errors="surrogateescape"))
     what = f"{count} occurrences" if count > 1 else f"1 occurrence at line {line}"
     return f"edited {name}: replaced {what}"
 
@@ -354,11 +548,17 @@ def _search_files(ctx: ToolContext, base: Path, rx: re.Pattern[str], args: Searc
         if args.glob is not None and not path.match(args.glob):
             continue
         try:
-            if path.stat().st_size > MAX_SEARCH_FILE_BYTES:
+            fd, st, _ = open_beneath(ctx, str(path.relative_to(root)), os.O_RDONLY)
+        except (OSError, ToolError):
+            continue  # links out, hard links, special files: never read
+        try:
+            if st.st_size > MAX_SEARCH_FILE_BYTES:
                 continue
-            data = path.read_bytes()
+            data = _read_fd(fd, MAX_SEARCH_FILE_BYTES)
         except OSError:
             continue
+        finally:
+            os.close(fd)
         if _is_binary(data):
             continue
         files += 1

@@ -456,7 +456,9 @@ def bwrap_argv(
             out += ["--size", str(TMPFS_BYTES), "--tmpfs", tmp]
     out += ["--dir", SANDBOX_HOME]
     # Shallow paths first, so a hidden directory never covers a deeper bind made earlier.
-    real_hidden = sorted({_real(p) for p in hidden if os.path.lexists(p)}, key=lambda p: len(p.parts))
+    real_hidden = sorted(
+        {_real(p) for p in hidden if os.path.lexists(p)}, key=lambda p: len(p.parts)
+    )
     for path in real_hidden:
         if path == Path("/"):
             continue
@@ -468,7 +470,9 @@ def bwrap_argv(
     if network and resolv.is_file() and any(_under(resolv, h) for h in real_hidden):
         # /etc/resolv.conf is often a link into /run (systemd-resolved): keep DNS working
         readable = [*readable, resolv]
-    for path in sorted({_real(p) for p in readable if os.path.exists(p)}, key=lambda p: len(p.parts)):
+    for path in sorted(
+        {_real(p) for p in readable if os.path.exists(p)}, key=lambda p: len(p.parts)
+    ):
         out += ["--ro-bind", str(path), str(path)]
     for path in sorted({_real(p) for p in masked if os.path.exists(p)}):
         out += ["--ro-bind", "/dev/null", str(path)]

@@ -45,8 +45,15 @@ from agentos.tools.sandbox import (
 )
 from pydantic import Field
 
-__all__ = ["ProcessResult", "TOOLS", "agent_env", "is_secret_name", "run_command",
-           "run_process", "safe_env"]  # fmt: skip
+__all__ = [
+    "TOOLS",
+    "ProcessResult",
+    "agent_env",
+    "is_secret_name",
+    "run_command",
+    "run_process",
+    "safe_env",
+]  # fmt: skip
 
 
 def safe_env(

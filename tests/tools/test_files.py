@@ -245,3 +245,70 @@ async def test_search_skips_vendored_and_generated_dirs(ctx: ToolContext, call) 
         (ctx.worktree / d / "f.txt").write_text("needle\n")
     r = await call(ctx, "search_files", {"pattern": "needle"})
     assert r.output == "src/f.txt:1: needle"
+
+
+# -------------------------------------------------- hard links and O_NOFOLLOW ----
+
+
+async def test_hard_links_to_outside_files_are_refused(
+    ctx: ToolContext, tmp_path: Path, call
+) -> None:
+    # What an unsandboxed shell could do: `ln ~/.pgpass wt/notes.txt`, then read_file it.
+    outside = tmp_path / "outside-secret.txt"
+    outside.write_text("TOP SECRET\n")
+    os.link(outside, ctx.worktree / "notes.txt")
+    r = await call(ctx, "read_file", {"path": "notes.txt"})
+    assert not r.ok and "hard links" in r.output and "TOP SECRET" not in r.output
+    r = await call(ctx, "edit_file", {"path": "notes.txt", "old": "TOP", "new": "LOW"})
+    assert not r.ok and "hard links" in r.output
+    r = await call(ctx, "write_file", {"path": "notes.txt", "content": "pwned"})
+    assert not r.ok and "hard links" in r.output
+    assert outside.read_text() == "TOP SECRET\n"  # neither truncated nor rewritten
+    r = await call(ctx, "search_files", {"pattern": "SECRET"})
+    assert r.ok and "TOP SECRET" not in r.output
+
+
+async def test_a_symlinked_intermediate_directory_out_is_refused(
+    ctx: ToolContext, tmp_path: Path, call
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "deep").mkdir(parents=True)
+    (elsewhere / "deep" / "f.txt").write_text("outside\n")
+    (ctx.worktree / "a").mkdir()
+    (ctx.worktree / "a" / "b").symlink_to(elsewhere)  # a/b/deep/f.txt leads outside
+    for tool, args in (
+        ("read_file", {"path": "a/b/deep/f.txt"}),
+        ("write_file", {"path": "a/b/deep/new.txt", "content": "x"}),
+        ("write_file", {"path": "a/b/deep/f.txt", "content": "x"}),
+        ("edit_file", {"path": "a/b/deep/f.txt", "old": "outside", "new": "inside"}),
+    ):
+        r = await call(ctx, tool, args)
+        assert not r.ok and "outside the worktree" in r.output, (tool, r.output)
+    assert (elsewhere / "deep" / "f.txt").read_text() == "outside\n"
+    assert not (elsewhere / "deep" / "new.txt").exists()
+
+
+def test_the_walk_never_lets_the_kernel_follow_a_link(ctx: ToolContext, tmp_path: Path) -> None:
+    # walk_beneath reads each link itself; a directory swapped for a link after the
+    # walk opened it is not followed: the fd it holds is the directory it checked.
+    from agentos.tools.files import walk_beneath
+
+    (ctx.worktree / "d").mkdir()
+    found = walk_beneath(ctx, "d/x.txt")
+    try:
+        (ctx.worktree / "d").rename(ctx.worktree / "d.old")
+        (ctx.worktree / "d").symlink_to(tmp_path)
+        fd = os.open("x.txt", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644, dir_fd=found.dir_fd)
+        os.close(fd)
+    finally:
+        found.close()
+    assert (ctx.worktree / "d.old" / "x.txt").exists()
+    assert not (tmp_path / "x.txt").exists()
+
+
+async def test_special_files_do_not_hang_the_tools(ctx: ToolContext, call) -> None:
+    os.mkfifo(ctx.worktree / "pipe")
+    r = await call(ctx, "read_file", {"path": "pipe"})
+    assert not r.ok and "not a regular file" in r.output
+    r = await call(ctx, "write_file", {"path": "pipe", "content": "x"})
+    assert not r.ok and "not a regular file" in r.output
