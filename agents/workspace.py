@@ -73,9 +73,11 @@ GIT_SAFE_CONFIG = (
     "core.pager=cat",
 )
 # Repository-local configuration that makes git run a program of the repository's
-# choosing. A repository we work on may have been written by a model.
+# choosing, and that GIT_SAFE_CONFIG cannot override. A repository we work on may have
+# been written by a model. (core.hooksPath and core.fsmonitor are overridden above, so
+# a checkout that uses husky, say, still works.)
 DANGEROUS_CONFIG = re.compile(
-    r"^(core\.(fsmonitor|sshcommand|gitproxy|askpass|editor|pager|hookspath)"
+    r"^(core\.(sshcommand|gitproxy|askpass|alternaterefscommand)"
     r"|sequence\.editor|diff\.external|diff\..+\.(textconv|command)"
     r"|filter\..+\.(clean|smudge|process)|merge\..+\.driver"
     r"|credential(\..+)?\.helper|gpg(\..+)?\.program|uploadpack\.packobjectshook"
