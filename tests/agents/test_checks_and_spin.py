@@ -151,6 +151,15 @@ async def test_a_check_that_cannot_run_blocks_the_task_and_says_why(
     assert any("cannot run" in a["message"] for a in acts)
 
 
+def _commit_all(cwd: Path, message: str) -> None:
+    subprocess.run(["git", "add", "-A"], cwd=cwd, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=a", "-c", "user.email=a@x", "commit", "-qm", message],
+        cwd=cwd,
+        check=True,
+    )
+
+
 async def test_the_workspace_check_comes_from_the_base_branch_not_the_worktree(
     agent_settings: AgentSettings,
 ) -> None:
@@ -161,23 +170,13 @@ async def test_the_workspace_check_comes_from_the_base_branch_not_the_worktree(
         ).ensure()
         repo = agent_settings.workspace_path
         (repo / ".agentos.yaml").write_text("check_command: exit 3\n")
-        subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
-        subprocess.run(
-            ["git", "-c", "user.name=a", "-c", "user.email=a@x", "commit", "-qm", "check"],
-            cwd=repo,
-            check=True,
-        )
+        _commit_all(repo, "check")
         cfg = load_role("reviewer", agent_settings)
         rt = AgentRuntime(kernel, agent_settings, cfg, ws)
         assert await rt.check_command() == ("exit 3", ".agentos.yaml")
         wt = await ws.worktree(5)
         (wt / ".agentos.yaml").write_text("check_command: 'true'\n")  # a worker's wish
-        subprocess.run(["git", "add", "-A"], cwd=wt, check=True)
-        subprocess.run(
-            ["git", "-c", "user.name=w", "-c", "user.email=w@x", "commit", "-qm", "x"],
-            cwd=wt,
-            check=True,
-        )
+        _commit_all(wt, "x")
         assert (await rt.check_command())[0] == "exit 3"
         result = await rt._run_check(wt)
         assert result.outcome == "failed" and result.exit_code == 3

@@ -75,7 +75,7 @@ async def test_a_configured_base_branch_that_does_not_exist_is_refused(
     kernel: Kernel, tmp_path: Path
 ) -> None:
     repo = user_repo(tmp_path / "repo", "master")
-    with pytest.raises(GitError, match="no branch 'main'.*AGENTOS_BASE_BRANCH"):
+    with pytest.raises(GitError, match=r"no branch 'main'.*AGENTOS_BASE_BRANCH"):
         await Workspace(repo, tmp_path / "trees", kernel=kernel, base_branch="main").ensure()
 
 
