@@ -13,6 +13,12 @@ ends and `close()` at shutdown. A context without a pool uses one fallback pool 
 process (`close_fallback_pool()` closes it).
 
 Only http(s) and about:blank URLs open: `file://` would read outside the worktree.
+Every request of a task's context (navigations, each redirect hop, subresources,
+WebSockets) goes through the task's `GuardedProxy` (tools/netguard.py), which refuses
+loopback, private, link-local and other non-public addresses after resolving the host,
+and connects to the address it checked; a role opts in with
+`ToolContext.allow_private_network` or `private_hosts`. Service workers are blocked
+and WebRTC may not send UDP outside the proxy, so nothing bypasses it.
 Screenshots go to `.agentos/screenshots/` in the worktree, a directory that ignores
 itself in git.
 """
@@ -29,6 +35,7 @@ from urllib.parse import urlsplit
 
 from agentos.tools.base import Tool, ToolContext, ToolError, ToolInput
 from agentos.tools.files import worktree_root
+from agentos.tools.netguard import PROXY_VERDICT, GuardedProxy, NetworkPolicy, check_url
 from pydantic import Field
 
 DEFAULT_EXECUTABLE = "/usr/bin/chromium"
@@ -41,7 +48,14 @@ LAUNCH_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # every connection goes through the task's guarded proxy, loopback included
+    "--proxy-bypass-list=<-loopback>",
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--dns-prefetch-disable",
 ]
+# Chromium applies per-context proxies only when the browser was launched with one.
+PER_CONTEXT_PROXY = {"server": "http://per-context"}
 NAVIGATION_TIMEOUT = 30.0
 ACTION_TIMEOUT = 10.0
 SCREENSHOT_DIR = Path(".agentos") / "screenshots"
@@ -70,6 +84,7 @@ class BrowserPool:
         self._browser: Any = None
         self._contexts: dict[int | None, Any] = {}
         self._pages: dict[int | None, Any] = {}
+        self._proxies: dict[int | None, GuardedProxy] = {}
         self._lock = asyncio.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -83,6 +98,7 @@ class BrowserPool:
             self._playwright = self._browser = None
             self._contexts.clear()
             self._pages.clear()
+            self._proxies.clear()
 
     async def _ensure_browser(self) -> Any:
         if self._browser is not None and self._browser.is_connected():
@@ -100,7 +116,10 @@ class BrowserPool:
         self._playwright = await async_playwright().start()
         try:
             self._browser = await self._playwright.chromium.launch(
-                executable_path=self.executable, args=LAUNCH_ARGS, headless=True
+                executable_path=self.executable,
+                args=LAUNCH_ARGS,
+                headless=True,
+                proxy=PER_CONTEXT_PROXY,  # type: ignore[arg-type]
             )
         except Exception as exc:
             await self._shutdown()
@@ -109,25 +128,45 @@ class BrowserPool:
             ) from exc
         return self._browser
 
-    async def page(self, task_id: int | None) -> Any:
-        """The task's page, creating the browser and the task's context on first use."""
+    async def page(self, task_id: int | None, policy: NetworkPolicy | None = None) -> Any:
+        """The task's page, creating the browser and the task's context on first use.
+
+        `policy` (default: public addresses only) is what the task's proxy lets through;
+        a later call with another policy replaces it for the context's next requests.
+        """
         self._check_loop()
         async with self._lock:
             browser = await self._ensure_browser()
+            proxy = self._proxies.get(task_id)
+            if proxy is not None and policy is not None:
+                proxy.policy = policy
             page = self._pages.get(task_id)
             if page is not None and not page.is_closed():
                 return page
             context = self._contexts.get(task_id)
             if context is None:
-                context = await browser.new_context(
-                    viewport={"width": 1280, "height": 800}, accept_downloads=False
-                )
+                proxy = await GuardedProxy(policy or NetworkPolicy()).start()
+                try:
+                    context = await browser.new_context(
+                        viewport={"width": 1280, "height": 800},
+                        accept_downloads=False,
+                        proxy={"server": proxy.url},
+                        service_workers="block",  # a worker's fetches would skip routing
+                    )
+                except BaseException:
+                    await proxy.close()
+                    raise
+                self._proxies[task_id] = proxy
                 context.set_default_timeout(self.action_timeout * 1000)
                 context.set_default_navigation_timeout(self.navigation_timeout * 1000)
                 self._contexts[task_id] = context
             page = await context.new_page()
             self._pages[task_id] = page
             return page
+
+    def proxy(self, task_id: int | None) -> GuardedProxy | None:
+        """The guarded proxy of the task's context, if it has one."""
+        return self._proxies.get(task_id)
 
     def has_page(self, task_id: int | None) -> bool:
         """Whether the task has an open page."""
@@ -145,6 +184,9 @@ class BrowserPool:
             if context is not None:
                 with contextlib.suppress(Exception):
                     await context.close()
+            proxy = self._proxies.pop(task_id, None)
+            if proxy is not None:
+                await proxy.close()
 
     async def close(self) -> None:
         """Close every context, the browser and Playwright."""
@@ -158,6 +200,9 @@ class BrowserPool:
                 await context.close()
         self._contexts.clear()
         self._pages.clear()
+        for proxy in self._proxies.values():
+            await proxy.close()
+        self._proxies.clear()
         if self._browser is not None:
             with contextlib.suppress(Exception):
                 await self._browser.close()
@@ -211,7 +256,29 @@ async def _current_page(ctx: ToolContext) -> Any:
     pool = pool_for(ctx)
     if not pool.has_page(ctx.task_id):
         raise ToolError("no page is open: call browser_open first")
-    return await pool.page(ctx.task_id)
+    return await pool.page(ctx.task_id, NetworkPolicy.of(ctx))
+
+
+def _proxy_marks(pool: BrowserPool, task_id: int | None) -> tuple[int, int]:
+    proxy = pool.proxy(task_id)
+    return (len(proxy.refusals), len(proxy.errors)) if proxy is not None else (0, 0)
+
+
+def _new_refusals(pool: BrowserPool, task_id: int | None, since: tuple[int, int]) -> list[str]:
+    proxy = pool.proxy(task_id)
+    return proxy.refusals[since[0] :] if proxy is not None else []
+
+
+def _new_errors(pool: BrowserPool, task_id: int | None, since: tuple[int, int]) -> list[str]:
+    proxy = pool.proxy(task_id)
+    return proxy.errors[since[1] :] if proxy is not None else []
+
+
+def _refusal_note(pool: BrowserPool, task_id: int | None, since: tuple[int, int]) -> str:
+    refused = _new_refusals(pool, task_id, since)
+    if not refused:
+        return ""
+    return f"\n[{len(refused)} request(s) refused; the first: {refused[0]}]"
 
 
 async def _guard(coro: Any) -> Any:
@@ -242,10 +309,31 @@ async def browser_open(ctx: ToolContext, args: BrowserOpenInput) -> str:
     scheme = urlsplit(url).scheme.lower()
     if url != "about:blank" and scheme not in ("http", "https"):
         raise ToolError(f"only http(s) URLs open in the browser, not {scheme or url!r}")
-    page = await pool_for(ctx).page(ctx.task_id)
-    response = await _guard(page.goto(url, wait_until="load"))
+    policy = NetworkPolicy.of(ctx)
+    if url != "about:blank":
+        await check_url(url, policy)  # the proxy checks again, on every hop
+    pool = pool_for(ctx)
+    page = await pool.page(ctx.task_id, policy)
+    since = _proxy_marks(pool, ctx.task_id)
+    try:
+        response = await _guard(page.goto(url, wait_until="load"))
+    except ToolError as exc:
+        # https and redirects to https fail as a tunnel error: say why the proxy refused
+        refused = _new_refusals(pool, ctx.task_id, since)
+        failed = _new_errors(pool, ctx.task_id, since)
+        if refused or failed:
+            raise ToolError((refused or failed)[0]) from exc
+        raise
+    verdict = response.headers.get(PROXY_VERDICT) if response is not None else None
+    if verdict is not None:
+        # the proxy answered itself: this navigation (or a redirect on its way) is refused
+        # or unreachable; show its reason, not its error page
+        reasons = _new_refusals(pool, ctx.task_id, since) + _new_errors(pool, ctx.task_id, since)
+        with contextlib.suppress(ToolError):
+            await _guard(page.goto("about:blank"))
+        raise ToolError(reasons[0] if reasons else f"the request to {url} was refused")
     status = f"HTTP {response.status}" if response is not None else "no HTTP response"
-    return f"opened {await _where(page)} ({status})"
+    return f"opened {await _where(page)} ({status}){_refusal_note(pool, ctx.task_id, since)}"
 
 
 class BrowserTextInput(ToolInput):
@@ -285,10 +373,13 @@ class BrowserClickInput(ToolInput):
 async def browser_click(ctx: ToolContext, args: BrowserClickInput) -> str:
     """Click an element and report where the page is afterwards."""
     page = await _current_page(ctx)
+    pool = pool_for(ctx)
+    since = _proxy_marks(pool, ctx.task_id)
     await _guard(page.click(args.selector))
     with contextlib.suppress(ToolError):
         await _guard(page.wait_for_load_state("load"))
-    return f"clicked {args.selector}; now at {await _where(page)}"
+    note = _refusal_note(pool, ctx.task_id, since)
+    return f"clicked {args.selector}; now at {await _where(page)}{note}"
 
 
 class BrowserFillInput(ToolInput):

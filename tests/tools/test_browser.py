@@ -1,5 +1,9 @@
 """Browser tools: Playwright driving Debian's chromium against a page served on 127.0.0.1.
 
+The site is on a loopback address, which the browser refuses by default (SSRF): the
+functional tests opt in with `allow_private_network=True`; the guard's own tests show
+the refusal, directly and through redirects.
+
 The real-browser tests skip, with the reason, where Playwright or chromium is absent
 (`pip install 'agentos[browser]'` and `apt-get install chromium`). The tests of the
 error messages for a missing Playwright or chromium always run.
@@ -86,13 +90,22 @@ async def pool() -> AsyncIterator[BrowserPool]:
         await p.close()
 
 
-def _ctx(worktree: Path, pool: BrowserPool, task_id: int) -> ToolContext:
+def _ctx(
+    worktree: Path,
+    pool: BrowserPool,
+    task_id: int,
+    *,
+    allow_private: bool = True,
+    private_hosts: tuple[str, ...] = (),
+) -> ToolContext:
     return ToolContext(
         kernel=None,
         agent="worker-1",
         role="worker",
         task_id=task_id,
         worktree=worktree,
+        allow_private_network=allow_private,
+        private_hosts=private_hosts,
         extra={"browser_pool": pool},
     )
 
@@ -181,7 +194,8 @@ async def test_browser_errors_are_readable(
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     r = await call(ctx, "browser_open", {"url": f"http://127.0.0.1:{port}/"})
-    assert not r.ok and r.output.startswith("error: ") and "ERR_CONNECTION_REFUSED" in r.output
+    # the guarded proxy makes the connection, and says why it failed
+    assert not r.ok and r.output == f"error: cannot connect to 127.0.0.1:{port}: Connection refused"
     await call(ctx, "browser_open", {"url": f"{site}/index.html"})
     pool.action_timeout = 0.5
     await pool.close_task(3)
@@ -223,3 +237,132 @@ async def test_contexts_without_a_pool_share_the_fallback(worktree: Path) -> Non
     await close_fallback_pool()
     assert pool_for(bare()) is not pool
     await close_fallback_pool()
+
+
+# -------------------------------------------------------------------- SSRF ----
+
+
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("::1", "loopback"),
+        ("::ffff:127.0.0.1", "loopback"),  # IPv4-mapped: judged by the IPv4 inside
+        ("2002:7f00:1::1", "loopback"),  # 6to4 around 127.0.0.1
+        ("10.1.2.3", "private"),
+        ("192.168.0.10", "private"),
+        ("172.16.5.4", "private"),
+        ("169.254.169.254", "link-local"),  # a cloud's metadata service
+        ("fe80::1", "link-local"),
+        ("fd00::1", "private"),
+        ("0.0.0.0", "unspecified"),
+        ("224.0.0.251", "multicast"),
+        ("240.0.0.1", "reserved"),
+        ("100.64.0.1", "non-global"),  # carrier-grade NAT
+    ],
+)
+def test_non_public_addresses_are_named(address: str, why: str) -> None:
+    import ipaddress
+
+    from agentos.tools.netguard import forbidden_reason
+
+    assert forbidden_reason(ipaddress.ip_address(address)) == why
+
+
+async def test_check_url_resolves_names_and_honours_the_policy() -> None:
+    from agentos.tools.base import ToolError
+    from agentos.tools.netguard import AddressRefused, NetworkPolicy, check_url
+
+    strict = NetworkPolicy()
+    for url in ("http://127.0.0.1:8000/", "http://localhost/", "https://[::1]/", "http://10.0.0.8"):
+        with pytest.raises(AddressRefused, match="address; this role may reach only public"):
+            await check_url(url, strict)
+    await check_url("http://93.184.216.34/", strict)  # a public literal: no lookup needed
+    await check_url("http://127.0.0.1:8000/", NetworkPolicy(allow_private=True))
+    only = NetworkPolicy(private_hosts=frozenset({"127.0.0.1:8000"}))
+    await check_url("http://127.0.0.1:8000/x", only)
+    with pytest.raises(AddressRefused):
+        await check_url("http://127.0.0.1:8001/", only)
+    with pytest.raises(ToolError, match="only http"):
+        await check_url("file:///etc/passwd", strict)
+
+
+class _Counting(http.server.BaseHTTPRequestHandler):
+    """/to?port=N redirects to 127.0.0.1:N; /page embeds an image from ?port=N; counts hits."""
+
+    hits: list[str]
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.hits.append(self.path)
+        port = self.path.rsplit("port=", 1)[-1] if "port=" in self.path else ""
+        if self.path.startswith("/to"):
+            self.send_response(302)
+            self.send_header("Location", f"http://127.0.0.1:{port}/landed")
+            self.end_headers()
+            return
+        body = b"<title>ok</title><p>landed</p>"
+        if self.path.startswith("/page"):
+            body = f'<title>page</title><img src="http://127.0.0.1:{port}/pixel.png">'.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def two_servers() -> Iterator[tuple[tuple[int, list[str]], tuple[int, list[str]]]]:
+    """Two counting servers on 127.0.0.1: ((port_a, hits_a), (port_b, hits_b))."""
+    servers = []
+    out = []
+    for _ in range(2):
+        hits: list[str] = []
+        handler = type("H", (_Counting,), {"hits": hits})
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        out.append((server.server_address[1], hits))
+    try:
+        yield out[0], out[1]
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
+@needs_browser
+async def test_loopback_is_refused_by_default(
+    site: str, worktree: Path, pool: BrowserPool, call
+) -> None:
+    ctx = _ctx(worktree, pool, 20, allow_private=False)
+    r = await call(ctx, "browser_open", {"url": f"{site}/index.html"})
+    assert not r.ok and "127.0.0.1 is" not in r.output
+    assert r.output.startswith("error: refused to connect to 127.0.0.1: a loopback address")
+    r = await call(ctx, "browser_open", {"url": site.replace("127.0.0.1", "localhost")})
+    assert not r.ok and "localhost (127.0.0.1): a loopback address" in r.output
+
+
+@needs_browser
+async def test_a_redirect_to_a_private_address_is_refused(
+    two_servers, worktree: Path, pool: BrowserPool, call
+) -> None:
+    # The first hop stands for a public page (allowed by name); it redirects to a
+    # loopback service the role may not reach. Playwright's routes do not see redirect
+    # hops; the proxy sees every connection, so the second hop never leaves.
+    (port_a, hits_a), (port_b, hits_b) = two_servers
+    ctx = _ctx(worktree, pool, 21, allow_private=False, private_hosts=(f"127.0.0.1:{port_a}",))
+    r = await call(ctx, "browser_open", {"url": f"http://127.0.0.1:{port_a}/to?port={port_b}"})
+    assert not r.ok, r.output
+    assert "refused to connect to 127.0.0.1: a loopback address" in r.output
+    assert hits_a == [f"/to?port={port_b}"] and hits_b == []
+    # a subresource of an allowed page is refused the same way, and reported
+    r = await call(ctx, "browser_open", {"url": f"http://127.0.0.1:{port_a}/page?port={port_b}"})
+    assert r.ok and "'page'" in r.output and "request(s) refused" in r.output, r.output
+    assert hits_b == []
+    # with both allowed the same redirect lands
+    ctx = _ctx(worktree, pool, 22, allow_private=True)
+    r = await call(ctx, "browser_open", {"url": f"http://127.0.0.1:{port_a}/to?port={port_b}"})
+    assert r.ok and f"127.0.0.1:{port_b}/landed" in r.output and hits_b == ["/landed"]
