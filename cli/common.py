@@ -1,4 +1,4 @@
-"""Shared CLI plumbing: settings, the kernel, one-line errors, JSON output."""
+"""Shared CLI plumbing: settings, the kernel, one-line errors, input checks, JSON output."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import functools
 import json
 import logging
+import math
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -23,22 +24,101 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_BAD_INPUT = 2
 
+BIGINT_MAX = 2**63 - 1  # ids are bigint; a larger one is bad input, not "not found"
+MAX_STDIN = 10 * 1024 * 1024  # what `-` reads at most; the kernel's limits are lower
+
+ID = click.IntRange(1, BIGINT_MAX)
+
+
+def budget_usd(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """Click callback: an amount of USD, finite, above 0, within numeric(14, 6).
+
+    click.FloatRange lets "nan" through (every comparison with NaN is false).
+    """
+    if value is None:
+        return None
+    try:
+        amount = float(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a number of USD") from None
+    if not math.isfinite(amount) or not 0 < amount <= 99_999_999:
+        raise click.BadParameter(f"{value!r} is not a finite amount above 0 and at most 99999999")
+    return amount
+
+
+def safe(value: str, *, keep_newlines: bool = False) -> str:
+    """value fit for the terminal: control characters escaped (see kernel.models.printable)."""
+    from agentos.kernel.models import printable
+
+    return printable(value, keep_newlines=keep_newlines)
+
+
+def decode_text(stream: Any, what: str, limit: int = MAX_STDIN) -> str:
+    """Read a binary stream as UTF-8 text; bad input is a one-line error (exit 2)."""
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        fail(f"{what} is larger than {limit} bytes", EXIT_BAD_INPUT)
+    try:
+        text: str = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        fail(f"{what} is not valid UTF-8 (byte {exc.start + 1})", EXIT_BAD_INPUT)
+        raise  # unreachable
+    if "\x00" in text:
+        fail(f"{what} contains a NUL byte (at character {text.index(chr(0)) + 1})", EXIT_BAD_INPUT)
+    return text
+
+
+def read_text(value: str, what: str) -> str:
+    """An option's text; `-` reads it from stdin (for long or multi-line text)."""
+    if value != "-":
+        return value
+    return decode_text(sys.stdin.buffer, f"{what} (stdin)")
+
+
+async def check_role_known(conn: Any, role: str) -> None:
+    """BadInput unless some agent could take work of `role`.
+
+    A role is known when a role file defines it (shipped, AGENTOS_HOME/roles,
+    AGENTOS_ROLES_DIR) or a registered agent has it (a pod whose files this machine
+    does not see). The kernel cannot know role files: this check lives in the CLI.
+    """
+    from agentos.agents.config import AgentSettings, available_roles
+    from agentos.kernel.errors import BadInput
+    from agentos.kernel.models import ROLE_RE
+    from agentos.sql import query
+
+    if not ROLE_RE.match(role):
+        return  # the kernel refuses the name itself, with its own message
+    s = AgentSettings()
+    known = available_roles(s)
+    if role in known:
+        return
+    if await (await conn.execute(query("known_role"), {"role": role})).fetchone():
+        return
+    raise BadInput(
+        f"unknown role {role!r} (known: {', '.join(known)}); to add it, write "
+        f"{s.home / 'roles' / (role + '.yaml')} (or put it in AGENTOS_ROLES_DIR) and run "
+        f"`agentos agent run --role {role}`"
+    )
+
 
 def settings() -> Settings:
     """Settings from the environment; a bad value is a one-line error."""
-    from agentos.kernel.models import first_error
     from agentos.kernel.settings import Settings
     from pydantic import ValidationError
 
     try:
         return Settings()
     except ValidationError as exc:
-        fail(
-            f"bad setting: AGENTOS_{first_error(exc).upper().split(':')[0]}: "
-            f"{first_error(exc).split(':', 1)[-1].strip()}",
-            EXIT_BAD_INPUT,
-        )
+        _bad_setting(exc)
         raise  # unreachable
+
+
+def _bad_setting(exc: Exception) -> None:
+    from agentos.kernel.models import first_error
+
+    field, _, msg = first_error(exc).partition(":")
+    fail(f"bad setting: AGENTOS_{field.upper()}: {safe(msg.strip())}", EXIT_BAD_INPUT)
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> None:
@@ -57,16 +137,27 @@ def handle_errors(fn: Callable[P, T]) -> Callable[P, T]:
         try:
             return fn(*args, **kwargs)
         except KernelError as exc:
-            fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, exc.exit_code)
+            fail(
+                safe(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__,
+                exc.exit_code,
+            )
         except KeyboardInterrupt:
             sys.exit(130)
+        except UnicodeEncodeError as exc:
+            # Non-UTF-8 bytes in an argument reach Python as surrogates (surrogateescape);
+            # any the kernel's checks did not name are refused here, before the database.
+            fail(f"input is not valid UTF-8 (character {exc.start + 1})", EXIT_BAD_INPUT)
         except Exception as exc:
             import psycopg
+            from pydantic import ValidationError
 
+            if isinstance(exc, ValidationError) and exc.title.endswith("Settings"):
+                _bad_setting(exc)
             if isinstance(exc, psycopg.Error):
                 diag = getattr(exc, "diag", None)
                 msg = (diag.message_primary if diag else None) or str(exc) or type(exc).__name__
-                fail(f"database error: {msg.strip().splitlines()[0]}", EXIT_ERROR)
+                code = EXIT_BAD_INPUT if isinstance(exc, psycopg.DataError) else EXIT_ERROR
+                fail(f"database error: {safe(msg.strip().splitlines()[0])}", code)
             raise
         raise AssertionError("unreachable")
 
@@ -78,11 +169,31 @@ def run(coro: Awaitable[T]) -> T:
     return asyncio.run(coro)  # type: ignore[arg-type]
 
 
+def announce_embedded_start(s: Settings) -> None:
+    """Say on stderr that a command is about to start the embedded server (decision 040).
+
+    After `agentos stop` a read command starting it silently looked like nothing had
+    stopped; a line on stderr keeps stdout clean for scripts and --json.
+    """
+    if not s.uses_embedded:
+        return
+    from agentos.kernel import embedded
+
+    if embedded.running_server(s.pgdata) is None:
+        click.echo(
+            f"agentos: starting the embedded database at {s.pgdata} "
+            "(it keeps running; `agentos stop` stops it)",
+            err=True,
+        )
+
+
 async def open_kernel(*, migrate: bool = True, pool_max: int = 2) -> Kernel:
     """A Kernel on the configured database (embedded started if needed), schema current."""
     from agentos.kernel.db import Kernel
 
-    kernel = Kernel(settings())
+    s = settings()
+    announce_embedded_start(s)
+    kernel = Kernel(s)
     await kernel.open(min_size=1, max_size=pool_max)
     if migrate:
         await ensure_schema(kernel)

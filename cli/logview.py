@@ -6,15 +6,18 @@ import json
 from typing import Any
 
 import click
-from agentos.cli.common import open_kernel, settings
+from agentos.cli.common import open_kernel, safe, settings
 from agentos.sql import query
 
 
 def _line(row: dict[str, Any]) -> str:
+    # One row, one line: a message carrying a newline or an escape sequence (written
+    # before 004's checks, by psql, or quoting an agent's tool output) is shown escaped,
+    # so it can neither fake another row nor repaint the terminal.
     task = f" #{row['task_id']}" if row["task_id"] else ""
     return (
-        f"{row['created_at']:%Y-%m-%d %H:%M:%S} {row['kind']:<16} "
-        f"{(row['actor'] or '-'):<14}{task} {row['message']}"
+        f"{row['created_at']:%Y-%m-%d %H:%M:%S} {safe(row['kind']):<16} "
+        f"{safe(row['actor'] or '-'):<14}{task} {safe(row['message'])}"
     )
 
 

@@ -15,11 +15,16 @@ from typing import Any
 
 import click
 from agentos.cli.common import (
+    ID,
+    budget_usd,
+    check_role_known,
     echo_json,
     fail,
     handle_errors,
     open_kernel,
+    read_text,
     run,
+    safe,
     settings,
     setup_logging,
     with_conn,
@@ -237,9 +242,12 @@ def db_status(as_json: bool) -> None:
 @handle_errors
 def db_url() -> None:
     """Print the database URL (starting the embedded server if needed)."""
+    from agentos.cli.common import announce_embedded_start
     from agentos.kernel.db import resolve_database_url
 
-    click.echo(resolve_database_url(settings()))
+    s = settings()
+    announce_embedded_start(s)
+    click.echo(resolve_database_url(s))
 
 
 @db.command("psql", context_settings={**CONTEXT, "ignore_unknown_options": True})
@@ -247,9 +255,12 @@ def db_url() -> None:
 @handle_errors
 def db_psql(args: tuple[str, ...]) -> None:
     """Open psql on the database (search_path agentos); ARGS go to psql."""
+    from agentos.cli.common import announce_embedded_start
     from agentos.kernel.db import resolve_database_url
 
-    url = resolve_database_url(settings())
+    s = settings()
+    announce_embedded_start(s)
+    url = resolve_database_url(s)
     psql = shutil.which("psql")
     if psql is None:
         from agentos.kernel.embedded import binary
@@ -271,7 +282,7 @@ def task() -> None:
 
 
 def _print_task(t: Any) -> None:
-    click.echo(f"#{t.id} [{t.status}] {t.title}")
+    click.echo(f"#{t.id} [{t.status}] {safe(t.title)}")
     click.echo(
         f"  role {t.role}, priority {t.priority}, assignee {t.assignee or '-'}, "
         f"attempts {t.attempts}/{t.max_attempts}"
@@ -283,28 +294,41 @@ def _print_task(t: Any) -> None:
     if t.lease_agent:
         click.echo(f"  held by {t.lease_agent} until {t.lease_expires_at:%H:%M:%S}")
     if t.branch:
-        click.echo(f"  branch {t.branch}")
+        click.echo(f"  branch {safe(t.branch)}")
+    # Agents write results and errors (tool output with colour codes, say): escaped, so
+    # nothing stored can move the cursor or rewrite a line on the reader's terminal.
     if t.description:
-        click.echo(f"  description: {t.description}")
+        click.echo(f"  description: {safe(t.description, keep_newlines=True)}")
     if t.acceptance:
-        click.echo(f"  acceptance: {t.acceptance}")
+        click.echo(f"  acceptance: {safe(t.acceptance, keep_newlines=True)}")
     if t.result:
-        click.echo(f"  result: {t.result}")
+        click.echo(f"  result: {safe(t.result, keep_newlines=True)}")
     if t.error:
-        click.echo(f"  error: {t.error}")
+        click.echo(f"  error: {safe(t.error, keep_newlines=True)}")
 
 
 @task.command("create", context_settings=CONTEXT)
 @click.argument("title")
-@click.option("--description", "-d", default="", help="What to do, in detail.")
-@click.option("--acceptance", "-a", default="", help="How a reviewer knows it is done.")
-@click.option("--role", "-r", default="worker", show_default=True, help="Role that takes it.")
+@click.option(
+    "--description", "-d", default="", help="What to do, in detail (- reads it from stdin)."
+)
+@click.option(
+    "--acceptance", "-a", default="", help="How a reviewer knows it is done (- for stdin)."
+)
+@click.option(
+    "--role",
+    "-r",
+    default="worker",
+    show_default=True,
+    help="Role that takes it: a shipped role, one defined in AGENTOS_HOME/roles or "
+    "AGENTOS_ROLES_DIR, or one a registered agent has.",
+)
 @click.option("--assign", "assignee", default=None, help="A specific agent to take it.")
 @click.option("--priority", "-p", type=click.IntRange(-1000, 1000), default=0, show_default=True)
-@click.option("--parent", type=click.IntRange(min=1), default=None, help="Parent task id.")
+@click.option("--parent", type=ID, default=None, help="Parent task id.")
 @click.option(
     "--depends-on",
-    type=click.IntRange(min=1),
+    type=ID,
     multiple=True,
     help="A task id that must be done first (repeatable).",
 )
@@ -326,8 +350,17 @@ def task_create(
     """Create a task; ready tasks wake an agent of the role at once."""
     from agentos.kernel import tasks
 
-    t = with_conn(
-        lambda conn: tasks.create_task(
+    if description == "-" and acceptance == "-":
+        fail("only one of --description and --acceptance can be read from stdin", 2)
+    description = read_text(description, "--description")
+    acceptance = read_text(acceptance, "--acceptance")
+
+    async def _go(conn: Any) -> Any:
+        if assignee is None:
+            # An assigned task goes to its agent whatever the role; otherwise a role
+            # nobody runs would leave the task waiting forever.
+            await check_role_known(conn, role)
+        return await tasks.create_task(
             conn,
             created_by=os.environ.get("USER", "cli"),
             title=title,
@@ -340,11 +373,12 @@ def task_create(
             depends_on=list(depends_on),
             max_attempts=max_attempts,
         )
-    )
+
+    t = with_conn(_go)
     if as_json:
         echo_json(t)
     else:
-        click.echo(f"created task #{t.id} [{t.status}] {t.title}")
+        click.echo(f"created task #{t.id} [{t.status}] {safe(t.title)}")
 
 
 @task.command("list", context_settings=CONTEXT)
@@ -365,27 +399,24 @@ def task_list(status: str | None, role: str | None, limit: int, as_json: bool) -
         click.echo("no tasks")
     for t in rows:
         who = t.lease_agent or t.assignee or "-"
-        click.echo(f"#{t.id:<5} {t.status:<11} p{t.priority:<4} {t.role:<12} {who:<14} {t.title}")
+        click.echo(
+            f"#{t.id:<5} {t.status:<11} p{t.priority:<4} {t.role:<12} {who:<14} {safe(t.title)}"
+        )
 
 
-def _one_task(action: str, task_id: int, as_json: bool) -> None:
+def _one_task(action: str, task_id: int, as_json: bool, budget: float | None = None) -> None:
     from agentos.kernel import tasks
 
     actor = os.environ.get("USER", "cli")
 
-    async def _go() -> Any:
-        kernel = await open_kernel()
-        try:
-            async with kernel.connection() as conn:
-                if action == "show":
-                    return await tasks.get_task(conn, task_id)
-                if action == "cancel":
-                    return await tasks.cancel(conn, task_id, actor=actor)
-                return await tasks.retry(conn, task_id, actor=actor)
-        finally:
-            await kernel.close()
+    async def _go(conn: Any) -> Any:
+        if action == "show":
+            return await tasks.get_task(conn, task_id)
+        if action == "cancel":
+            return await tasks.cancel(conn, task_id, actor=actor)
+        return await tasks.retry(conn, task_id, actor=actor, budget_usd=budget)
 
-    t = run(_go())
+    t = with_conn(_go)
     if as_json:
         echo_json(t)
     elif action == "show":
@@ -395,7 +426,7 @@ def _one_task(action: str, task_id: int, as_json: bool) -> None:
 
 
 @task.command("show", context_settings=CONTEXT)
-@click.argument("task_id", type=click.IntRange(min=1))
+@click.argument("task_id", type=ID)
 @click.option("--steps", is_flag=True, help="Also print the agents' steps (the transcript).")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
@@ -442,7 +473,7 @@ def task_show(task_id: int, steps: bool, as_json: bool) -> None:
         + (f" of ${t.budget_usd:.2f}" if t.budget_usd else "")
     )
     for s_ in subs:
-        click.echo(f"  subtask #{s_.id} [{s_.status}] {s_.title}")
+        click.echo(f"  subtask #{s_.id} [{s_.status}] {safe(s_.title)}")
     for r in rows:
         c = r["content"]
         if r["kind"] == "llm":
@@ -458,11 +489,13 @@ def task_show(task_id: int, steps: bool, as_json: bool) -> None:
             detail = f"{r['tool_name']} {'ok' if c.get('ok') else 'ERROR'}: {out[:100]}"
         else:
             detail = str(c.get("text", "")).strip().replace("\n", " ")[:100]
-        click.echo(f"  {r['stage']:<6} {r['seq']:>3} {r['agent']:<14} {r['kind']:<11} {detail}")
+        click.echo(
+            f"  {r['stage']:<6} {r['seq']:>3} {r['agent']:<14} {r['kind']:<11} {safe(detail)}"
+        )
 
 
 @task.command("cancel", context_settings=CONTEXT)
-@click.argument("task_id", type=click.IntRange(min=1))
+@click.argument("task_id", type=ID)
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def task_cancel(task_id: int, as_json: bool) -> None:
@@ -471,32 +504,19 @@ def task_cancel(task_id: int, as_json: bool) -> None:
 
 
 @task.command("retry", context_settings=CONTEXT)
-@click.argument("task_id", type=click.IntRange(min=1))
+@click.argument("task_id", type=ID)
 @click.option(
     "--budget",
-    type=click.FloatRange(min=0, min_open=True),
+    callback=budget_usd,
+    metavar="USD",
     default=None,
-    help="Raise the task's budget to this many USD first.",
+    help="Set the task's budget to this many USD as part of the retry.",
 )
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def task_retry(task_id: int, budget: float | None, as_json: bool) -> None:
-    """Put a failed, blocked or cancelled task back in the queue."""
-    if budget is not None:
-        from agentos.kernel.usage import raise_task_budget
-
-        async def _raise() -> None:
-            kernel = await open_kernel()
-            try:
-                async with kernel.connection() as conn:
-                    await raise_task_budget(
-                        conn, task_id, budget, actor=os.environ.get("USER", "cli")
-                    )
-            finally:
-                await kernel.close()
-
-        run(_raise())
-    _one_task("retry", task_id, as_json)
+    """Put a failed, blocked or cancelled task back in the queue (all or nothing)."""
+    _one_task("retry", task_id, as_json, budget=budget)
 
 
 # ----------------------------------------------------------------------- agent --
@@ -575,7 +595,11 @@ def agent_list(as_json: bool) -> None:
     for a in agents:
         state = a["status"] if a["alive"] else "dead" if a["status"] != "offline" else "offline"
         beat = a["last_heartbeat"].strftime("%H:%M:%S") if a["last_heartbeat"] else "-"
-        cur = f"#{a['current_task_id']} {a['current_task']}" if a["current_task_id"] else "-"
+        cur = (
+            f"#{a['current_task_id']} {safe(a['current_task'] or '')}"
+            if a["current_task_id"]
+            else "-"
+        )
         click.echo(f"{a['name']:<16} {a['role']:<13} {state:<8} beat {beat}  {cur}")
     for s_ in sess:
         click.echo(f"session {s_['id']} {s_['role']} pid {s_['pid']} on {s_['host']}")
@@ -587,7 +611,7 @@ def agent_list(as_json: bool) -> None:
 @cli.command("log", context_settings=CONTEXT)
 @click.option("--follow", "-f", is_flag=True, help="Stream new activity as it happens (NOTIFY).")
 @click.option("--agent", "actor", default=None, help="Only this agent (or actor).")
-@click.option("--task", "task_id", type=click.IntRange(min=1), default=None, help="Only this task.")
+@click.option("--task", "task_id", type=ID, default=None, help="Only this task.")
 @click.option("--limit", "-n", type=click.IntRange(1, 100000), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON lines.")
 @handle_errors
@@ -614,17 +638,16 @@ def message() -> None:
 @message.command("send", context_settings=CONTEXT)
 @click.argument("text")
 @click.option("--to", "to_agent", default=None, help="An agent; it wakes and answers.")
-@click.option(
-    "--task", "task_id", type=click.IntRange(min=1), default=None, help="A task's thread."
-)
+@click.option("--task", "task_id", type=ID, default=None, help="A task's thread.")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def message_send(text: str, to_agent: str | None, task_id: int | None, as_json: bool) -> None:
-    """Send a message to an agent or onto a task's thread."""
+    """Send a message to an agent or onto a task's thread (TEXT - reads it from stdin)."""
     from agentos.kernel.messages import send_message
 
     if to_agent is None and task_id is None:
         fail("give --to AGENT or --task ID", 2)
+    text = read_text(text, "the message")
 
     m = with_conn(
         lambda conn: send_message(
@@ -652,15 +675,21 @@ def skill() -> None:
 
 @skill.command("add", context_settings=CONTEXT)
 @click.argument("name")
-@click.argument("file", type=click.File("r"))
+@click.argument("file", type=click.File("rb"))
 @click.option("--description", "-d", default="")
 @click.option("--replace", is_flag=True, help="Replace an existing skill.")
 @handle_errors
 def skill_add(name: str, file: Any, description: str, replace: bool) -> None:
     """Add a skill from a markdown FILE (- for stdin)."""
+    from agentos.cli.common import decode_text
     from agentos.kernel import skills
+    from agentos.kernel.models import one_line
 
-    body = file.read()
+    body = decode_text(file, f"skill file {file.name}")
+    try:
+        description = one_line(description)
+    except ValueError as exc:
+        fail(f"the description {exc}", 2)
 
     with_conn(
         lambda conn: skills.add_skill(conn, name, body, description=description, replace=replace)
@@ -684,7 +713,7 @@ def skill_list(as_json: bool) -> None:
     for sk in rows:
         name = sk["name"] if isinstance(sk, dict) else sk.name
         desc = sk["description"] if isinstance(sk, dict) else sk.description
-        click.echo(f"{name:<24} {desc}")
+        click.echo(f"{name:<24} {safe(desc)}")
 
 
 @skill.command("show", context_settings=CONTEXT)
@@ -695,7 +724,7 @@ def skill_show(name: str) -> None:
     from agentos.kernel import skills
 
     sk = with_conn(lambda conn: skills.get_skill(conn, name))
-    click.echo(sk["body"] if isinstance(sk, dict) else sk.body)
+    click.echo(safe(sk["body"] if isinstance(sk, dict) else sk.body, keep_newlines=True))
 
 
 # -------------------------------------------------------------------- schedule --
@@ -715,7 +744,8 @@ def schedule() -> None:
 @click.option(
     "--precondition",
     default=None,
-    help="SQL boolean expression; the tick fires only when it is true.",
+    help="SQL boolean expression, run read-only at each tick; it fires only when true "
+    "(- reads it from stdin).",
 )
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
@@ -731,8 +761,13 @@ def schedule_add(
     """Add a schedule, e.g. `agentos schedule add beat '*/5 * * * *' --role orchestrator`."""
     from agentos.kernel import schedules
 
-    sc = with_conn(
-        lambda conn: schedules.add_schedule(
+    if precondition is not None:
+        precondition = read_text(precondition, "--precondition")
+
+    async def _go(conn: Any) -> Any:
+        if role is not None and agent is None:
+            await check_role_known(conn, role)
+        return await schedules.add_schedule(
             conn,
             name=name,
             cron=cron,
@@ -741,7 +776,8 @@ def schedule_add(
             activation=activation,
             precondition=precondition,
         )
-    )
+
+    sc = with_conn(_go)
     if as_json:
         echo_json(sc)
     else:
@@ -765,10 +801,11 @@ def schedule_list(as_json: bool) -> None:
         click.echo("no schedules")
     for sc in rows:
         target = f"role {sc.target_role}" if sc.target_role else f"agent {sc.target_agent}"
-        cond = f" if {sc.precondition}" if sc.precondition else ""
+        cond = f" if {safe(sc.precondition)}" if sc.precondition else ""
+        off = "" if sc.enabled else " (disabled)"
         click.echo(
-            f"{sc.name:<20} {sc.cron:<15} {sc.activation} -> {target}{cond}; "
-            f"next {sc.next_fire_at:%Y-%m-%d %H:%M:%S}"
+            f"{safe(sc.name):<20} {safe(sc.cron):<15} {sc.activation} -> {target}{cond}; "
+            f"next {sc.next_fire_at:%Y-%m-%d %H:%M:%S}{off}"
         )
 
 
@@ -851,8 +888,29 @@ def bench_wake(n: int, killed_samples: int, as_json: bool) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="agentos")
+    """Console-script entry point: usage errors are one `error: ...` line too (exit 2)."""
+    try:
+        rv = cli.main(prog_name="agentos", standalone_mode=False)
+    except _NO_ARGS_IS_HELP as exc:
+        exc.show()  # `agentos task` alone prints the group's help, as click does
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+        fail(_one_line(exc.format_message()) + hint, 2)
+    except click.FileError as exc:
+        fail(_one_line(exc.format_message()), 2)
+    except click.ClickException as exc:
+        fail(_one_line(exc.format_message()), exc.exit_code)
+    except click.Abort:
+        sys.exit(130)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+_NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+def _one_line(message: str) -> str:
+    return "; ".join(ln.strip() for ln in message.splitlines() if ln.strip()) or "bad usage"
 
 
 if __name__ == "__main__":

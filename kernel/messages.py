@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from agentos.kernel import errors
 from agentos.kernel.db import Conn, translated
-from agentos.kernel.models import Message
+from agentos.kernel.models import BIGINT_MAX, NAME_RE, Message, plain_text
 from agentos.sql import query
 from psycopg.types.json import Jsonb
 
@@ -70,11 +70,18 @@ async def send_message(
 
     A direct message wakes its addressee (unless `wake` is false or it wrote to itself).
     """
-    body = body.strip()
+    try:
+        body = plain_text(body).strip()
+    except ValueError as exc:
+        raise errors.BadInput(f"message body {exc}") from None
     if not body:
         raise errors.BadInput("a message needs a body")
     if len(body) > MAX_BODY:
         raise errors.BadInput(f"message body is {len(body)} characters; the limit is {MAX_BODY}")
+    if task_id is not None and not 1 <= task_id <= BIGINT_MAX:
+        raise errors.BadInput(f"no task {task_id}")
+    if to_agent is not None and not NAME_RE.match(to_agent):
+        raise errors.BadInput(f"no agent {to_agent!r} (see `agentos agent list`)")
     if kind not in KINDS:
         raise errors.BadInput(f"unknown message kind {kind!r} (one of {', '.join(KINDS)})")
     if to_agent is None and task_id is None:

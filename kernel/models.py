@@ -12,6 +12,71 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 ROLE_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+BIGINT_MAX = 2**63 - 1
+
+# What a terminal or a log reader could be fooled by: C0 and C1 control characters (ESC
+# starts escape sequences, CR rewrites a line, C1 CSI is an escape on some terminals),
+# DEL, and the bidirectional overrides that reorder what is shown. The same classes are
+# CHECK constraints in sql/004_input_checks.sql, so psql writes are held to them too.
+_LINE_SPACE = re.compile(r"\s*[\t\n\r\x0b\x0c\x85\u2028\u2029]\s*")
+_LINE_BAD = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_TEXT_BAD = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _refuse_unencodable(value: str) -> None:
+    # Bytes that are not UTF-8 reach Python as lone surrogates (surrogateescape in argv).
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"is not valid UTF-8 (at character {exc.start + 1})") from None
+
+
+def _describe(ch: str) -> str:
+    return "a NUL byte" if ch == "\x00" else f"control character U+{ord(ch):04X}"
+
+
+def one_line(value: str) -> str:
+    """A title-like value: stripped, line breaks and tabs folded into one space.
+
+    Any other control character (escape sequences, NUL, bidi overrides) is refused with
+    ValueError rather than silently dropped, so what is stored is what was meant.
+    """
+    _refuse_unencodable(value)
+    value = _LINE_SPACE.sub(" ", value).strip()
+    bad = _LINE_BAD.search(value)
+    if bad:
+        raise ValueError(
+            f"contains {_describe(bad.group())} at character {bad.start() + 1}; "
+            "use plain one-line text"
+        )
+    return value
+
+
+def plain_text(value: str) -> str:
+    """A body-like value: newlines and tabs kept (CRLF -> LF), other control characters refused."""
+    _refuse_unencodable(value)
+    value = value.replace("\r\n", "\n")
+    bad = _TEXT_BAD.search(value)
+    if bad:
+        raise ValueError(
+            f"contains {_describe(bad.group())} at character {bad.start() + 1}; "
+            "only newlines and tabs are allowed"
+        )
+    return value
+
+
+def printable(value: str, *, keep_newlines: bool = False) -> str:
+    """value safe to print on a terminal: control characters shown as \\xNN escapes.
+
+    For output of rows written before the checks existed, or by agents (results, errors).
+    """
+    allowed = "\n\t" if keep_newlines else ""
+
+    def esc(m: re.Match[str]) -> str:
+        ch = m.group()
+        return ch if ch in allowed else ch.encode("unicode_escape").decode("ascii")
+
+    return _LINE_BAD.sub(esc, value.encode("utf-8", "replace").decode("utf-8"))
 
 
 class TaskStatus(enum.StrEnum):
@@ -70,24 +135,32 @@ class Task(BaseModel):
 class NewTask(BaseModel):
     """What `task create` accepts; validation errors become one-line BadInput errors."""
 
-    title: str = Field(min_length=1, max_length=500)
+    title: str = Field(min_length=1)
     description: str = Field(default="", max_length=100_000)
     acceptance: str = Field(default="", max_length=100_000)
     role: str = "worker"
     review_role: str = "reviewer"
     assignee: str | None = None
     priority: int = Field(default=0, ge=-1000, le=1000)
-    parent_id: int | None = Field(default=None, ge=1)
+    parent_id: int | None = Field(default=None, ge=1, le=BIGINT_MAX)
     depends_on: list[int] = Field(default_factory=list)
     max_attempts: int = Field(default=3, ge=1, le=100)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("title")
     @classmethod
-    def _title_not_blank(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("title must not be empty")
-        return v.strip()
+    def _title_one_line(cls, v: str) -> str:
+        v = one_line(v)
+        if not v:
+            raise ValueError("must not be empty")
+        if len(v) > 500:
+            raise ValueError(f"is {len(v)} characters; the limit is 500")
+        return v
+
+    @field_validator("description", "acceptance")
+    @classmethod
+    def _body_text(cls, v: str) -> str:
+        return plain_text(v)
 
     @field_validator("role", "review_role")
     @classmethod
@@ -106,8 +179,8 @@ class NewTask(BaseModel):
     @field_validator("depends_on")
     @classmethod
     def _deps(cls, v: list[int]) -> list[int]:
-        if any(d < 1 for d in v):
-            raise ValueError("dependency ids are positive integers")
+        if any(not 1 <= d <= BIGINT_MAX for d in v):
+            raise ValueError(f"dependency ids are integers from 1 to {BIGINT_MAX}")
         return sorted(set(v))
 
 

@@ -11,26 +11,53 @@ schedules FOR UPDATE SKIP LOCKED and, in one transaction per schedule:
   3. enqueues the activation (a pgqueuer job for `role:R` or `agent:A`);
   4. advances next_fire_at past now: missed ticks (the system was down) collapse
      into one, they are not replayed.
-The precondition is SQL written by whoever may write agentos.schedules; it runs with
-the kernel's database role, read-only.
+The precondition is SQL written by whoever may write agentos.schedules. It is evaluated
+by agentos.eval_precondition (sql/004_input_checks.sql), at add time and at every tick
+alike: in a read-only (sub)transaction that is rolled back, with a statement timeout,
+as one SELECT (a second statement is refused by the server), and with the privileges of
+the NOLOGIN role agentos_precondition where the migration could create it (SELECT on
+agentos tables, no file functions). Its errors are reported by SQLSTATE, with the
+server's message only where that message can quote nothing but the expression itself.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from typing import Any
 
 import psycopg
 from agentos.kernel import errors
 from agentos.kernel.db import Conn, Kernel, translated
-from agentos.kernel.models import NAME_RE, ROLE_RE, Schedule
+from agentos.kernel.models import NAME_RE, ROLE_RE, Schedule, one_line, plain_text
 from agentos.sql import query
-from croniter import croniter
-from psycopg import sql as pgsql
+from croniter import CroniterError, croniter
 from psycopg.types.json import Jsonb
 
 log = logging.getLogger(__name__)
+
+SCHEDULE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+ACTIVATION_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
+MAX_CRON = 200
+MAX_PRECONDITION = 4000
+PRECONDITION_TIMEOUT = "2s"
+
+# SQLSTATEs whose primary message names only parts of the expression (a token, a column,
+# a function) or the rule broken: safe to show. Any other error (a failed cast, say) can
+# quote data the expression read, e.g. a file through pg_read_file: only its code is shown.
+_SAFE_STATES = {
+    "42601": None,  # syntax error at or near "..."
+    "42703": None,  # column "..." does not exist
+    "42P01": None,  # relation "..." does not exist
+    "42883": None,  # function ...(...) does not exist
+    "42804": None,  # argument of IS TRUE must be type boolean, not type integer
+    "42725": None,  # function ... is not unique
+    "42501": None,  # permission denied for function pg_read_file
+    "42P11": "it is not one expression (a second statement is not allowed)",
+    "25006": "it tried to write; a precondition is read-only",
+    "57014": f"it ran longer than {PRECONDITION_TIMEOUT}",
+}
 
 
 def next_tick(cron: str, after: dt.datetime) -> dt.datetime:
@@ -39,25 +66,79 @@ def next_tick(cron: str, after: dt.datetime) -> dt.datetime:
     return nxt
 
 
-def validate_cron(cron: str) -> str:
-    """The expression, or BadInput with a one-line reason."""
-    cron = " ".join(cron.split())
-    if not croniter.is_valid(cron):
-        raise errors.BadInput(f"bad cron expression {cron!r} (e.g. '*/5 * * * *')")
+def validate_cron(cron: str, now: dt.datetime | None = None) -> str:
+    """The expression, or BadInput with a one-line reason.
+
+    An expression can be well-formed and still never match (`0 0 31 2 *`, the 31st of
+    February): croniter only finds out when asked for the next tick, so ask it here.
+    """
+    try:
+        cron = " ".join(one_line(cron).split())
+    except ValueError as exc:
+        raise errors.BadInput(f"bad cron expression: {exc}") from None
+    example = "(e.g. '*/5 * * * *': minute hour day-of-month month day-of-week)"
+    if not cron or len(cron) > MAX_CRON or not croniter.is_valid(cron):
+        raise errors.BadInput(f"bad cron expression {cron[:MAX_CRON]!r} {example}")
+    try:
+        next_tick(cron, now or dt.datetime.now(dt.UTC))
+    except (CroniterError, ValueError, OverflowError):
+        raise errors.BadInput(f"cron expression {cron!r} never fires {example}") from None
     return cron
+
+
+def precondition_error(exc: psycopg.Error) -> str:
+    """A one-line reason a precondition failed that cannot leak what it read."""
+    state = exc.sqlstate or "?????"
+    if state in _SAFE_STATES:
+        fixed = _SAFE_STATES[state]
+        if fixed is not None:
+            return fixed
+        msg = (exc.diag.message_primary or "").strip().splitlines()
+        if msg:
+            return msg[0][:300]
+    name = type(exc).__name__
+    return f"it failed when evaluated (SQLSTATE {state}, {name})"
+
+
+async def evaluate_precondition(conn: Conn, precondition: str) -> bool:
+    """Evaluate a precondition read-only with a timeout; nothing it does is kept.
+
+    Runs in a savepoint that is always rolled back, so it also works inside the caller's
+    writing transaction (the tick being fired). Raises psycopg.Error on failure.
+    """
+    try:
+        async with conn.transaction(force_rollback=True):
+            await conn.execute("SET LOCAL transaction_read_only = on")
+            await conn.execute(query("set_precondition_timeout"), {"timeout": PRECONDITION_TIMEOUT})
+            row = await (
+                await conn.execute(query("eval_precondition"), {"expr": precondition})
+            ).fetchone()
+    finally:
+        # Session-level advisory locks survive a rollback; one taken by the expression
+        # would otherwise stay held by this pooled connection.
+        await conn.execute(query("unlock_precondition_locks"))
+    return bool(row and row["ok"])
+
+
+def _clean_precondition(precondition: str) -> str:
+    try:
+        precondition = plain_text(precondition).strip()
+    except ValueError as exc:
+        raise errors.BadInput(f"bad precondition: {exc}") from None
+    if not precondition:
+        raise errors.BadInput("bad precondition: it is empty (leave it out to always fire)")
+    if len(precondition) > MAX_PRECONDITION:
+        raise errors.BadInput(
+            f"bad precondition: {len(precondition)} characters; the limit is {MAX_PRECONDITION}"
+        )
+    return precondition
 
 
 async def _check_precondition(conn: Conn, precondition: str) -> None:
     try:
-        async with conn.transaction(force_rollback=True):
-            await conn.execute("SET TRANSACTION READ ONLY")
-            await conn.execute("SET LOCAL statement_timeout = '2s'")
-            await conn.execute(
-                pgsql.SQL("SELECT ({})::boolean AS ok").format(pgsql.SQL(precondition))
-            )
+        await evaluate_precondition(conn, precondition)
     except psycopg.Error as exc:
-        msg = (exc.diag.message_primary or str(exc)).splitlines()[0]
-        raise errors.BadInput(f"bad precondition: {msg}") from exc
+        raise errors.BadInput(f"bad precondition: {precondition_error(exc)}") from None
 
 
 @translated
@@ -73,18 +154,36 @@ async def add_schedule(
     precondition: str | None = None,
     now: dt.datetime | None = None,
 ) -> Schedule:
-    """Store a schedule for a role or an agent."""
-    cron = validate_cron(cron)
+    """Store a schedule for a role or an agent (which must exist); nothing on bad input."""
+    now = now or dt.datetime.now(dt.UTC)
+    try:
+        name = one_line(name)
+    except ValueError as exc:
+        raise errors.BadInput(f"bad schedule name: {exc}") from None
+    if not SCHEDULE_NAME_RE.match(name):
+        raise errors.BadInput(
+            f"bad schedule name {name[:100]!r} (letters, digits, . _ : -; at most 100)"
+        )
+    cron = validate_cron(cron, now)
     if (role is None) == (agent is None):
         raise errors.BadInput("give exactly one of --role or --agent")
     if role is not None and not ROLE_RE.match(role):
-        raise errors.BadInput(f"bad role name {role!r}")
+        raise errors.BadInput(f"bad role name {role!r} (lowercase letters, digits, - and _)")
     if agent is not None and not NAME_RE.match(agent):
-        raise errors.BadInput(f"bad agent name {agent!r}")
+        raise errors.BadInput(f"no agent {agent!r} (see `agentos agent list`)")
+    if not ACTIVATION_RE.match(activation):
+        raise errors.BadInput(f"bad activation {activation!r} (lowercase letters, digits, . _ -)")
     if precondition is not None:
+        precondition = _clean_precondition(precondition)
         await _check_precondition(conn, precondition)
-    now = now or dt.datetime.now(dt.UTC)
     async with conn.transaction():
+        if (
+            agent is not None
+            and not await (await conn.execute(query("agent_exists"), {"name": agent})).fetchone()
+        ):
+            raise errors.BadInput(
+                f"no agent {agent!r} (see `agentos agent list`; or schedule its role with --role)"
+            )
         if await (
             await conn.execute("SELECT 1 FROM agentos.schedules WHERE name = %s", (name,))
         ).fetchone():
@@ -123,6 +222,23 @@ async def remove_schedule(conn: Conn, key: str) -> Schedule:
     return Schedule.model_validate(row)
 
 
+async def _disable(conn: Conn, sched: Schedule, reason: str) -> None:
+    log.warning(
+        "schedule %s disabled: %s", sched.name, reason, extra={"action": "schedule.disabled"}
+    )
+    await conn.execute(query("disable_schedule"), {"schedule": sched.id})
+    await conn.execute(
+        query("record_activity"),
+        {
+            "kind": "schedule.disabled",
+            "task": None,
+            "message": f"{sched.name}: disabled, {reason}",
+            "data": Jsonb({"schedule": sched.name, "cron": sched.cron}),
+            "actor": "kernel",
+        },
+    )
+
+
 @translated
 async def fire_due(kernel: Kernel, now: dt.datetime | None = None) -> list[tuple[str, bool]]:
     """Fire every due tick once; returns (schedule name, fired?) per tick handled."""
@@ -136,6 +252,14 @@ async def fire_due(kernel: Kernel, now: dt.datetime | None = None) -> list[tuple
                 for r in await (await conn.execute(query("due_schedules"), {"now": now})).fetchall()
             ]
             for sched in due:
+                try:
+                    following = next_tick(sched.cron, max(now, sched.next_fire_at))
+                except (CroniterError, ValueError, OverflowError, KeyError):
+                    # Stored by psql, or by a croniter that parsed more: never fires again.
+                    # Disable it (said in the log) rather than fail every tick of the loop.
+                    await _disable(conn, sched, "its cron expression never fires")
+                    handled.append((sched.name, False))
+                    continue
                 # Claim the tick first: if it was already fired, only advance.
                 claimed = await (
                     await conn.execute(
@@ -151,34 +275,32 @@ async def fire_due(kernel: Kernel, now: dt.datetime | None = None) -> list[tuple
                 if claimed is None:
                     await conn.execute(
                         query("advance_schedule"),
-                        {
-                            "schedule": sched.id,
-                            "tick": sched.next_fire_at,
-                            "next": next_tick(sched.cron, max(now, sched.next_fire_at)),
-                        },
+                        {"schedule": sched.id, "tick": sched.next_fire_at, "next": following},
                     )
                     continue
                 fired = True
                 if sched.precondition:
                     try:
-                        async with conn.transaction():
-                            await conn.execute("SET LOCAL statement_timeout = '2s'")
-                            row = await (
-                                await conn.execute(
-                                    pgsql.SQL("SELECT coalesce(({})::boolean, false) AS ok").format(
-                                        pgsql.SQL(sched.precondition)
-                                    )
-                                )
-                            ).fetchone()
-                            fired = bool(row and row["ok"])
-                            await conn.execute("SET LOCAL statement_timeout = 0")
+                        fired = await evaluate_precondition(conn, sched.precondition)
                     except psycopg.Error as exc:
                         fired = False
+                        reason = precondition_error(exc)
                         log.warning(
-                            "schedule %s: precondition failed: %s",
+                            "schedule %s: precondition failed, tick skipped: %s",
                             sched.name,
-                            exc,
+                            reason,
                             extra={"action": "schedule.precondition_error"},
+                        )
+                        await conn.execute(
+                            query("record_activity"),
+                            {
+                                "kind": "schedule.precondition_error",
+                                "task": None,
+                                "message": f"{sched.name}: precondition failed, tick skipped: "
+                                f"{reason}",
+                                "data": Jsonb({"schedule": sched.name, "sqlstate": exc.sqlstate}),
+                                "actor": "kernel",
+                            },
                         )
                 job = None
                 if fired:
@@ -231,11 +353,7 @@ async def fire_due(kernel: Kernel, now: dt.datetime | None = None) -> list[tuple
                     )
                 await conn.execute(
                     query("advance_schedule"),
-                    {
-                        "schedule": sched.id,
-                        "tick": sched.next_fire_at,
-                        "next": next_tick(sched.cron, max(now, sched.next_fire_at)),
-                    },
+                    {"schedule": sched.id, "tick": sched.next_fire_at, "next": following},
                 )
                 handled.append((sched.name, fired))
     return handled

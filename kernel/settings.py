@@ -2,11 +2,41 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def check_database_url(url: str) -> str:
+    """url if libpq can parse it, else ValueError naming the problem (never the URL).
+
+    A mistyped scheme (`postgresq://`) would otherwise reach libpq as a key=value string
+    and fail only after the pool's connect timeout, as "database unavailable".
+    """
+    url = url.strip()
+    if not url:
+        raise ValueError("is set but empty; unset it to use the embedded database")
+    m = _SCHEME.match(url)
+    if m and m.group(1) not in ("postgresql", "postgres"):
+        raise ValueError(
+            f"scheme {m.group(1)!r} is not PostgreSQL; the URL starts with postgresql://"
+        )
+    from psycopg import conninfo
+
+    try:
+        conninfo.conninfo_to_dict(url)
+    except Exception:
+        # libpq's message may quote the string, password included: say only what is wrong.
+        raise ValueError(
+            "is not a PostgreSQL URL (postgresql://user:password@host:5432/dbname) "
+            "or key=value connection string"
+        ) from None
+    return url
 
 
 def default_home() -> Path:
@@ -37,6 +67,13 @@ class Settings(BaseSettings):
     pool_max_size: int = Field(default=8, ge=1, le=200)
     log_level: str = Field(default="INFO")
     log_format: str = Field(default="text", pattern="^(text|json)$")
+
+    @field_validator("database_url")
+    @classmethod
+    def _url_parses(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None:
+            return None
+        return SecretStr(check_database_url(v.get_secret_value()))
 
     @property
     def uses_embedded(self) -> bool:

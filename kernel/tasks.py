@@ -8,18 +8,35 @@ transaction. The same trigger guards psql writes, so no path can skip the rules.
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Any
 
 from agentos.kernel import errors
 from agentos.kernel.db import Conn, translated
-from agentos.kernel.models import RETRYABLE, NewTask, Task, TaskStatus, first_error
+from agentos.kernel.models import (
+    BIGINT_MAX,
+    RETRYABLE,
+    NewTask,
+    Task,
+    TaskStatus,
+    first_error,
+)
 from agentos.sql import query
 from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
 
 def _validate(**fields: Any) -> NewTask:
+    for key, value in fields.items():
+        # pydantic's own message for these ("unable to parse raw data") names no cause
+        if isinstance(value, str) and not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise errors.BadInput(
+                    f"{key}: is not valid UTF-8 (at character {exc.start + 1})"
+                ) from None
     try:
         return NewTask(**fields)
     except ValidationError as exc:
@@ -49,6 +66,8 @@ async def create_task(conn: Conn, *, created_by: str = "cli", **fields: Any) -> 
 @translated
 async def get_task(conn: Conn, task_id: int) -> Task:
     """One task; NotFound when it does not exist."""
+    if not 1 <= task_id <= BIGINT_MAX:
+        raise errors.NotFound(f"no task {task_id}")
     row = await (await conn.execute(query("get_task"), {"id": task_id})).fetchone()
     if row is None:
         raise errors.NotFound(f"no task {task_id}")
@@ -129,16 +148,56 @@ async def cancel(conn: Conn, task_id: int, *, actor: str, reason: str | None = N
     )
 
 
-@translated
-async def retry(conn: Conn, task_id: int, *, actor: str, reason: str | None = None) -> Task:
-    """Put a failed, blocked or cancelled task back in the queue."""
-    task = await get_task(conn, task_id)
-    if task.status not in RETRYABLE:
-        raise errors.InvalidTransition(
-            f"task {task_id} is {task.status}; only failed, blocked or cancelled tasks can be retried"
+MAX_BUDGET_USD = 99_999_999.0  # numeric(14, 6)
+
+
+def check_budget(budget_usd: float) -> float:
+    """A task budget in USD: finite and positive (NaN compares true in SQL), else BadInput."""
+    if not isinstance(budget_usd, int | float) or isinstance(budget_usd, bool):
+        raise errors.BadInput(f"the budget must be a number of USD, not {budget_usd!r}")
+    if not math.isfinite(budget_usd) or not 0 < budget_usd <= MAX_BUDGET_USD:
+        raise errors.BadInput(
+            f"the budget must be a finite amount above 0 and at most {MAX_BUDGET_USD:.0f} USD, "
+            f"not {budget_usd}"
         )
-    to = TaskStatus.assigned if task.assignee else TaskStatus.inbox
-    return await transition(conn, task_id, to, actor=actor, reason=reason or f"retried by {actor}")
+    return float(budget_usd)
+
+
+@translated
+async def retry(
+    conn: Conn,
+    task_id: int,
+    *,
+    actor: str,
+    reason: str | None = None,
+    budget_usd: float | None = None,
+) -> Task:
+    """Put a failed, blocked or cancelled task back in the queue, optionally with a new budget.
+
+    One transaction with the task row locked: a refused retry changes nothing, the
+    budget included.
+    """
+    if budget_usd is not None:
+        budget_usd = check_budget(budget_usd)
+    if not 1 <= task_id <= BIGINT_MAX:
+        raise errors.NotFound(f"no task {task_id}")
+    async with conn.transaction():
+        row = await (await conn.execute(query("lock_task_for_retry"), {"id": task_id})).fetchone()
+        if row is None:
+            raise errors.NotFound(f"no task {task_id}")
+        if row["status"] not in RETRYABLE:
+            raise errors.InvalidTransition(
+                f"task {task_id} is {row['status']}; only failed, blocked or cancelled tasks "
+                "can be retried (nothing changed)"
+            )
+        if budget_usd is not None:
+            from agentos.kernel.usage import raise_task_budget
+
+            await raise_task_budget(conn, task_id, budget_usd, actor=actor)
+        to = TaskStatus.assigned if row["assignee"] else TaskStatus.inbox
+        return await transition(
+            conn, task_id, to, actor=actor, reason=reason or f"retried by {actor}"
+        )
 
 
 @translated

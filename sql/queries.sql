@@ -83,14 +83,11 @@ SET role = excluded.role, model = coalesce(excluded.model, agentos.agents.model)
 RETURNING *;
 
 -- name: heartbeat_session
--- Mark a running session (and its agents) alive; alive = 0 when it was reaped meanwhile.
-WITH s AS (
-    UPDATE agentos.agent_sessions SET heartbeat_at = now()
-    WHERE id = %(session)s AND status = 'running' RETURNING id),
-a AS (
-    UPDATE agentos.agents SET last_heartbeat = now()
-    WHERE session_id IN (SELECT id FROM s) RETURNING name)
-SELECT count(*) AS alive FROM s;
+-- Mark a running session alive; alive = 0 when it was reaped (declared dead) meanwhile.
+-- Only the session row: writing every agent row here deadlocked with claims (003).
+UPDATE agentos.agent_sessions SET heartbeat_at = now()
+WHERE id = %(session)s AND status = 'running'
+RETURNING 1 AS alive;
 
 -- name: stop_session
 -- Mark a session stopped and its agents offline.
@@ -101,14 +98,16 @@ UPDATE agentos.agents SET status = 'offline', current_task_id = NULL
 WHERE session_id IN (SELECT id FROM s);
 
 -- name: reap_dead_sessions
--- Sessions whose heartbeat stopped are dead; their agents go offline.
+-- Sessions whose heartbeat stopped are dead; their agents go offline (locked in id order).
 WITH dead AS (
     UPDATE agentos.agent_sessions SET status = 'dead', stopped_at = now()
     WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => %(after)s)
     RETURNING id, role, host, pid),
 off AS (
     UPDATE agentos.agents SET status = 'offline', current_task_id = NULL
-    WHERE session_id IN (SELECT id FROM dead) RETURNING name)
+    WHERE id IN (SELECT id FROM agentos.agents WHERE session_id IN (SELECT id FROM dead)
+                 ORDER BY id FOR NO KEY UPDATE)
+    RETURNING name)
 SELECT id, role, host, pid FROM dead;
 
 -- name: agent_idle
@@ -211,3 +210,53 @@ SELECT pg_advisory_lock(hashtext(%(key)s));
 -- name: advisory_unlock
 -- Give back the session-level advisory lock named by a text key.
 SELECT pg_advisory_unlock(hashtext(%(key)s));
+
+-- name: set_precondition_timeout
+-- Bound a schedule precondition's evaluation (transaction-local).
+SELECT set_config('statement_timeout', %(timeout)s, true);
+
+-- name: eval_precondition
+-- Evaluate a schedule precondition: one read-only SELECT with restricted privileges.
+SELECT agentos.eval_precondition(%(expr)s) AS ok;
+
+-- name: unlock_precondition_locks
+-- Drop session-level advisory locks a precondition may have taken on this connection.
+SELECT pg_advisory_unlock_all();
+
+-- name: agent_exists
+-- Whether an agent is registered.
+SELECT 1 AS found FROM agentos.agents WHERE name = %(name)s;
+
+-- name: disable_schedule
+-- Stop a schedule from firing (kept for the operator to fix or remove).
+UPDATE agentos.schedules SET enabled = false WHERE id = %(schedule)s;
+
+-- name: lock_task_for_retry
+-- A task's status, locked until the retry's transaction ends.
+SELECT id, status, assignee FROM agentos.tasks WHERE id = %(id)s FOR UPDATE;
+
+-- name: known_role
+-- Whether a registered agent has this role.
+SELECT 1 AS found FROM agentos.agents WHERE role = %(role)s LIMIT 1;
+
+-- name: session_leases
+-- Leases held by a session (to find claims whose reply was lost).
+SELECT * FROM agentos.tasks
+WHERE lease_session = %(session)s AND status IN ('in_progress', 'review');
+
+-- name: reserve_budget
+-- Reserve an estimate on every scope or none; returns the breached scope or the reservation.
+SELECT * FROM agentos.reserve_budget_v2(%(scopes)s, %(limits)s::numeric[], %(estimate)s,
+                                        make_interval(secs => %(ttl)s));
+
+-- name: settle_reservation
+-- Swap a reservation for the actual cost.
+SELECT agentos.settle_reservation(%(id)s, %(scopes)s, %(actual)s);
+
+-- name: settle_budget
+-- Swap an estimate for the actual cost (a reservation made before 003, with no row).
+SELECT agentos.settle_budget(%(scopes)s, %(estimate)s, %(actual)s);
+
+-- name: expire_budget_reservations
+-- Return reservations whose lease, session or time ran out.
+SELECT agentos.expire_budget_reservations(%(now)s) AS expired;
