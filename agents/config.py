@@ -18,7 +18,7 @@ import yaml
 from agentos.kernel import errors
 from agentos.kernel.models import first_error
 from agentos.kernel.settings import Settings
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 
 class Limits(BaseModel):
@@ -53,6 +53,25 @@ class Prompts(BaseModel):
     task: str
 
 
+EXECUTORS = ("builtin", "claude-code", "codex", "aider", "opencode", "gemini-cli", "command")
+
+
+class ExecutorOptions(BaseModel):
+    """How an external coding agent runs a stage (ignored by `builtin`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    binary: str | None = Field(default=None, description="Path or name; default per executor.")
+    model: str | None = Field(default=None, description="The CLI's model flag; default: its own.")
+    args: list[str] = Field(default_factory=list, description="Extra arguments, appended.")
+    max_turns: int | None = Field(default=None, ge=1, le=10_000)
+    timeout: float = Field(default=3600.0, gt=0, le=86_400)
+    # `command` only: argv with {prompt}, {prompt_file}, {worktree}, {task_id} placeholders
+    command: list[str] | None = None
+    # environment variables passed through to the CLI beyond what the executor needs
+    pass_env: list[str] = Field(default_factory=list)
+
+
 class RoleConfig(BaseModel):
     """One role: model, tools, prompts, limits."""
 
@@ -73,6 +92,15 @@ class RoleConfig(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     check_command: str | None = None
     max_rejections: int = Field(default=3, ge=1, le=100)
+    executor: str = Field(default="builtin", description="Who runs the work stage.")
+    executor_options: ExecutorOptions = Field(default_factory=ExecutorOptions)
+
+    @field_validator("executor")
+    @classmethod
+    def _known_executor(cls, value: str) -> str:
+        if value not in EXECUTORS:
+            raise ValueError(f"unknown executor {value!r} (known: {', '.join(EXECUTORS)})")
+        return value
 
 
 class AgentSettings(Settings):
