@@ -72,6 +72,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -475,7 +476,8 @@ def bwrap_argv(
     ):
         out += ["--ro-bind", str(path), str(path)]
     for path in sorted({_real(p) for p in masked if os.path.exists(p)}):
-        out += ["--ro-bind", "/dev/null", str(path)]
+        # an empty regular file: /dev/null bound in is unreadable (the mount is nodev)
+        out += ["--ro-bind", str(_empty_file()), str(path)]
     for path in sorted({_real(p) for p in writable}, key=lambda p: len(p.parts)):
         out += ["--bind", str(path), str(path)]
     out += ["--chdir", str(_real(cwd)), "--clearenv"]
@@ -483,6 +485,14 @@ def bwrap_argv(
         out += ["--setenv", key, value]
     out += ["--", *argv]
     return out
+
+
+@functools.lru_cache(maxsize=1)
+def _empty_file() -> Path:
+    fd, name = tempfile.mkstemp(prefix="agentos-sandbox-empty-")
+    os.close(fd)
+    os.chmod(name, 0o444)
+    return Path(name)
 
 
 def _python_dirs(hidden: Iterable[Path]) -> list[Path]:

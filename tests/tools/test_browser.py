@@ -357,7 +357,7 @@ async def test_a_redirect_to_a_private_address_is_refused(
     r = await call(ctx, "browser_open", {"url": f"http://127.0.0.1:{port_a}/to?port={port_b}"})
     assert not r.ok, r.output
     assert "refused to connect to 127.0.0.1: a loopback address" in r.output
-    assert hits_a == [f"/to?port={port_b}"] and hits_b == []
+    assert hits_a[0] == f"/to?port={port_b}" and hits_b == []
     # a subresource of an allowed page is refused the same way, and reported
     r = await call(ctx, "browser_open", {"url": f"http://127.0.0.1:{port_a}/page?port={port_b}"})
     assert r.ok and "'page'" in r.output and "request(s) refused" in r.output, r.output
@@ -365,4 +365,4 @@ async def test_a_redirect_to_a_private_address_is_refused(
     # with both allowed the same redirect lands
     ctx = _ctx(worktree, pool, 22, allow_private=True)
     r = await call(ctx, "browser_open", {"url": f"http://127.0.0.1:{port_a}/to?port={port_b}"})
-    assert r.ok and f"127.0.0.1:{port_b}/landed" in r.output and hits_b == ["/landed"]
+    assert r.ok and f"127.0.0.1:{port_b}/landed" in r.output and hits_b[0] == "/landed"
