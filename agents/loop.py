@@ -31,12 +31,11 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 from agentos.agents.config import AgentSettings, RoleConfig
 from agentos.agents.llm import LLMClient, LLMUnavailable
-from agentos.kernel import errors, steps, tasks
+from agentos.kernel import activities, errors, steps, tasks
 from agentos.kernel.db import Kernel
 from agentos.kernel.models import Task, TaskStatus
 from agentos.kernel.usage import BudgetExceeded
 from agentos.tools.base import Tool, ToolContext
-from psycopg.types.json import Jsonb
 
 if TYPE_CHECKING:
     from agentos.agents.actions import Actions
@@ -296,20 +295,17 @@ class Loop:
         text = ", ".join(parts) if parts else (content or "").strip().splitlines()[0:1]
         message = text if isinstance(text, str) else (text[0] if text else "(no reply)")
         async with st.kernel.connection() as conn:
-            await conn.execute(
-                "SELECT agentos.record_activity('agent.step', %s, %s, %s, %s)",
-                (
-                    st.task.id,
-                    message[:300],
-                    Jsonb(
-                        {
-                            "stage": st.stage,
-                            "seq": len(self.rows) - 1,
-                            "tools": [p.split("(")[0] for p in parts],
-                        }
-                    ),
-                    st.agent,
-                ),
+            await activities.record(
+                conn,
+                "agent.step",
+                task_id=st.task.id,
+                message=message[:300],
+                data={
+                    "stage": st.stage,
+                    "seq": len(self.rows) - 1,
+                    "tools": [p.split("(")[0] for p in parts],
+                },
+                actor=st.agent,
             )
 
     def _nudged_since_last_tool(self) -> bool:

@@ -1,0 +1,41 @@
+"""The activity log: the audit trail of every change, one row per event.
+
+`record()` is the one way code above the kernel appends to it; SQL triggers record
+the state machine's own transitions. Each row sends a small NOTIFY on
+`agentos_activity` (id, kind, task), so `agentos log --follow` and mission control see
+it as it commits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentos.kernel.db import Conn
+from agentos.sql import query
+from psycopg.types.json import Jsonb
+
+
+async def record(
+    conn: Conn,
+    kind: str,
+    *,
+    task_id: int | None = None,
+    message: str = "",
+    data: dict[str, Any] | None = None,
+    actor: str | None = None,
+) -> int:
+    """Append one activity; returns its id."""
+    row = await (
+        await conn.execute(
+            query("record_activity"),
+            {
+                "kind": kind,
+                "task": task_id,
+                "message": message,
+                "data": Jsonb(data or {}),
+                "actor": actor,
+            },
+        )
+    ).fetchone()
+    assert row is not None
+    return int(row["id"])
