@@ -1,4 +1,8 @@
-"""The shell tool with real subprocesses: exit codes, timeouts, output caps, no secrets."""
+"""The shell tool with real subprocesses: exit codes, timeouts, output caps, no secrets.
+
+The tool runs commands only in the bubblewrap sandbox: where none can run these tests
+skip (tests/tools/test_sandbox.py shows the refusal).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,11 @@ from pathlib import Path
 
 import pytest
 from agentos.tools.base import ToolContext
+from agentos.tools.sandbox import SandboxSettings, sandbox_status
 from agentos.tools.shell import is_secret_name, safe_env
+
+_STATUS = sandbox_status(SandboxSettings())
+needs_sandbox = pytest.mark.skipif(not _STATUS.runs_commands, reason=_STATUS.describe())
 
 
 def _alive(pid: int) -> bool:
@@ -26,6 +34,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@needs_sandbox
 async def test_runs_in_the_worktree_and_reports_the_exit_code(ctx: ToolContext, call) -> None:
     r = await call(ctx, "run_command", {"command": "pwd; echo out; echo err >&2; exit 3"})
     assert r.ok
@@ -36,6 +45,7 @@ async def test_runs_in_the_worktree_and_reports_the_exit_code(ctx: ToolContext, 
     assert r.ok and r.output.endswith("(no output)")
 
 
+@needs_sandbox
 async def test_cwd_is_confined(ctx: ToolContext, call) -> None:
     (ctx.worktree / "sub").mkdir()
     r = await call(ctx, "run_command", {"command": "pwd", "cwd": "sub"})
@@ -69,6 +79,7 @@ async def _gone(marker: str) -> bool:
     return False
 
 
+@needs_sandbox
 async def test_timeout_kills_the_whole_process_group(ctx: ToolContext, call) -> None:
     start = time.monotonic()
     r = await call(
@@ -84,6 +95,7 @@ async def test_timeout_kills_the_whole_process_group(ctx: ToolContext, call) -> 
     assert await _gone("61.01"), "the background child survived the timeout"
 
 
+@needs_sandbox
 async def test_cancelling_the_call_kills_the_command(ctx: ToolContext, call) -> None:
     # the agent stops (its task is cancelled) while a command hangs: the command dies too
     running = asyncio.create_task(call(ctx, "run_command", {"command": "sleep 3600.5"}))
@@ -98,6 +110,7 @@ async def test_cancelling_the_call_kills_the_command(ctx: ToolContext, call) -> 
     assert await _gone("3600.5"), "sleep 3600 outlived the cancelled agent"
 
 
+@needs_sandbox
 async def test_background_processes_end_with_the_command(ctx: ToolContext, call) -> None:
     start = time.monotonic()
     r = await call(ctx, "run_command", {"command": "sleep 62.5 & echo done"})
@@ -109,6 +122,7 @@ async def test_background_processes_end_with_the_command(ctx: ToolContext, call)
     assert await _gone("62."), "a background process outlived its command"
 
 
+@needs_sandbox
 async def test_output_is_capped_head_and_tail(ctx: ToolContext, call) -> None:
     ctx.output_cap = 3000
     script = "import sys\nfor i in range(200000): print('line', i)\n"
@@ -121,6 +135,7 @@ async def test_output_is_capped_head_and_tail(ctx: ToolContext, call) -> None:
     assert r.output.startswith("exit code 0")
 
 
+@needs_sandbox
 async def test_secrets_are_not_in_the_environment(
     ctx: ToolContext, call, monkeypatch: pytest.MonkeyPatch
 ) -> None:
