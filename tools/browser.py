@@ -119,7 +119,7 @@ class BrowserPool:
                 executable_path=self.executable,
                 args=LAUNCH_ARGS,
                 headless=True,
-                proxy=PER_CONTEXT_PROXY,  # type: ignore[arg-type]
+                proxy=PER_CONTEXT_PROXY,
             )
         except Exception as exc:
             await self._shutdown()
