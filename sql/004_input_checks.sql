@@ -80,12 +80,15 @@ $$;
 
 CREATE OR REPLACE FUNCTION agentos.settle_budget(p_scopes text[], p_estimate numeric, p_actual numeric)
 RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM agentos.check_amount('the estimate', p_estimate);
+    PERFORM agentos.check_amount('the actual cost', p_actual);
     UPDATE agentos.budgets
-    SET reserved_usd = greatest(reserved_usd - agentos.check_amount('the estimate', p_estimate), 0),
-        spent_usd = spent_usd + agentos.check_amount('the actual cost', p_actual),
-        updated_at = now()
-    WHERE scope = ANY(p_scopes)
+    SET reserved_usd = greatest(reserved_usd - p_estimate, 0),
+        spent_usd = spent_usd + p_actual, updated_at = now()
+    WHERE scope = ANY(p_scopes);
+END;
 $$;
 
 -- --------------------------------------------------------------------- text ----

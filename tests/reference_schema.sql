@@ -46,6 +46,19 @@ BEGIN
     RETURN NULL;
 END;
 $$;
+CREATE FUNCTION agentos.check_amount(p_what text, p_amount numeric) RETURNS numeric
+    LANGUAGE plpgsql IMMUTABLE
+    AS $$
+BEGIN
+    IF p_amount IS NULL OR p_amount = 'NaN' OR p_amount < 0
+       OR p_amount IN ('Infinity'::numeric, '-Infinity'::numeric) THEN
+        RAISE EXCEPTION '% must be a finite amount of at least 0 USD, not %', p_what,
+            coalesce(p_amount::text, 'NULL')
+            USING ERRCODE = 'P0001';
+    END IF;
+    RETURN p_amount;
+END;
+$$;
 CREATE TABLE agentos.tasks (
     id bigint NOT NULL,
     title text NOT NULL,
@@ -76,6 +89,7 @@ CREATE TABLE agentos.tasks (
     completed_at timestamp with time zone,
     budget_usd numeric(14,6),
     CONSTRAINT tasks_attempts_check CHECK ((attempts >= 0)),
+    CONSTRAINT tasks_budget_is_a_number CHECK ((budget_usd <> 'NaN'::numeric)),
     CONSTRAINT tasks_budget_usd_check CHECK ((budget_usd >= (0)::numeric)),
     CONSTRAINT tasks_check CHECK (((lease_token IS NULL) = (lease_expires_at IS NULL))),
     CONSTRAINT tasks_check1 CHECK (((status <> 'assigned'::agentos.task_status) OR (assignee IS NOT NULL))),
@@ -85,7 +99,9 @@ CREATE TABLE agentos.tasks (
     CONSTRAINT tasks_rejections_check CHECK ((rejections >= 0)),
     CONSTRAINT tasks_review_role_check CHECK ((review_role ~ '^[a-z][a-z0-9_-]{0,31}$'::text)),
     CONSTRAINT tasks_role_check CHECK ((role ~ '^[a-z][a-z0-9_-]{0,31}$'::text)),
-    CONSTRAINT tasks_title_check CHECK (((length(btrim(title)) >= 1) AND (length(btrim(title)) <= 500)))
+    CONSTRAINT tasks_text_is_plain CHECK (((description !~ '[\x01-\x08\x0b-\x1f\x7f-\x9f]'::text) AND (acceptance !~ '[\x01-\x08\x0b-\x1f\x7f-\x9f]'::text))),
+    CONSTRAINT tasks_title_check CHECK (((length(btrim(title)) >= 1) AND (length(btrim(title)) <= 500))),
+    CONSTRAINT tasks_title_is_one_plain_line CHECK ((title !~ '[\x01-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]'::text))
 );
 CREATE FUNCTION agentos.claim_jobs(p_jobs bigint[], p_tasks bigint[], p_agents text[], p_role text, p_session uuid, p_lease interval, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS SETOF agentos.tasks
     LANGUAGE plpgsql
@@ -98,6 +114,16 @@ BEGIN
     -- is ready again and the holder's next write fails as stale. So the claim need not
     -- wait for its WAL flush; that wait was most of the wake-up latency.
     PERFORM set_config('synchronous_commit', 'off', true);
+    IF NOT EXISTS (SELECT 1 FROM agentos.agent_sessions
+                   WHERE id = p_session AND status = 'running') THEN
+        -- queued again at once, rather than stuck as picked until pgqueuer's timeout
+        UPDATE agentos.pgqueuer SET status = 'queued', queue_manager_id = NULL
+        WHERE id = ANY(p_jobs) AND status = 'picked';
+        RETURN;
+    END IF;
+    -- NO KEY UPDATE: the same lock claim_task's UPDATE takes, which does not block the
+    -- KEY SHARE locks of foreign-key checks (tasks.assignee references agents.name).
+    PERFORM 1 FROM agentos.agents WHERE name = ANY(p_agents) ORDER BY id FOR NO KEY UPDATE;
     FOR i IN 1 .. coalesce(array_length(p_jobs, 1), 0) LOOP
         FOR t IN SELECT * FROM agentos.claim_task(p_tasks[i], p_agents[i], p_role, p_session,
                                                   p_lease, p_now) LOOP
@@ -237,6 +263,42 @@ BEGIN
     RETURN v_job;
 END;
 $$;
+CREATE FUNCTION agentos.eval_precondition(p_expr text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'agentos', 'pg_temp'
+    AS $$
+DECLARE
+    v_cur refcursor;
+    v_ok boolean;
+BEGIN
+    IF p_expr IS NULL THEN
+        RETURN true;
+    END IF;
+    IF current_setting('transaction_read_only') <> 'on' THEN
+        RAISE EXCEPTION 'a schedule precondition runs only in a read-only transaction'
+            USING ERRCODE = '25006';
+    END IF;
+    -- the newline ends a trailing `--` comment before the closing parenthesis
+    OPEN v_cur NO SCROLL FOR EXECUTE 'SELECT (' || p_expr || E'\n) IS TRUE';
+    FETCH v_cur INTO v_ok;
+    CLOSE v_cur;
+    RETURN coalesce(v_ok, false);
+END;
+$$;
+CREATE FUNCTION agentos.expire_budget_reservations(p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS integer
+    LANGUAGE sql
+    AS $$
+    SELECT agentos.release_reservations(ARRAY(
+        SELECT r.id FROM agentos.budget_reservations r
+        WHERE r.expires_at < coalesce(p_now, now())
+           OR (r.lease_token IS NOT NULL AND NOT EXISTS (
+                   SELECT 1 FROM agentos.tasks t
+                   WHERE t.id = r.task_id AND t.lease_token = r.lease_token))
+           OR (r.session_id IS NOT NULL AND NOT EXISTS (
+                   SELECT 1 FROM agentos.agent_sessions s
+                   WHERE s.id = r.session_id AND s.status = 'running'))
+        ORDER BY r.id LIMIT 1000))
+$$;
 CREATE FUNCTION agentos.fn_pgqueuer_changed() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -349,6 +411,32 @@ CREATE FUNCTION agentos.release_leadership(p_duty text, p_holder uuid) RETURNS v
     AS $$
     DELETE FROM agentos.leader_leases WHERE duty = p_duty AND holder = p_holder
 $$;
+CREATE FUNCTION agentos.release_reservations(p_ids bigint[]) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    n integer;
+BEGIN
+    IF coalesce(array_length(p_ids, 1), 0) = 0 THEN
+        RETURN 0;
+    END IF;
+    PERFORM 1 FROM agentos.budgets
+    WHERE scope IN (SELECT unnest(scopes) FROM agentos.budget_reservations WHERE id = ANY(p_ids))
+    ORDER BY scope FOR UPDATE;
+    WITH gone AS (
+        DELETE FROM agentos.budget_reservations WHERE id = ANY(p_ids)
+        RETURNING scopes, estimate),
+    per_scope AS (
+        SELECT s.scope, sum(g.estimate) AS amount, count(*) AS n
+        FROM gone g, unnest(g.scopes) AS s(scope) GROUP BY s.scope),
+    upd AS (
+        UPDATE agentos.budgets b
+        SET reserved_usd = greatest(b.reserved_usd - p.amount, 0), updated_at = now()
+        FROM per_scope p WHERE b.scope = p.scope RETURNING 1)
+    SELECT count(*) INTO n FROM gone;
+    RETURN n;
+END;
+$$;
 CREATE FUNCTION agentos.release_task(p_task bigint, p_token uuid, p_reason text) RETURNS agentos.tasks
     LANGUAGE plpgsql
     AS $$
@@ -385,6 +473,8 @@ CREATE FUNCTION agentos.renew_leases(p_session uuid, p_tokens uuid[], p_lease in
     SET lease_expires_at = coalesce(p_now, now()) + p_lease
     WHERE lease_token = ANY(p_tokens) AND lease_session = p_session
       AND status IN ('in_progress', 'review')
+      AND EXISTS (SELECT 1 FROM agentos.agent_sessions s
+                  WHERE s.id = p_session AND s.status = 'running')
     RETURNING lease_token
 $$;
 CREATE FUNCTION agentos.requeue_orphans(p_older_than interval DEFAULT '00:00:05'::interval) RETURNS integer
@@ -463,7 +553,12 @@ DECLARE
     i integer;
     v_ok boolean;
 BEGIN
+    PERFORM agentos.check_amount('the estimate', p_estimate);
+    IF coalesce(array_length(p_limits, 1), 0) < coalesce(array_length(p_scopes, 1), 0) THEN
+        RAISE EXCEPTION 'reserve_budget needs one limit per scope' USING ERRCODE = 'P0001';
+    END IF;
     FOR i IN 1 .. coalesce(array_length(p_scopes, 1), 0) LOOP
+        PERFORM agentos.check_amount('the limit of ' || p_scopes[i], p_limits[i]);
         INSERT INTO agentos.budgets (scope, limit_usd) VALUES (p_scopes[i], p_limits[i])
         ON CONFLICT (scope) DO NOTHING;
     END LOOP;
@@ -481,13 +576,93 @@ BEGIN
     RETURN NULL;
 END;
 $$;
+CREATE FUNCTION agentos.reserve_budget_v2(p_scopes text[], p_limits numeric[], p_estimate numeric, p_ttl interval DEFAULT '01:00:00'::interval) RETURNS TABLE(breach text, reservation bigint)
+    LANGUAGE plpgsql
+    AS $_$
+DECLARE
+    i       integer;
+    v_ok    boolean;
+    v_task  bigint;
+    v_token uuid;
+    v_sess  uuid;
+    v_m     text[];
+BEGIN
+    IF p_estimate IS NULL OR NOT (p_estimate BETWEEN 0 AND 1e8) THEN
+        RAISE EXCEPTION 'bad budget estimate %: expected a finite amount >= 0', p_estimate;
+    END IF;
+    IF coalesce(array_length(p_scopes, 1), 0) <> coalesce(array_length(p_limits, 1), 0) THEN
+        RAISE EXCEPTION 'every budget scope needs a limit';
+    END IF;
+    FOR i IN 1 .. coalesce(array_length(p_scopes, 1), 0) LOOP
+        IF p_limits[i] IS NULL OR NOT (p_limits[i] BETWEEN 0 AND 1e8) THEN
+            RAISE EXCEPTION 'bad budget limit % for %: expected a finite amount >= 0',
+                p_limits[i], p_scopes[i];
+        END IF;
+        INSERT INTO agentos.budgets (scope, limit_usd) VALUES (p_scopes[i], p_limits[i])
+        ON CONFLICT (scope) DO NOTHING;
+    END LOOP;
+    -- lock in a fixed order so two reservers never deadlock
+    PERFORM 1 FROM agentos.budgets WHERE scope = ANY(p_scopes) ORDER BY scope FOR UPDATE;
+    FOR i IN 1 .. coalesce(array_length(p_scopes, 1), 0) LOOP
+        SELECT limit_usd <> 'NaN' AND spent_usd + reserved_usd + p_estimate <= limit_usd
+        INTO v_ok FROM agentos.budgets WHERE scope = p_scopes[i];
+        IF NOT v_ok THEN
+            breach := p_scopes[i];
+            reservation := NULL;
+            RETURN NEXT;
+            RETURN;
+        END IF;
+        v_m := regexp_match(p_scopes[i], '^task:([0-9]{1,18})$');
+        IF v_m IS NOT NULL AND v_task IS NULL THEN
+            v_task := v_m[1]::bigint;
+            SELECT lease_token INTO v_token FROM agentos.tasks WHERE id = v_task;
+            IF NOT FOUND THEN
+                v_task := NULL;
+            END IF;
+        END IF;
+        v_m := regexp_match(p_scopes[i], '^agent:([a-z0-9][a-z0-9_.-]{0,62}):');
+        IF v_m IS NOT NULL AND v_sess IS NULL THEN
+            SELECT session_id INTO v_sess FROM agentos.agents WHERE name = v_m[1];
+        END IF;
+    END LOOP;
+    UPDATE agentos.budgets SET reserved_usd = reserved_usd + p_estimate, updated_at = now()
+    WHERE scope = ANY(p_scopes);
+    INSERT INTO agentos.budget_reservations (scopes, estimate, task_id, lease_token, session_id,
+                                             expires_at)
+    VALUES (p_scopes, p_estimate, v_task, v_token, v_sess, now() + p_ttl)
+    RETURNING id INTO reservation;
+    breach := NULL;
+    RETURN NEXT;
+END;
+$_$;
 CREATE FUNCTION agentos.settle_budget(p_scopes text[], p_estimate numeric, p_actual numeric) RETURNS void
-    LANGUAGE sql
+    LANGUAGE plpgsql
     AS $$
+BEGIN
+    PERFORM agentos.check_amount('the estimate', p_estimate);
+    PERFORM agentos.check_amount('the actual cost', p_actual);
     UPDATE agentos.budgets
     SET reserved_usd = greatest(reserved_usd - p_estimate, 0),
         spent_usd = spent_usd + p_actual, updated_at = now()
-    WHERE scope = ANY(p_scopes)
+    WHERE scope = ANY(p_scopes);
+END;
+$$;
+CREATE FUNCTION agentos.settle_reservation(p_id bigint, p_scopes text[], p_actual numeric) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_estimate numeric;
+BEGIN
+    IF p_actual IS NULL OR NOT (p_actual BETWEEN 0 AND 1e8) THEN
+        RAISE EXCEPTION 'bad cost %: expected a finite amount >= 0', p_actual;
+    END IF;
+    PERFORM 1 FROM agentos.budgets WHERE scope = ANY(p_scopes) ORDER BY scope FOR UPDATE;
+    DELETE FROM agentos.budget_reservations WHERE id = p_id RETURNING estimate INTO v_estimate;
+    UPDATE agentos.budgets
+    SET reserved_usd = greatest(reserved_usd - coalesce(v_estimate, 0), 0),
+        spent_usd = spent_usd + p_actual, updated_at = now()
+    WHERE scope = ANY(p_scopes);
+END;
 $$;
 CREATE FUNCTION agentos.steps_after_insert() RETURNS trigger
     LANGUAGE plpgsql
@@ -621,6 +796,17 @@ CREATE FUNCTION agentos.tasks_free_agent() RETURNS trigger
 BEGIN
     UPDATE agentos.agents SET status = 'idle', current_task_id = NULL, updated_at = now()
     WHERE current_task_id = NEW.id AND status <> 'offline';
+    RETURN NULL;
+END;
+$$;
+CREATE FUNCTION agentos.tasks_release_reservations() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM agentos.budget_reservations WHERE lease_token = OLD.lease_token) THEN
+        PERFORM agentos.release_reservations(ARRAY(
+            SELECT id FROM agentos.budget_reservations WHERE lease_token = OLD.lease_token));
+    END IF;
     RETURN NULL;
 END;
 $$;
@@ -768,12 +954,32 @@ CREATE VIEW agentos.board_summary AS
      LEFT JOIN agentos.tasks t ON ((t.status = s.status)))
   GROUP BY s.status
   ORDER BY (array_position(enum_range(NULL::agentos.task_status), s.status));
+CREATE TABLE agentos.budget_reservations (
+    id bigint NOT NULL,
+    scopes text[] NOT NULL,
+    estimate numeric(14,6) NOT NULL,
+    task_id bigint,
+    lease_token uuid,
+    session_id uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    CONSTRAINT budget_reservations_estimate_check CHECK ((estimate >= (0)::numeric))
+);
+ALTER TABLE agentos.budget_reservations ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME agentos.budget_reservations_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 CREATE TABLE agentos.budgets (
     scope text NOT NULL,
     limit_usd numeric(14,6) NOT NULL,
     spent_usd numeric(14,6) DEFAULT 0 NOT NULL,
     reserved_usd numeric(14,6) DEFAULT 0 NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT budgets_amounts_are_numbers CHECK (((limit_usd <> 'NaN'::numeric) AND (spent_usd <> 'NaN'::numeric) AND (reserved_usd <> 'NaN'::numeric))),
     CONSTRAINT budgets_limit_usd_check CHECK ((limit_usd >= (0)::numeric)),
     CONSTRAINT budgets_reserved_usd_check CHECK ((reserved_usd >= (0)::numeric)),
     CONSTRAINT budgets_spent_usd_check CHECK ((spent_usd >= (0)::numeric))
@@ -791,6 +997,7 @@ CREATE TABLE agentos.llm_calls (
     latency_ms integer DEFAULT 0 NOT NULL,
     outcome text NOT NULL,
     error text,
+    CONSTRAINT llm_calls_cost_is_an_amount CHECK (((cost_usd >= (0)::numeric) AND (cost_usd <> 'NaN'::numeric))),
     CONSTRAINT llm_calls_outcome_check CHECK ((outcome = ANY (ARRAY['ok'::text, 'error'::text, 'budget'::text])))
 );
 CREATE VIEW agentos.cost_per_agent AS
@@ -848,6 +1055,7 @@ CREATE TABLE agentos.messages (
     read_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT messages_body_check CHECK ((length(btrim(body)) > 0)),
+    CONSTRAINT messages_body_is_plain CHECK ((body !~ '[\x01-\x08\x0b-\x1f\x7f-\x9f]'::text)),
     CONSTRAINT messages_kind_check CHECK ((kind = ANY (ARRAY['comment'::text, 'status'::text, 'review'::text, 'question'::text, 'answer'::text, 'broadcast'::text])))
 );
 ALTER TABLE agentos.messages ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -1065,6 +1273,8 @@ ALTER TABLE ONLY agentos.agents
     ADD CONSTRAINT agents_name_key UNIQUE (name);
 ALTER TABLE ONLY agentos.agents
     ADD CONSTRAINT agents_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY agentos.budget_reservations
+    ADD CONSTRAINT budget_reservations_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY agentos.budgets
     ADD CONSTRAINT budgets_pkey PRIMARY KEY (scope);
 ALTER TABLE ONLY agentos.leader_leases
@@ -1107,6 +1317,7 @@ CREATE INDEX activities_actor_idx ON agentos.activities USING btree (actor, id) 
 CREATE INDEX activities_created_idx ON agentos.activities USING btree (created_at);
 CREATE INDEX activities_task_idx ON agentos.activities USING btree (task_id, id) WHERE (task_id IS NOT NULL);
 CREATE INDEX agent_sessions_running_idx ON agentos.agent_sessions USING btree (heartbeat_at) WHERE (status = 'running'::text);
+CREATE INDEX budget_reservations_lease_idx ON agentos.budget_reservations USING btree (lease_token) WHERE (lease_token IS NOT NULL);
 CREATE INDEX llm_calls_agent_day_idx ON agentos.llm_calls USING btree (agent, created_at);
 CREATE INDEX llm_calls_task_idx ON agentos.llm_calls USING btree (task_id) WHERE (task_id IS NOT NULL);
 CREATE INDEX messages_task_idx ON agentos.messages USING btree (task_id, id) WHERE (task_id IS NOT NULL);
@@ -1129,6 +1340,7 @@ CREATE INDEX steps_call_idx ON agentos.steps USING btree (task_id, tool_call_id)
 CREATE INDEX task_dependencies_rev_idx ON agentos.task_dependencies USING btree (depends_on_id);
 CREATE INDEX tasks_assignee_idx ON agentos.tasks USING btree (assignee) WHERE (assignee IS NOT NULL);
 CREATE INDEX tasks_lease_idx ON agentos.tasks USING btree (lease_expires_at) WHERE (lease_expires_at IS NOT NULL);
+CREATE INDEX tasks_lease_session_idx ON agentos.tasks USING btree (lease_session) WHERE (lease_session IS NOT NULL);
 CREATE INDEX tasks_parent_idx ON agentos.tasks USING btree (parent_id) WHERE (parent_id IS NOT NULL);
 CREATE INDEX tasks_ready_idx ON agentos.tasks USING btree (role, priority DESC, id) WHERE (status = ANY (ARRAY['inbox'::agentos.task_status, 'assigned'::agentos.task_status]));
 CREATE INDEX tasks_status_idx ON agentos.tasks USING btree (status, priority DESC, id);
@@ -1153,15 +1365,20 @@ CREATE TRIGGER task_dependencies_withdraw AFTER INSERT ON agentos.task_dependenc
 CREATE TRIGGER tasks_after_write AFTER INSERT OR UPDATE ON agentos.tasks FOR EACH ROW EXECUTE FUNCTION agentos.tasks_after_write();
 CREATE TRIGGER tasks_check_transition BEFORE INSERT OR UPDATE ON agentos.tasks FOR EACH ROW EXECUTE FUNCTION agentos.tasks_before_write();
 CREATE TRIGGER tasks_free_agent AFTER UPDATE ON agentos.tasks FOR EACH ROW WHEN (((old.lease_token IS NOT NULL) AND (new.lease_token IS NULL))) EXECUTE FUNCTION agentos.tasks_free_agent();
+CREATE TRIGGER tasks_release_reservations AFTER UPDATE ON agentos.tasks FOR EACH ROW WHEN (((old.lease_token IS NOT NULL) AND (old.lease_token IS DISTINCT FROM new.lease_token))) EXECUTE FUNCTION agentos.tasks_release_reservations();
 CREATE TRIGGER tg_pgqueuer_changed AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON agentos.pgqueuer FOR EACH STATEMENT EXECUTE FUNCTION agentos.fn_pgqueuer_changed();
 ALTER TABLE ONLY agentos.agents
     ADD CONSTRAINT agents_session_fk FOREIGN KEY (session_id) REFERENCES agentos.agent_sessions(id) ON DELETE SET NULL;
+ALTER TABLE ONLY agentos.budget_reservations
+    ADD CONSTRAINT budget_reservations_task_id_fkey FOREIGN KEY (task_id) REFERENCES agentos.tasks(id) ON DELETE SET NULL;
 ALTER TABLE ONLY agentos.llm_calls
     ADD CONSTRAINT llm_calls_task_id_fkey FOREIGN KEY (task_id) REFERENCES agentos.tasks(id) ON DELETE SET NULL;
 ALTER TABLE ONLY agentos.messages
     ADD CONSTRAINT messages_task_id_fkey FOREIGN KEY (task_id) REFERENCES agentos.tasks(id) ON DELETE CASCADE;
 ALTER TABLE ONLY agentos.schedule_runs
     ADD CONSTRAINT schedule_runs_schedule_id_fkey FOREIGN KEY (schedule_id) REFERENCES agentos.schedules(id) ON DELETE CASCADE;
+ALTER TABLE ONLY agentos.schedules
+    ADD CONSTRAINT schedules_target_agent_fkey FOREIGN KEY (target_agent) REFERENCES agentos.agents(name) ON UPDATE CASCADE ON DELETE CASCADE NOT VALID;
 ALTER TABLE ONLY agentos.steps
     ADD CONSTRAINT steps_task_id_fkey FOREIGN KEY (task_id) REFERENCES agentos.tasks(id) ON DELETE CASCADE;
 ALTER TABLE ONLY agentos.task_dependencies

@@ -71,7 +71,37 @@ async def test_bad_schedules_are_refused(kernel: Kernel) -> None:
             await schedules.add_schedule(
                 conn, name="x", cron="* * * * *", role="worker", precondition="no_such_column > 1"
             )
+        with pytest.raises(errors.BadInput, match="never fires"):
+            await schedules.add_schedule(conn, name="x", cron="0 0 31 2 *", role="worker")
+        with pytest.raises(errors.BadInput, match="no agent 'ghost'"):
+            await schedules.add_schedule(conn, name="x", cron="* * * * *", agent="ghost")
+        with pytest.raises(errors.BadInput, match="not one expression"):
+            await schedules.add_schedule(
+                conn,
+                name="x",
+                cron="* * * * *",
+                role="worker",
+                precondition="true) IS TRUE; DROP TABLE agentos.tasks; SELECT (true",
+            )
         assert await schedules.list_schedules(conn) == []
+
+
+async def test_a_precondition_runs_read_only_at_every_tick(kernel: Kernel) -> None:
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    async with kernel.connection() as conn:
+        await schedules.add_schedule(
+            conn, name="w", cron="* * * * *", role="worker", now=past, precondition="true"
+        )
+        # what psql (or a later edit) can store past the add-time check
+        await conn.execute(
+            "UPDATE agentos.schedules SET precondition = "
+            "'(SELECT count(*) FROM agentos.tasks) >= 0 AND "
+            "(SELECT true FROM (SELECT setval(''agentos.tasks_id_seq'', 1000)) s)'"
+        )
+    assert await schedules.fire_due(kernel) == [("w", False)]
+    async with kernel.connection() as conn:
+        row = await (await conn.execute("SELECT last_value FROM agentos.tasks_id_seq")).fetchone()
+    assert row is not None and row["last_value"] != 1000
 
 
 async def test_exactly_one_leader_and_a_clean_handover(kernel: Kernel) -> None:
