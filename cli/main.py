@@ -683,9 +683,13 @@ def skill_add(name: str, file: Any, description: str, replace: bool) -> None:
     """Add a skill from a markdown FILE (- for stdin)."""
     from agentos.cli.common import decode_text
     from agentos.kernel import skills
-    from agentos.kernel.models import one_line
+    from agentos.kernel.models import one_line, plain_text
 
     body = decode_text(file, f"skill file {file.name}")
+    try:
+        body = plain_text(body)
+    except ValueError as exc:
+        fail(f"skill file {file.name} {exc}", 2)
     try:
         description = one_line(description)
     except ValueError as exc:
