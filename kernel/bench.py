@@ -5,8 +5,12 @@ dispatch: no-op tasks through the full kernel path (create -> claim -> complete,
           raw pgqueuer (enqueue -> QueueManager drain of no-op jobs).
 wake:     task commit -> claim latency for an idle agent, beside a bare NOTIFY round
           trip; and with the agent's listener deaf (poll fallback only).
+drain:    a queue pre-filled with INSERT ... SELECT generate_series, drained by one
+          consumer process; reports what was left behind (leased, in progress, jobs)
+          and how many times the handler ran, which must be once per task.
 Every run uses a scratch database on the configured server, dropped afterwards.
-Consumers are separate processes (`python -m agentos.kernel.bench ...`).
+Consumers are separate processes (`python -m agentos.kernel.bench ...`); their stderr
+is the bench's own, so their warnings are seen (and a full pipe never stalls them).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import psycopg
 from agentos.kernel.db import Kernel, resolve_database_url
 from agentos.kernel.settings import Settings
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.rows import dict_row
 
 Echo = Callable[[str], None] | None
 
@@ -71,13 +76,13 @@ def _pct(samples: list[float], p: float) -> float:
 
 
 async def _spawn(*args: str) -> asyncio.subprocess.Process:
+    # stderr is inherited: a pipe nobody reads fills up and blocks the consumer's logging
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "agentos.kernel.bench",
         *args,
         stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
     )
 
 
@@ -86,8 +91,8 @@ async def _wait_line(proc: asyncio.subprocess.Process, prefix: str, timeout: flo
     while True:
         line = (await asyncio.wait_for(proc.stdout.readline(), timeout)).decode()
         if not line:
-            err = (await proc.stderr.read()).decode() if proc.stderr else ""
-            raise RuntimeError(f"bench consumer exited: {err.strip()[-500:]}")
+            await proc.wait()
+            raise RuntimeError(f"bench consumer exited ({proc.returncode}); see its stderr")
         if line.startswith(prefix):
             return line.strip()
 
@@ -187,6 +192,110 @@ async def dispatch(
         say(
             f"  agentos kernel    {procs} process(es): {rate:8.1f} tasks/s "
             f"({ratio:.2f}x raw pgqueuer; target >= 0.5)"
+        )
+    return out
+
+
+DRAIN_STATE_SQL = """
+SELECT count(*) FILTER (WHERE status = 'done') AS done,
+       count(*) FILTER (WHERE status IN ('inbox', 'assigned')) AS queued,
+       count(*) FILTER (WHERE status = 'in_progress') AS in_progress,
+       count(*) FILTER (WHERE lease_token IS NOT NULL) AS leased,
+       (SELECT count(*) FROM agentos.pgqueuer) AS jobs,
+       (SELECT count(*) FROM agentos.agents
+        WHERE current_task_id IS NOT NULL OR status = 'working') AS busy_agents
+FROM agentos.tasks
+"""
+
+
+async def drain_once(
+    url: str, n: int, slots: int, *, lease: float = 30.0, stall: float | None = None
+) -> dict[str, Any]:
+    """Pre-fill n tasks in one INSERT ... SELECT, drain them with one consumer process.
+
+    Waits until every task is done, or until nothing has finished for `stall` seconds
+    (default: two leases), then stops the consumer with SIGTERM and reports the state.
+    """
+    stall = 2 * lease + 5 if stall is None else stall
+    conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    try:
+        await conn.execute(
+            "INSERT INTO agentos.tasks (title, role, created_by) "
+            "SELECT 'drain ' || g, 'bench', 'bench' FROM generate_series(1, %s) AS g",
+            (n,),
+        )
+        proc = await _spawn("consume-kernel", url, str(slots), "d", "--lease", str(lease))
+        try:
+            await _wait_line(proc, "ready", timeout=60)
+            t0 = last_change = time.perf_counter()
+            last = -1
+            while True:
+                row = await (
+                    await conn.execute(
+                        "SELECT count(*) FROM agentos.tasks WHERE status = 'done'"
+                    )
+                ).fetchone()
+                done = int(row[0]) if row else 0
+                now = time.perf_counter()
+                if done != last:
+                    last, last_change = done, now
+                if done >= n or now - last_change > stall:
+                    break
+                await asyncio.sleep(0.1)
+            elapsed = time.perf_counter() - t0
+        finally:
+            await _stop([proc])
+        assert proc.stdout is not None
+        tail = (await proc.stdout.read()).decode().split()
+        counts = dict(zip(tail[::2], (int(v) for v in tail[1::2]), strict=False))
+        cur = conn.cursor(row_factory=dict_row)
+        state = await (await cur.execute(DRAIN_STATE_SQL)).fetchone()
+        done_twice = await (
+            await cur.execute(
+                "SELECT count(*) AS n FROM (SELECT task_id FROM agentos.activities "
+                "WHERE kind = 'task.done' GROUP BY task_id HAVING count(*) > 1) AS d"
+            )
+        ).fetchone()
+    finally:
+        await conn.close()
+    assert state is not None and done_twice is not None
+    return {
+        "tasks": n,
+        "slots": slots,
+        "lease_s": lease,
+        "seconds": round(elapsed, 2),
+        "rate": round(state["done"] / elapsed, 1) if elapsed > 0 else 0.0,
+        **{k: int(v) for k, v in state.items()},
+        "done_twice": int(done_twice["n"]),
+        "handler_runs": counts.get("ran", -1),
+        "stale": counts.get("stale", -1),
+        "recovered": counts.get("recovered", -1),
+        "exit_code": proc.returncode,
+    }
+
+
+async def drain(
+    settings: Settings,
+    *,
+    n: int = 20000,
+    slots: int = 32,
+    runs: int = 3,
+    lease: float = 30.0,
+    echo: Echo = print,
+) -> list[dict[str, Any]]:
+    """Run the drain benchmark `runs` times, each on a fresh scratch database."""
+    say = echo or (lambda _s: None)
+    say(f"drain: {n} pre-filled tasks, one consumer with {slots} slots, lease {lease:g} s")
+    out = []
+    for i in range(runs):
+        async with scratch_database(settings) as url:
+            r = await drain_once(url, n, slots, lease=lease)
+        out.append(r)
+        say(
+            f"  run {i + 1}: {r['done']}/{n} done in {r['seconds']:.1f} s ({r['rate']:.0f}/s); "
+            f"left: {r['in_progress']} in progress, {r['leased']} leased, {r['queued']} queued, "
+            f"{r['jobs']} jobs; handler runs {r['handler_runs']}, claims recovered "
+            f"{r['recovered']}"
         )
     return out
 
@@ -291,22 +400,32 @@ async def wake(
 # ------------------------------------------------------------ consumer processes --
 
 
-async def _consume_kernel(url: str, concurrency: int, prefix: str) -> None:
-    from agentos.kernel import tasks
+async def _consume_kernel(url: str, concurrency: int, prefix: str, lease: float = 30.0) -> None:
+    from agentos.kernel import errors, tasks
     from agentos.kernel.models import TaskStatus
     from agentos.kernel.runtime import AgentHost, Work
 
-    async def noop(kernel: Kernel, work: Work) -> None:
-        assert work.task is not None
-        async with kernel.connection() as conn:
-            await tasks.complete(conn, work.task, actor=work.agent, to=TaskStatus.done)
+    ran = stale = 0
 
-    settings = Settings(database_url=url, lease_seconds=30)  # type: ignore[arg-type]
+    async def noop(kernel: Kernel, work: Work) -> None:
+        nonlocal ran, stale
+        assert work.task is not None
+        ran += 1
+        try:
+            async with kernel.connection() as conn:
+                await tasks.complete(conn, work.task, actor=work.agent, to=TaskStatus.done)
+        except errors.StaleLease:
+            stale += 1
+            raise
+
+    settings = Settings(database_url=url, lease_seconds=lease)  # type: ignore[arg-type]
     kernel = await Kernel(settings).open(min_size=concurrency, max_size=concurrency + 2)
     host = AgentHost(
         kernel, role="bench", agents=[f"{prefix}-{i}" for i in range(concurrency)], handler=noop
     )
     await _serve(host, kernel)
+    # read by drain_once: how often the handler ran, for the exactly-once check
+    print(f"ran {ran} stale {stale} recovered {host.recovered}", flush=True)
 
 
 async def _serve(host: Any, kernel: Kernel) -> None:
@@ -374,6 +493,12 @@ def _main() -> None:
     a.add_argument("url")
     a.add_argument("concurrency", type=int)
     a.add_argument("prefix")
+    a.add_argument("--lease", type=float, default=30.0)
+    d = sub.add_parser("drain")
+    d.add_argument("--tasks", type=int, default=20000)
+    d.add_argument("--slots", type=int, default=32)
+    d.add_argument("--runs", type=int, default=3)
+    d.add_argument("--lease", type=float, default=30.0)
     b = sub.add_parser("consume-pgqueuer")
     b.add_argument("url")
     b.add_argument("concurrency", type=int)
@@ -383,7 +508,13 @@ def _main() -> None:
     c.add_argument("poll", type=float)
     args = ap.parse_args()
     if args.cmd == "consume-kernel":
-        asyncio.run(_consume_kernel(args.url, args.concurrency, args.prefix))
+        asyncio.run(_consume_kernel(args.url, args.concurrency, args.prefix, args.lease))
+    elif args.cmd == "drain":
+        asyncio.run(
+            drain(
+                Settings(), n=args.tasks, slots=args.slots, runs=args.runs, lease=args.lease
+            )
+        )
     elif args.cmd == "consume-pgqueuer":
         asyncio.run(_consume_pgqueuer(args.url, args.concurrency))
     else:

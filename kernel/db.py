@@ -3,12 +3,26 @@
 There are no module-level pools. A process builds one Kernel from Settings, opens it,
 and hands it to whatever needs the database. LISTEN connections are separate
 (see bus.Listener): a pooled connection is never left listening.
+
+Surviving a database blip
+-------------------------
+When the server restarts, every idle pooled connection is dead, and the pool only
+finds out when someone uses one. So the first connection error a Kernel sees makes it
+*suspicious* for a few seconds: the pool checks each idle connection (dropping the
+dead ones) and checks every connection it hands out during that time with an empty
+query, so the next caller gets a live one. Outside those seconds a checkout costs
+nothing extra. Kernel.retrying() runs a short, repeatable piece of kernel work (a lease
+renewal, a heartbeat, a release checked by its token) again after a lost connection,
+until a deadline: callers that must not give up on a blip use it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
+import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, ParamSpec, TypeVar
 
@@ -21,6 +35,32 @@ from psycopg_pool import AsyncConnectionPool
 Conn = psycopg.AsyncConnection[dict[str, Any]]
 P = ParamSpec("P")
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+# How long after a lost connection the pool checks what it hands out.
+SUSPICION_SECONDS = 10.0
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """True when exc (or its cause) says the connection or the server went away.
+
+    Deadlocks, serialization failures and cancelled statements are OperationalErrors too,
+    but the connection is fine after them: they are not connection losses.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, psycopg.OperationalError):
+            if isinstance(seen, psycopg.errors.TransactionRollback | psycopg.errors.QueryCanceled):
+                return False
+            state = seen.sqlstate or ""
+            # no SQLSTATE: the client lost the socket; 08: connection exception;
+            # 57P: the server is shutting down, crashed, or not yet accepting connections
+            return state == "" or state.startswith("08") or state.startswith("57P")
+        if isinstance(seen, psycopg.InterfaceError | ConnectionError | OSError):
+            return True
+        seen = seen.__cause__
+    return False
 
 
 def resolve_database_url(settings: Settings, start_embedded: bool = True) -> str:
@@ -118,6 +158,8 @@ class Kernel:
         self.settings = settings
         self._url = url
         self._pool: AsyncConnectionPool[Conn] | None = None
+        self._suspicious_until = 0.0
+        self._pool_check: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
@@ -136,6 +178,7 @@ class Kernel:
             min_size=self.settings.pool_min_size if min_size is None else min_size,
             max_size=self.settings.pool_max_size if max_size is None else max_size,
             kwargs={"row_factory": dict_row, "prepare_threshold": None},
+            check=self._check_connection,
             open=False,
             name="agentos",
         )
@@ -149,6 +192,11 @@ class Kernel:
 
     async def close(self) -> None:
         """Close the pool."""
+        if self._pool_check is not None:
+            self._pool_check.cancel()
+            with contextlib.suppress(BaseException):
+                await self._pool_check
+            self._pool_check = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -164,9 +212,66 @@ class Kernel:
         """A pooled connection; its block is one transaction (committed on success)."""
         if self._pool is None:
             raise RuntimeError("Kernel.open() was not called")
-        with translate_errors():
-            async with self._pool.connection() as conn:
-                yield conn
+        try:
+            with translate_errors():
+                async with self._pool.connection() as conn:
+                    yield conn
+        except errors.DatabaseUnavailable as exc:
+            if connection_lost(exc):
+                self.connection_lost()
+            raise
+
+    def connection_lost(self) -> None:
+        """Note a lost connection: check pooled connections for a while (see above)."""
+        self._suspicious_until = time.monotonic() + SUSPICION_SECONDS
+        if self._pool is not None and (self._pool_check is None or self._pool_check.done()):
+            self._pool_check = asyncio.create_task(self._check_pool(self._pool))
+
+    async def _check_pool(self, pool: AsyncConnectionPool[Conn]) -> None:
+        # drops the idle connections that died with the server, all at once
+        try:
+            await pool.check()
+        except Exception as exc:
+            log.debug("pool check failed: %s", exc)
+
+    async def _check_connection(self, conn: Conn) -> None:
+        # the pool's check callback: free while nothing went wrong lately
+        if time.monotonic() < self._suspicious_until:
+            await AsyncConnectionPool.check_connection(conn)
+
+    async def retrying(
+        self,
+        work: Callable[[Conn], Awaitable[T]],
+        *,
+        deadline: float | None = None,
+        what: str = "kernel call",
+    ) -> T:
+        """Run work(conn) in one pooled transaction; after a lost connection, run it again.
+
+        Only for work whose repetition is harmless (it may have committed when the reply
+        was lost). Retries with backoff until `deadline` seconds (default: one lease)
+        have passed, then raises the last DatabaseUnavailable.
+        """
+        limit = self.settings.lease_seconds if deadline is None else deadline
+        loop = asyncio.get_running_loop()
+        end = loop.time() + limit
+        delay = 0.05
+        while True:
+            try:
+                async with self.connection() as conn:
+                    return await work(conn)
+            except errors.DatabaseUnavailable as exc:
+                left = end - loop.time()
+                if left <= 0:
+                    raise
+                log.info(
+                    "%s failed (%s); retrying",
+                    what,
+                    exc,
+                    extra={"action": "db.retry"},
+                )
+                await asyncio.sleep(min(delay, left))
+                delay = min(delay * 2, 1.0)
 
     async def connect(self, *, autocommit: bool = True) -> Conn:
         """A dedicated (unpooled) connection, e.g. for LISTEN or pgqueuer's driver."""

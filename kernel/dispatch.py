@@ -23,6 +23,15 @@ nor a job without its cause.
 
 Non-task activations are returned to the caller, which acks them when handled; if
 the process dies first, pgqueuer's heartbeat timeout makes the job visible again.
+
+One connection, one user. The dedicated connection serves claims only, from one
+coroutine at a time (the host's run loop); renewals and acks go through the pool, so
+nothing else can close it under a claim in flight. A claim that fails mid-way raises
+ClaimFailed with `maybe_committed` set when the claim may have committed on the server
+with its reply lost: the caller must then look up the leases of its session
+(`leases()`) and resume or release what it was given, and `unpick()` the jobs of its
+session it is not running. A session declared dead claims nothing (the SQL checks).
+Locks: a claim locks its agent rows in id order before any task row (sql/003).
 """
 
 from __future__ import annotations
@@ -33,7 +42,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentos.kernel.db import Conn, Kernel
+from agentos.kernel import errors
+from agentos.kernel.db import Conn, Kernel, connection_lost
 from agentos.kernel.migrate import pgqueuer_queries
 from agentos.kernel.models import Task
 from agentos.sql import query
@@ -57,6 +67,15 @@ class Claimed:
     tasks: list[tuple[str, Task]] = field(default_factory=list)
     activations: list[Activation] = field(default_factory=list)
     dropped: int = 0
+
+
+class ClaimFailed(errors.KernelError):
+    """A claim did not complete; maybe_committed: the server may have leased tasks anyway."""
+
+    def __init__(self, message: str, *, maybe_committed: bool, lost_connection: bool) -> None:
+        super().__init__(message)
+        self.maybe_committed = maybe_committed
+        self.lost_connection = lost_connection
 
 
 def role_entrypoint(role: str) -> str:
@@ -107,13 +126,35 @@ class Dispatcher:
         return self._queries
 
     async def claim(self, free_agents: list[str], now: dt.datetime | None = None) -> Claimed:
-        """Dequeue up to len(free_agents) jobs and lease their tasks to those agents."""
-        out = Claimed()
+        """Dequeue up to len(free_agents) jobs and lease their tasks to those agents.
+
+        Raises ClaimFailed (and drops the connection, reopened by the next claim) when
+        anything goes wrong on the way; see the module docstring for what to do then.
+        """
         if not free_agents:
-            return out
+            return Claimed()
+        stage = ["connect"]
+        try:
+            return await self._claim(free_agents, now, stage)
+        except Exception as exc:
+            await self.close()
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ClaimFailed(
+                f"claim failed during {stage[0]}: {first}",
+                # a dequeue marks jobs picked; claim_jobs leases tasks: either may have
+                # committed although its reply never came back
+                maybe_committed=stage[0] != "connect",
+                lost_connection=connection_lost(exc),
+            ) from exc
+
+    async def _claim(
+        self, free_agents: list[str], now: dt.datetime | None, stage: list[str]
+    ) -> Claimed:
+        out = Claimed()
         from pgqueuer.ports.repository import EntrypointExecutionParameter
 
         queries = await self._ensure_open()
+        stage[0] = "dequeue"
         # No per-entrypoint limit in pgqueuer: our slots are the limit (batch_size).
         param = EntrypointExecutionParameter(concurrency_limit=0)
         entrypoints = {role_entrypoint(self.role): param}
@@ -156,6 +197,7 @@ class Dispatcher:
                 )
         if task_jobs:
             assert self._conn is not None
+            stage[0] = "claim_jobs"
             cur = await self._conn.execute(
                 query("claim_jobs"),
                 {
@@ -179,25 +221,55 @@ class Dispatcher:
         return out
 
     async def ack(self, activations: list[Activation], status: str = "successful") -> None:
-        """Retire handled non-task activations into pgqueuer's log."""
+        """Retire handled non-task activations into pgqueuer's log (pooled, retried)."""
         if not activations:
             return
-        await self._ensure_open()
-        assert self._conn is not None
-        await self._conn.execute(
-            query("ack_jobs"), {"jobs": [a.job_id for a in activations], "status": status}
-        )
+        jobs = [a.job_id for a in activations]
+
+        async def run(conn: Conn) -> None:
+            await conn.execute(query("ack_jobs"), {"jobs": jobs, "status": status})
+
+        await self.kernel.retrying(run, what="ack")
 
     async def renew(
-        self, tokens: list[uuid.UUID], now: dt.datetime | None = None
+        self,
+        tokens: list[uuid.UUID],
+        now: dt.datetime | None = None,
+        *,
+        deadline: float | None = None,
     ) -> set[uuid.UUID]:
-        """Renew this session's leases; returns the tokens still held."""
+        """Renew this session's leases; returns the tokens still held (pooled, retried)."""
         if not tokens:
             return set()
-        await self._ensure_open()
-        assert self._conn is not None
-        cur = await self._conn.execute(
-            query("renew_leases"),
-            {"session": self.session_id, "tokens": tokens, "lease": self.lease_seconds, "now": now},
-        )
-        return {r["token"] for r in await cur.fetchall()}
+        params = {
+            "session": self.session_id,
+            "tokens": tokens,
+            "lease": self.lease_seconds,
+            "now": now,
+        }
+
+        async def run(conn: Conn) -> set[uuid.UUID]:
+            cur = await conn.execute(query("renew_leases"), params)
+            return {r["token"] for r in await cur.fetchall()}
+
+        return await self.kernel.retrying(run, deadline=deadline, what="lease renewal")
+
+    async def leases(self, *, deadline: float | None = None) -> list[Task]:
+        """Every lease this session holds now (pooled, retried)."""
+
+        async def run(conn: Conn) -> list[Task]:
+            cur = await conn.execute(query("session_leases"), {"session": self.session_id})
+            return [Task.model_validate(r) for r in await cur.fetchall()]
+
+        return await self.kernel.retrying(run, deadline=deadline, what="lease look-up")
+
+    async def unpick(self, keep: list[int]) -> int:
+        """Queue again the jobs this session picked but is not handling (all but keep)."""
+
+        async def run(conn: Conn) -> int:
+            cur = await conn.execute(
+                query("unpick_session_jobs"), {"session": self.session_id, "keep": keep}
+            )
+            return len(await cur.fetchall())
+
+        return await self.kernel.retrying(run, what="job hand-back")

@@ -1,8 +1,10 @@
 """Singleton duties, run by whichever process leads (see leader.py).
 
 Every process that runs a KernelDuties competes for the "kernel" duty; the leader, and
-only the leader, each poll interval: rescues expired leases, fires due schedules,
-reaps dead sessions and (every few seconds) re-enqueues ready tasks whose job was lost.
+only the leader, each poll interval: rescues expired leases (which also returns the
+budget reservations made under them), fires due schedules, reaps dead sessions, returns
+budget reservations whose session died or time ran out, and (every few seconds)
+re-enqueues ready tasks whose job was lost.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 import time
 import uuid
 
+from agentos.kernel import usage
 from agentos.kernel.db import Kernel
 from agentos.kernel.leader import Leadership
 from agentos.kernel.schedules import fire_due
@@ -51,7 +54,14 @@ class KernelDuties:
 
     async def run_once(self) -> dict[str, int]:
         """One round of duties (the caller must lead)."""
-        done = {"rescued": 0, "failed": 0, "schedules": 0, "reaped": 0, "requeued": 0}
+        done = {
+            "rescued": 0,
+            "failed": 0,
+            "schedules": 0,
+            "reaped": 0,
+            "requeued": 0,
+            "reservations": 0,
+        }
         async with self.kernel.connection() as conn:
             rows = await (
                 await conn.execute(query("rescue_expired_leases"), {"now": None})
@@ -72,6 +82,14 @@ class KernelDuties:
                 )
             ).fetchall()
             done["reaped"] = len(reaped)
+            # after the reaping: a dead session's reservations go in the same round
+            done["reservations"] = await usage.expire_reservations(conn)
+            if done["reservations"]:
+                log.info(
+                    "returned %s budget reservation(s) of gone holders",
+                    done["reservations"],
+                    extra={"action": "budget.expire"},
+                )
             if time.monotonic() - self._last_orphan_check > 5:
                 self._last_orphan_check = time.monotonic()
                 row = await (await conn.execute(query("requeue_orphans"))).fetchone()

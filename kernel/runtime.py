@@ -6,6 +6,28 @@ activation to a handler coroutine, renews the leases of running work every lease
 heartbeats its session, and on stop releases the leases it still holds so the work
 is ready again at once. What a handler does (an LLM loop, a no-op in benchmarks) is
 the caller's business: the kernel only knows claims and leases.
+
+Protocol: nothing claimed is forgotten
+--------------------------------------
+* Two coroutines talk to the database: the run loop (claims, on the dispatcher's own
+  connection) and the lease keeper (renewals, heartbeats, on pooled connections). They
+  share no connection, so a failure of one never breaks the other's call in flight.
+* Every lease token the host was handed is remembered until its lease ends. When a
+  claim fails in a way that may have committed (its reply was lost), the run loop at
+  once lists the leases its session holds: a lease it never saw was given to it by the
+  lost claim, and is resumed on its (free) agent, or released without spending an
+  attempt when that agent is busy or the host is stopping. Jobs it picked but is not
+  handling are queued again. The keeper repeats the look-up every lease/3 (under the
+  same lock as claims), so a claim that commits on the server after its client gave up
+  is found long before its lease could expire.
+* The heartbeat answers whether the session still runs. A session the leader's reaper
+  declared dead (the process froze past three lease periods) claims and renews nothing
+  (enforced in SQL); the host stops its running work, releases what it still holds,
+  and registers a new session before claiming again.
+* A handler that fails because the database went away is run again, under the same
+  lease, once the database answers and the lease is still held (a durable handler
+  resumes from its last step); a release that must happen is retried until it does,
+  and a release never spends an attempt. Any other handler failure releases the task.
 """
 
 from __future__ import annotations
@@ -18,11 +40,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from agentos.kernel import bus, errors, sessions, tasks
-from agentos.kernel.db import Kernel
-from agentos.kernel.dispatch import Activation, Dispatcher
+from agentos.kernel.db import Conn, Kernel
+from agentos.kernel.dispatch import Activation, ClaimFailed, Dispatcher
 from agentos.kernel.models import Task
 
 log = logging.getLogger(__name__)
+
+# How many times one piece of work is run again after the database went away under it.
+MAX_DB_RERUNS = 5
 
 
 @dataclass
@@ -68,6 +93,12 @@ class AgentHost:
         self._stop = asyncio.Event()
         self.ready = asyncio.Event()
         self.last_heartbeat_ok = 0.0
+        # claims, lease look-ups and session changes never interleave
+        self._claim_lock = asyncio.Lock()
+        # every lease token handed to this host whose lease may still be held
+        self._seen: set[uuid.UUID] = set()
+        self._session_dead = False
+        self.recovered = 0  # leases found after a lost claim reply (resumed or released)
 
     def stop(self) -> None:
         """Ask run() to finish: running work is released, not abandoned."""
@@ -86,6 +117,14 @@ class AgentHost:
     def free_agents(self) -> list[str]:
         """Agents with no work right now."""
         return [a for a in self.agents if a not in self.running]
+
+    async def _register(self) -> uuid.UUID:
+        async def run(conn: Conn) -> uuid.UUID:
+            return await sessions.register_session(
+                conn, role=self.role, agents=self.agents, model=self.model
+            )
+
+        return await self.kernel.retrying(run, what="session registration")
 
     async def run(self) -> None:
         """Register, then claim and run work until stop()."""
@@ -106,24 +145,11 @@ class AgentHost:
         self.ready.set()
         try:
             while not self._stop.is_set():
+                if self._session_dead:
+                    await self._rejoin()
                 claimed_any = False
                 if self.free_agents and (self.gate is None or self.gate()):
-                    try:
-                        claimed = await self.dispatcher.claim(self.free_agents)
-                    except errors.KernelError as exc:
-                        log.warning("claim failed: %s", exc)
-                        claimed = None
-                    except Exception as exc:
-                        log.warning("claim failed: %s", exc)
-                        claimed = None
-                        await self.dispatcher.close()
-                    if claimed is not None:
-                        for agent, task in claimed.tasks:
-                            self._start(Work(agent=agent, task=task))
-                            claimed_any = True
-                        for act in claimed.activations:
-                            self._start(Work(agent=act.agent, activation=act))
-                            claimed_any = True
+                    claimed_any = await self._claim()
                 if claimed_any and self.free_agents:
                     continue  # there may be more ready work: claim again at once
                 await self.listener.wait(settings.poll_interval)
@@ -133,13 +159,104 @@ class AgentHost:
                 await keeper
             await self._shutdown()
 
+    async def _claim(self) -> bool:
+        """One claim for the free agents; True when work was started."""
+        assert self.dispatcher is not None
+        async with self._claim_lock:
+            if self._session_dead:
+                return False
+            try:
+                claimed = await self.dispatcher.claim(self.free_agents)
+            except ClaimFailed as exc:
+                log.warning("%s", exc, extra={"action": "claim.failed"})
+                if not exc.maybe_committed:
+                    return False
+                # Whatever the lost reply carried is ours: find it now, not after expiry.
+                try:
+                    started = await self._recover_leases(unpick=True)
+                except errors.KernelError as exc2:
+                    log.warning("lease look-up after a failed claim failed: %s", exc2)
+                    return False
+                return started > 0
+            started = 0
+            for agent, task in claimed.tasks:
+                self._start(Work(agent=agent, task=task))
+                started += 1
+            for act in claimed.activations:
+                self._start(Work(agent=act.agent, activation=act))
+                started += 1
+            return started > 0
+
+    async def _recover_leases(self, *, unpick: bool = False, deadline: float | None = None) -> int:
+        """Resume or release leases of this session the host never saw; the caller holds
+        the claim lock. Returns how many were resumed."""
+        assert self.dispatcher is not None
+        held = await self.dispatcher.leases(deadline=deadline)
+        current = {t.lease_token for t in held if t.lease_token is not None}
+        self._seen &= current  # a lease that ended never comes back: forget its token
+        resumed = 0
+        for task in held:
+            token = task.lease_token
+            if token is None or token in self._seen:
+                continue
+            self.recovered += 1
+            agent = task.lease_agent
+            may_run = not self._stop.is_set() and (self.gate is None or self.gate())
+            if may_run and agent in self.agents and agent not in self.running:
+                log.warning(
+                    "task %s: claim for %s was lost in transit; resuming it",
+                    task.id,
+                    agent,
+                    extra={"action": "claim.recovered", "task": task.id},
+                )
+                assert agent is not None
+                self._start(Work(agent=agent, task=task))
+                resumed += 1
+            else:
+                log.warning(
+                    "task %s: claim for %s was lost in transit; releasing it",
+                    task.id,
+                    agent,
+                    extra={"action": "claim.released", "task": task.id},
+                )
+                self._seen.add(token)  # released below: never resumed by a later look-up
+                await self._release(task, reason=f"{agent}: claim lost in transit")
+        if unpick:
+            keep = [
+                w.activation.job_id for w, _ in self.running.values() if w.activation is not None
+            ]
+            await self.dispatcher.unpick(keep)
+        return resumed
+
     def _start(self, work: Work) -> None:
+        if work.task is not None and work.task.lease_token is not None:
+            self._seen.add(work.task.lease_token)
         task = asyncio.create_task(self._run_work(work), name=f"agentos-work-{work.agent}")
         self.running[work.agent] = (work, task)
 
     async def _run_work(self, work: Work) -> None:
         try:
-            await self.handler(self.kernel, work)
+            reruns = 0
+            while True:
+                try:
+                    await self.handler(self.kernel, work)
+                    break
+                except errors.DatabaseUnavailable as exc:
+                    if work.task is None or reruns >= MAX_DB_RERUNS or self._stop.is_set():
+                        raise
+                    reruns += 1
+                    log.warning(
+                        "%s: task %s: the database went away (%s); running it again once "
+                        "it answers",
+                        work.agent,
+                        work.task.id,
+                        exc,
+                        extra={"action": "work.db_retry", "task": work.task.id},
+                    )
+                    if not await self._still_held(work):
+                        log.warning("%s: task %s: lease lost meanwhile", work.agent, work.task.id)
+                        work.lost.set()
+                        return
             if work.activation is not None and self.dispatcher is not None:
                 await self.dispatcher.ack([work.activation])
         except asyncio.CancelledError:
@@ -149,21 +266,42 @@ class AgentHost:
         except Exception:
             log.exception("handler failed for %s", work.agent)
             if work.task is not None:
-                await self._fail_gracefully(work)
+                await self._release(work.task, reason=f"{work.agent}: handler error")
         finally:
             self.running.pop(work.agent, None)
             if self.listener is not None:
                 self.listener.woken.set()  # a slot is free: look for more work
 
-    async def _fail_gracefully(self, work: Work) -> None:
-        assert work.task is not None
-        with contextlib.suppress(errors.KernelError):
-            async with self.kernel.connection() as conn:
-                await tasks.release(conn, work.task, reason=f"{work.agent}: handler error")
+    async def _still_held(self, work: Work) -> bool:
+        """Wait (up to one lease) for the database; True when work's lease is still ours."""
+        assert work.task is not None and work.task.lease_token is not None
+        assert self.dispatcher is not None
+        if work.lost.is_set():
+            return False
+        token = work.task.lease_token
+        still = await self.dispatcher.renew([token])
+        return token in still
+
+    async def _release(self, task: Task, *, reason: str, deadline: float | None = None) -> None:
+        """Give a lease back for real (retried over a blip); never spends an attempt."""
+
+        async def run(conn: Conn) -> None:
+            await tasks.release(conn, task, reason=reason)
+
+        try:
+            await self.kernel.retrying(run, deadline=deadline, what=f"release of task {task.id}")
+        except errors.StaleLease:
+            pass  # already ended (or released by an earlier try whose reply was lost)
+        except errors.KernelError as exc:
+            log.warning(
+                "task %s: release failed (%s); its lease will expire and be rescued",
+                task.id,
+                exc,
+            )
 
     async def _keep_alive(self) -> None:
-        """Renew leases every lease/3 and heartbeat the session."""
-        assert self.dispatcher is not None and self.session_id is not None
+        """Renew leases and heartbeat every lease/3; look for lost claims meanwhile."""
+        assert self.dispatcher is not None
         period = self.kernel.settings.lease_seconds / 3
         loop = asyncio.get_running_loop()
         while True:
@@ -174,28 +312,67 @@ class AgentHost:
                     for w, _ in self.running.values()
                     if w.task is not None and w.task.lease_token is not None
                 }
-                still = await self.dispatcher.renew(list(held))
+                still = await self.dispatcher.renew(list(held), deadline=period)
                 for token, work in held.items():
                     if token not in still:
                         work.lost.set()
-                async with self.kernel.connection() as conn:
-                    await sessions.heartbeat(conn, self.session_id)
-                self.last_heartbeat_ok = loop.time()
-            except Exception as exc:
-                log.warning("lease renewal failed: %s", exc)
-                with contextlib.suppress(Exception):
-                    await self.dispatcher.close()
+            except errors.KernelError as exc:
+                log.warning("lease renewal failed: %s", exc, extra={"action": "lease.renew"})
+            try:
+                session = self.session_id
+                assert session is not None
 
-    async def _shutdown(self) -> None:
+                async def beat(conn: Conn, session: uuid.UUID = session) -> bool:
+                    return await sessions.heartbeat(conn, session)
+
+                alive = await self.kernel.retrying(beat, deadline=period, what="heartbeat")
+                if alive:
+                    self.last_heartbeat_ok = loop.time()
+                elif not self._session_dead and session == self.session_id:
+                    log.warning(
+                        "session %s was declared dead (the process was frozen or cut off "
+                        "past three lease periods); stopping its work and registering anew",
+                        session,
+                        extra={"action": "session.dead"},
+                    )
+                    self._session_dead = True
+                    if self.listener is not None:
+                        self.listener.woken.set()
+            except errors.KernelError as exc:
+                log.warning("heartbeat failed: %s", exc, extra={"action": "session.heartbeat"})
+            try:
+                async with self._claim_lock:
+                    if not self._session_dead:
+                        # bounded by the period: renewals must not wait behind it
+                        await self._recover_leases(deadline=period)
+            except errors.KernelError as exc:
+                log.warning("lease look-up failed: %s", exc)
+
+    async def _rejoin(self) -> None:
+        """The session was declared dead: stop its work and register a new session."""
+        assert self.dispatcher is not None
+        async with self._claim_lock:
+            await self._stop_all_work(reason="session declared dead")
+            self.session_id = await self._register()
+            self.dispatcher.session_id = self.session_id
+            self._seen.clear()
+            self._session_dead = False
+        log.warning(
+            "registered as session %s", self.session_id, extra={"action": "session.rejoined"}
+        )
+
+    async def _stop_all_work(self, *, reason: str, deadline: float | None = None) -> None:
         for work, task in list(self.running.values()):
+            work.lost.set()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
             if work.task is not None:
-                with contextlib.suppress(errors.KernelError):
-                    async with self.kernel.connection() as conn:
-                        await tasks.release(conn, work.task, reason=f"{work.agent} shut down")
+                await self._release(work.task, reason=f"{work.agent} {reason}", deadline=deadline)
         self.running.clear()
+
+    async def _shutdown(self) -> None:
+        await self._stop_all_work(reason="shut down", deadline=5.0)
         if self.session_id is not None:
             with contextlib.suppress(Exception):
                 async with self.kernel.connection() as conn:

@@ -3,7 +3,13 @@
 A session is one process (host, pid) hosting one or more agents of a role. It
 heartbeats every few seconds; the leader marks sessions whose heartbeat is older than
 three lease periods dead and their agents offline (their leases expire on their own
-and are rescued by the sweeper).
+and are rescued by the sweeper). A dead session stays dead: it can neither claim nor
+renew (sql/003), its heartbeat answers False, and a process that comes back (SIGCONT)
+registers a new session (see runtime.py).
+
+The heartbeat writes the session row only, never the agent rows: claims lock agent
+rows, and a heartbeat that wrote them all deadlocked with claims. An agent's liveness
+is its session's (the agent_status view shows greatest(agent, session) heartbeat).
 """
 
 from __future__ import annotations

@@ -260,3 +260,9 @@ SELECT agentos.settle_budget(%(scopes)s, %(estimate)s, %(actual)s);
 -- name: expire_budget_reservations
 -- Return reservations whose lease, session or time ran out.
 SELECT agentos.expire_budget_reservations(%(now)s) AS expired;
+
+-- name: unpick_session_jobs
+-- Queue again the jobs a session picked but is not handling (a claim whose reply was lost).
+UPDATE agentos.pgqueuer SET status = 'queued', queue_manager_id = NULL
+WHERE queue_manager_id = %(session)s AND status = 'picked' AND id <> ALL(%(keep)s::bigint[])
+RETURNING id;
