@@ -92,6 +92,12 @@ class RoleConfig(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     check_command: str | None = None
     max_rejections: int = Field(default=3, ge=1, le=100)
+    # What the role's commands and browser may reach (docs/security.md): sandboxed
+    # commands get no network unless `network`; the browser refuses loopback and
+    # private addresses unless `allow_private_network` or the host:port is listed.
+    network: bool = False
+    allow_private_network: bool = False
+    private_hosts: list[str] = Field(default_factory=list)
     executor: str = Field(default="builtin", description="Who runs the work stage.")
     executor_options: ExecutorOptions = Field(default_factory=ExecutorOptions)
 

@@ -385,6 +385,9 @@ class Loop:
                     task_id=st.task.id,
                     worktree=st.worktree,
                     shell_timeout=st.role.limits.shell_timeout,
+                    network=st.role.network,
+                    allow_private_network=st.role.allow_private_network,
+                    private_hosts=tuple(st.role.private_hosts),
                     extra={
                         "base_branch": st.template_vars.get("base_branch", "main"),
                         **st.tool_extra,

@@ -25,7 +25,7 @@ from typing import Any
 from agentos.agents import checks
 from agentos.agents.actions import Actions
 from agentos.agents.config import AgentSettings, RoleConfig, load_role
-from agentos.agents.llm import LLMClient
+from agentos.agents.llm import LLMClient, ensure_litellm
 from agentos.agents.loop import Loop, Stage, StageOutcome
 from agentos.agents.workspace import Workspace, branch_name
 from agentos.kernel import bus, errors, schedules, tasks
@@ -35,10 +35,10 @@ from agentos.kernel.leader import Leadership
 from agentos.kernel.models import Task, TaskStatus
 from agentos.kernel.runtime import AgentHost, Work
 from agentos.tools.registry import get_tools
+from agentos.tools.sandbox import ProcessStartError, SandboxUnavailable, sandbox_status
+from agentos.tools.shell import run_in_worktree
 
 log = logging.getLogger("agentos.agents")
-# What the reviewer's check sees of our environment: it runs code the workers wrote.
-CHECK_ENV_ALLOW = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "VIRTUAL_ENV")
 
 
 def default_names(role: str, name: str | None, concurrency: int) -> list[str]:
@@ -261,39 +261,29 @@ class AgentRuntime:
         if command is None:
             return checks.CheckResult("(none)", "passed", 0, "no check configured")
         expanded = checks.expand(command)
-        env = {k: v for k, v in os.environ.items() if k in CHECK_ENV_ALLOW}
-        proc = await asyncio.create_subprocess_shell(
-            expanded,
-            cwd=worktree,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
         try:
-            out, _ = await asyncio.wait_for(proc.communicate(), timeout=checks.CHECK_TIMEOUT)
-        except (TimeoutError, asyncio.CancelledError) as exc:
-            # the whole process group: a check that hangs dies with the stage
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
-            if isinstance(exc, asyncio.CancelledError):
-                raise
+            res = await run_in_worktree(
+                expanded,
+                worktree=worktree,
+                timeout=checks.CHECK_TIMEOUT,
+                network=self.role.network,
+            )
+        except (SandboxUnavailable, ProcessStartError) as exc:
+            return checks.CheckResult(command, "cannot_run", -1, str(exc), str(exc))
+        code = res.exit_code if res.exit_code is not None else -1
+        if res.timed_out:
             return checks.CheckResult(
                 command,
                 "timed_out",
-                -1,
-                f"timed out after {checks.CHECK_TIMEOUT:.0f} s",
+                code,
+                checks.tail(res.output),
                 f"the check did not finish in {checks.CHECK_TIMEOUT:.0f} s; "
                 + checks.advice(source),
             )
-        text = out.decode(errors="replace")
-        code = proc.returncode if proc.returncode is not None else -1
-        outcome, reason = checks.classify(expanded, code, text)
+        outcome, reason = checks.classify(expanded, code, res.output)
         if outcome == "cannot_run":
             reason = f"{reason}; {checks.advice(source)}"
-        return checks.CheckResult(command, outcome, code, checks.tail(text), reason)
+        return checks.CheckResult(command, outcome, code, checks.tail(res.output), reason)
 
     async def handle_activation(self, work: Work) -> None:
         """Heartbeats and messages: answer unread mail; an idle team costs nothing."""
@@ -411,6 +401,12 @@ async def serve_role(
             base_branch=settings.base_branch,
         ).ensure()
         runtime = AgentRuntime(kernel, settings, role, workspace)
+        # Both take seconds on a busy machine and block whatever thread runs them: do
+        # them before any lease is held, off the event loop. (litellm imported lazily on
+        # the first LLM call froze the loop past a 3 s lease: no renewal, no heartbeat.)
+        await asyncio.to_thread(ensure_litellm)
+        sandbox = await asyncio.to_thread(sandbox_status)
+        log.info("sandbox: %s", sandbox.describe())
         if role.heartbeat is not None:
             await _ensure_heartbeat(kernel, role)
         work_channels = [

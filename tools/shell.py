@@ -28,7 +28,7 @@ Limits
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from agentos.tools.base import Tool, ToolContext, ToolError, ToolInput
@@ -110,28 +110,57 @@ class RunCommandInput(ToolInput):
     cwd: str = Field(default=".", description="Directory to run in, relative to the worktree.")
 
 
+async def run_in_worktree(
+    command: str | Sequence[str],
+    *,
+    worktree: Path,
+    timeout: float,
+    cwd: Path | None = None,
+    output_cap: int = 16_000,
+    network: bool = False,
+    hidden: Sequence[Path] = (),
+    env: Mapping[str, str] | None = None,
+) -> ProcessResult:
+    """Run a command a model caused (a tool call, the reviewer's check of the code the
+    workers wrote) in the sandbox of a task's worktree.
+
+    The shared repository's .git is readable (so `git status`, `git diff` work) with its
+    config shown empty (a remote URL may carry a token). SandboxUnavailable when no
+    sandbox can run and the operator did not opt out.
+    """
+    settings = SandboxSettings()
+    git_dir = workspace_git(settings)
+    return await run_sandboxed(
+        command,
+        worktree=worktree,
+        cwd=cwd,
+        timeout=timeout,
+        output_cap=output_cap,
+        network=network,
+        readable=[git_dir] if git_dir.is_dir() else [],
+        masked=[git_dir / "config"] if (git_dir / "config").is_file() else [],
+        hidden=list(hidden),
+        env=env,
+        settings=settings,
+    )
+
+
 async def run_command(ctx: ToolContext, args: RunCommandInput) -> str:
     """Run a shell command in the sandboxed worktree and report its exit code and output."""
     cwd = resolve_in_worktree(ctx, args.cwd)
     if not cwd.is_dir():
         raise ToolError(f"{args.cwd}: not a directory")
     timeout = ctx.shell_timeout if args.timeout is None else min(args.timeout, ctx.shell_timeout)
-    settings = SandboxSettings()
-    git_dir = workspace_git(settings)
     try:
-        result = await run_sandboxed(
+        result = await run_in_worktree(
             args.command,
             worktree=ctx.worktree,
             cwd=cwd,
             timeout=timeout,
             output_cap=max(ctx.output_cap - 400, 1000),  # room for the status line and notes
             network=ctx.network,
-            readable=[git_dir] if git_dir.is_dir() else [],
-            # the remote URL in the config may carry a token; git works without the file
-            masked=[git_dir / "config"] if (git_dir / "config").is_file() else [],
-            hidden=list(ctx.hidden_paths),
+            hidden=ctx.hidden_paths,
             env=command_extras(ctx),
-            settings=settings,
         )
     except SandboxUnavailable as exc:
         raise ToolError(f"run_command is disabled: {exc}") from exc
