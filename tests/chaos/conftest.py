@@ -138,7 +138,7 @@ def wait_until(
     params: tuple[Any, ...] = (),
     every: float = 0.1,
 ) -> list[tuple[Any, ...]]:
-    """Poll a query until check(rows); connection errors (a restarting server) are retried."""
+    """Poll a query until check(rows); database errors (a restarting server) are retried."""
     end = time.monotonic() + timeout
     rows: list[tuple[Any, ...]] = []
     last_error = ""
@@ -148,7 +148,7 @@ def wait_until(
                 rows = conn.execute(sql, params).fetchall()
             if check(rows):
                 return rows
-        except psycopg.OperationalError as exc:
+        except psycopg.Error as exc:  # down, restarting, or not migrated yet
             last_error = str(exc).strip().splitlines()[0]
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout} s; last rows: {rows} {last_error}")
