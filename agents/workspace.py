@@ -36,7 +36,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from pathlib import Path
 
 from agentos.kernel.db import Kernel
 from agentos.kernel.locks import advisory_lock
+from agentos.tools.git import GIT_SAFE_CONFIG, dangerous_keys
 
 log = logging.getLogger(__name__)
 
@@ -61,29 +61,6 @@ GIT_ENV = {
 # locale and reach a remote with the operator's SSH agent; never a provider key or
 # the database URL.
 ENV_ALLOW = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SSH_AUTH_SOCK", "TMPDIR")
-# Every git command: no hooks, no fsmonitor daemon, no external transports.
-GIT_SAFE_CONFIG = (
-    "-c",
-    "core.hooksPath=/dev/null",
-    "-c",
-    "core.fsmonitor=false",
-    "-c",
-    "protocol.ext.allow=never",
-    "-c",
-    "core.pager=cat",
-)
-# Repository-local configuration that makes git run a program of the repository's
-# choosing, and that GIT_SAFE_CONFIG cannot override. A repository we work on may have
-# been written by a model. (core.hooksPath and core.fsmonitor are overridden above, so
-# a checkout that uses husky, say, still works.)
-DANGEROUS_CONFIG = re.compile(
-    r"^(core\.(sshcommand|gitproxy|askpass|alternaterefscommand)"
-    r"|sequence\.editor|diff\.external|diff\..+\.(textconv|command)"
-    r"|filter\..+\.(clean|smudge|process)|merge\..+\.driver"
-    r"|credential(\..+)?\.helper|gpg(\..+)?\.program|uploadpack\.packobjectshook"
-    r"|remote\..+\.(uploadpack|receivepack)|include\.path|includeif\..+\.path"
-    r"|url\..+\.insteadof|url\..+\.pushinsteadof)$"
-)
 MERGE_LOCK = "agentos-merge"
 
 
@@ -242,7 +219,7 @@ class Workspace:
     async def refuse_dangerous_config(self) -> None:
         """GitError when the repository's own config would make git run a program."""
         res = await git(self.repo, "config", "--local", "--list", "--name-only", check=False)
-        bad = sorted({k for k in res.output.split() if DANGEROUS_CONFIG.match(k.lower())})
+        bad = dangerous_keys(res.output)
         if bad:
             raise GitError(
                 f"the workspace {self.repo} has git config that runs programs "

@@ -5,10 +5,21 @@ task branch into the base branch. `git_commit` stages everything (`git add -A`, 
 `.agentos/`, where tools keep screenshots) and commits as the agent
 (`<agent> <agent@agentos.local>`). It refuses to commit on the base branch
 (`ctx.extra["base_branch"]`, default `main`): work reaches it only through review.
-Git runs with the shell tool's environment (no secrets, no prompts, no pager).
+Git runs with the shell tool's environment (no secrets, no prompts, no pager), hooks
+disabled (`GIT_SAFE_CONFIG`), and only in a repository whose own configuration cannot
+make git run a program (`DANGEROUS_CONFIG`): the model can write every file of its
+worktree, including the `.git` pointer file, so each call first checks that the
+worktree's `.git` is a plain file naming a git directory and that the repository's
+local config holds nothing that executes (filters, textconv, sshCommand, ...).
+AgentOS's own git (agents/workspace.py) uses the same two definitions.
 """
 
 from __future__ import annotations
+
+import os
+import re
+import stat
+from pathlib import Path
 
 from agentos.tools.base import Tool, ToolContext, ToolError, ToolInput
 from agentos.tools.files import rel, resolve_in_worktree, worktree_root
@@ -19,6 +30,37 @@ from pydantic import Field
 GIT_TIMEOUT = 60.0
 MAX_LOG = 200
 NOT_OURS = ":(exclude).agentos"
+# Every git command AgentOS runs: no hooks, no fsmonitor daemon, no external transports,
+# no pager. `-c` outranks every config file, so a repository cannot turn these back on.
+GIT_SAFE_CONFIG = (
+    "-c",
+    "core.hooksPath=/dev/null",
+    "-c",
+    "core.fsmonitor=false",
+    "-c",
+    "protocol.ext.allow=never",
+    "-c",
+    "core.pager=cat",
+    "-c",
+    "color.ui=false",
+)
+# Repository-local configuration that makes git run a program of the repository's
+# choosing and that GIT_SAFE_CONFIG cannot override. A repository we work on may have
+# been written by a model. (core.hooksPath and core.fsmonitor are overridden above, so
+# a checkout that uses husky, say, still works.)
+DANGEROUS_CONFIG = re.compile(
+    r"^(core\.(sshcommand|gitproxy|askpass|alternaterefscommand)"
+    r"|sequence\.editor|diff\.external|diff\..+\.(textconv|command)"
+    r"|filter\..+\.(clean|smudge|process)|merge\..+\.driver"
+    r"|credential(\..+)?\.helper|gpg(\..+)?\.program|uploadpack\.packobjectshook"
+    r"|remote\..+\.(uploadpack|receivepack)|include\.path|includeif\..+\.path"
+    r"|url\..+\.insteadof|url\..+\.pushinsteadof)$"
+)
+
+
+def dangerous_keys(config_names: str) -> list[str]:
+    """The keys of `git config --list --name-only` output that would run a program."""
+    return sorted({k for k in config_names.split() if DANGEROUS_CONFIG.match(k.lower())})
 
 
 def base_branch(ctx: ToolContext) -> str:
@@ -26,16 +68,14 @@ def base_branch(ctx: ToolContext) -> str:
     return str(ctx.extra.get("base_branch", "main"))
 
 
-async def git(
-    ctx: ToolContext, *args: str, check: bool = True, stdin: str | None = None
+async def _run_git(
+    ctx: ToolContext, root: Path, *args: str, stdin: str | None = None
 ) -> ProcessResult:
-    """Run git in the worktree; ToolError when it fails and `check` is set."""
-    root = worktree_root(ctx)
     # never climb into an enclosing repository when the worktree is not one itself
     env = {**agent_env(ctx), "GIT_CEILING_DIRECTORIES": str(root.parent)}
     try:
-        result = await run_process(
-            ["git", "-c", "core.pager=cat", "-c", "color.ui=false", *args],
+        return await run_process(
+            ["git", *GIT_SAFE_CONFIG, *args],
             cwd=root,
             env=env,
             timeout=GIT_TIMEOUT,
@@ -44,6 +84,36 @@ async def git(
         )
     except ProcessStartError as exc:
         raise ToolError(str(exc)) from exc
+
+
+async def _refuse_unsafe_repository(ctx: ToolContext, root: Path) -> None:
+    """ToolError unless the worktree is a git worktree whose config runs nothing."""
+    dotgit = root / ".git"
+    try:
+        st = os.lstat(dotgit)
+    except FileNotFoundError:
+        raise ToolError("the worktree is not a git repository (no .git)") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise ToolError("the worktree's .git is a symbolic link; refusing to run git")
+    res = await _run_git(ctx, root, "config", "--local", "--list", "--name-only")
+    bad = dangerous_keys(res.output) if res.exit_code == 0 else []
+    if stat.S_ISREG(st.st_mode):  # a linked worktree may have config of its own
+        wt = await _run_git(ctx, root, "config", "--worktree", "--list", "--name-only")
+        if wt.exit_code == 0:
+            bad += dangerous_keys(wt.output)
+    if bad:
+        raise ToolError(
+            f"refusing to run git: the repository's config runs programs ({', '.join(bad)})"
+        )
+
+
+async def git(
+    ctx: ToolContext, *args: str, check: bool = True, stdin: str | None = None
+) -> ProcessResult:
+    """Run git in the worktree; ToolError when it fails and `check` is set."""
+    root = worktree_root(ctx)
+    await _refuse_unsafe_repository(ctx, root)
+    result = await _run_git(ctx, root, *args, stdin=stdin)
     sub = next((a for a in args if not a.startswith("-") and "=" not in a), "")
     if result.timed_out:
         raise ToolError(f"git {sub} {result.status()}")

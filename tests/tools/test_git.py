@@ -135,3 +135,53 @@ async def test_never_climbs_into_an_enclosing_repository(tmp_path: Path, call) -
     r = await call(ctx, "git_commit", {"message": "would commit in outer"})
     assert not r.ok and "not a git repository" in r.output.lower()
     assert git(outer, "status", "--short").strip() == "?? inner/"
+
+
+async def test_planted_hooks_do_not_run_on_commit(
+    ctx: ToolContext, repo: Path, call, tmp_path: Path
+) -> None:
+    marker = tmp_path / "hook-ran"
+    hooks = Path(git(repo, "rev-parse", "--git-common-dir").strip())
+    hooks = (hooks if hooks.is_absolute() else repo / hooks) / "hooks"
+    hooks.mkdir(exist_ok=True)
+    for name in ("pre-commit", "commit-msg", "post-commit", "reference-transaction"):
+        (hooks / name).write_text(f"#!/bin/sh\necho {name} >> {marker}\n")
+        (hooks / name).chmod(0o755)
+    (repo / "f.txt").write_text("f\n")
+    r = await call(ctx, "git_commit", {"message": "with hooks planted"})
+    assert r.ok, r.output
+    assert not marker.exists()
+
+
+async def test_repository_config_that_runs_programs_is_refused(
+    ctx: ToolContext, repo: Path, call, tmp_path: Path
+) -> None:
+    marker = tmp_path / "filter-ran"
+    git(repo, "config", "filter.evil.clean", f"sh -c 'touch {marker}; cat'")
+    (repo / ".gitattributes").write_text("* filter=evil\n")
+    (repo / "g.txt").write_text("g\n")
+    r = await call(ctx, "git_commit", {"message": "through the filter"})
+    assert not r.ok and "filter.evil.clean" in r.output
+    assert not marker.exists()
+
+
+async def test_a_git_pointer_redirected_by_the_model_is_refused(
+    ctx: ToolContext, repo: Path, call, tmp_path: Path
+) -> None:
+    evil = tmp_path / "evil"
+    git(tmp_path, "init", "-q", str(evil))
+    git(evil, "config", "diff.x.textconv", "touch /tmp/pwned-textconv")
+    dotgit = repo / ".git"
+    if dotgit.is_dir():
+        import shutil
+
+        shutil.rmtree(dotgit)
+    else:
+        dotgit.unlink()
+    (repo / ".git").symlink_to(evil / ".git")
+    r = await call(ctx, "git_status")
+    assert not r.ok and "symbolic link" in r.output
+    (repo / ".git").unlink()
+    (repo / ".git").write_text(f"gitdir: {evil / '.git'}\n")
+    r = await call(ctx, "git_status")
+    assert not r.ok and "diff.x.textconv" in r.output
