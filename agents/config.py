@@ -70,6 +70,9 @@ class ExecutorOptions(BaseModel):
     command: list[str] | None = None
     # environment variables passed through to the CLI beyond what the executor needs
     pass_env: list[str] = Field(default_factory=list)
+    # a template (roles dir or agents/prompts) replacing the executor's instructions,
+    # rendered with the same variables as the role's prompts; the task prompt follows it
+    prompt: str | None = None
 
 
 class RoleConfig(BaseModel):

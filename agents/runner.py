@@ -29,6 +29,8 @@ from agentos.agents.llm import LLMClient, ensure_litellm
 from agentos.agents.loop import Loop, Stage, StageOutcome
 from agentos.agents.workspace import Workspace, branch_name
 from agentos.kernel import bus, errors, schedules, tasks
+from agentos.kernel import memory as kmemory
+from agentos.kernel import messages as kmessages
 from agentos.kernel.db import Kernel
 from agentos.kernel.duties import KernelDuties
 from agentos.kernel.leader import Leadership
@@ -132,7 +134,12 @@ class AgentRuntime:
                 },
                 refs_before=refs_before,
             )
-            outcome = await Loop(st).run()
+            if stage == "work" and self.role.executor != "builtin":
+                from agentos.agents import executors
+
+                outcome = await executors.run_work_stage(st)
+            else:
+                outcome = await Loop(st).run()
             if refs_before is not None and outcome.kind != "submit_for_review":
                 undone = await self.workspace.undo_foreign_moves(task.id, refs_before)
                 if undone:
@@ -205,26 +212,23 @@ class AgentRuntime:
 
     async def _stage_for(self, task: Task, agent: str) -> tuple[str, str, dict[str, Any]]:
         async with self.kernel.connection() as conn:
-            memory_row = await (
-                await conn.execute("SELECT memory FROM agentos.agents WHERE name = %s", (agent,))
-            ).fetchone()
-            msgs = await (
-                await conn.execute(
-                    "SELECT from_agent, body, kind FROM agentos.messages WHERE task_id = %s ORDER BY id",
-                    (task.id,),
-                )
-            ).fetchall()
+            memory = await kmemory.read_memory(conn, agent)
+            msgs = await kmessages.list_messages(conn, task_id=task.id, limit=kmessages.MAX_LIST)
             children = await tasks.list_tasks(conn, parent_id=task.id)
         tdict = task.model_dump(mode="json")
         base = {
             "agent": agent,
             "task": tdict,
-            "memory": (memory_row or {}).get("memory") or "",
+            "memory": memory,
             "branch": branch_name(task.id),
             "base_branch": self.workspace.base_branch,
         }
-        feedback = [m["body"] for m in msgs if m["kind"] == "review"]
-        others = [m for m in msgs if m["kind"] != "review"]
+        feedback = [m.body for m in msgs if m.kind == "review"]
+        others = [
+            {"from_agent": m.from_agent, "body": m.body, "kind": m.kind}
+            for m in msgs
+            if m.kind != "review"
+        ]
         if task.status == TaskStatus.review:
             return "review", f"rejections={task.rejections}", {**base, "messages": others}
         if self.role.name == "orchestrator" or task.role == "orchestrator":
@@ -290,18 +294,12 @@ class AgentRuntime:
         act = work.activation
         assert act is not None
         async with self.kernel.connection() as conn:
-            unread = await (
-                await conn.execute(
-                    "SELECT id, task_id, from_agent, body FROM agentos.messages "
-                    "WHERE to_agent = %s AND read_at IS NULL ORDER BY id LIMIT 20",
-                    (work.agent,),
-                )
-            ).fetchall()
+            unread = await kmessages.unread_direct(conn, work.agent)
         for m in unread:
             reply = await self.llm.chat(
                 agent=work.agent,
                 role=self.role,
-                task_id=m["task_id"],
+                task_id=m.task_id,
                 model=self.role.heartbeat_model,  # the cheap model: answering mail is routine
                 tools=[],
                 messages=[
@@ -312,32 +310,19 @@ class AgentRuntime:
                     },
                     {
                         "role": "user",
-                        "content": f"Message from {m['from_agent'] or 'a person'}: {m['body']}",
+                        "content": f"Message from {m.from_agent or 'a person'}: {m.body}",
                     },
                 ],
             )
-            async with self.kernel.connection() as conn, conn.transaction():
-                await conn.execute(
-                    "UPDATE agentos.messages SET read_at = now() WHERE id = %s", (m["id"],)
-                )
-                await conn.execute(
-                    "INSERT INTO agentos.messages (task_id, from_agent, to_agent, kind, body) "
-                    "VALUES (%s, %s, %s, 'answer', %s)",
-                    (m["task_id"], work.agent, m["from_agent"], reply.content or "(no answer)"),
-                )
+            async with self.kernel.connection() as conn:
+                await kmessages.answer(conn, m, from_agent=work.agent, body=reply.content)
         if act.kind == "heartbeat" and self.role.name == "orchestrator":
             await self._replan_stuck_goals(work.agent)
 
     async def _replan_stuck_goals(self, agent: str) -> None:
         """A goal waiting on a failed or blocked subtask comes back for re-planning."""
         async with self.kernel.connection() as conn:
-            await conn.execute(
-                "DELETE FROM agentos.task_dependencies d USING agentos.tasks c, agentos.tasks g "
-                "WHERE d.depends_on_id = c.id AND d.task_id = g.id AND c.status IN "
-                "('failed', 'blocked', 'cancelled') AND g.status IN ('inbox', 'assigned') "
-                "AND g.role = 'orchestrator'"
-            )
-            await conn.execute("SELECT agentos.requeue_orphans(interval '0 seconds')")
+            await tasks.unblock_stuck_goals(conn)
 
 
 async def _health_server(host: AgentHost, port: int) -> asyncio.Server:
@@ -511,17 +496,8 @@ async def _scale(
     while not stop.is_set():
         try:
             async with kernel.connection() as conn:
-                row = await (
-                    await conn.execute(
-                        "SELECT agentos.queue_depth(%s) AS ready, (SELECT count(*) FROM agentos.tasks "
-                        "WHERE role = %s AND lease_token IS NOT NULL) AS busy",
-                        (role, role),
-                    )
-                ).fetchone()
-            if row is not None:
-                await asyncio.to_thread(
-                    scaler.reconcile, int(row["ready"]), int(row["busy"]), leadership.is_leader
-                )
+                ready, busy = await tasks.role_load(conn, role)
+            await asyncio.to_thread(scaler.reconcile, ready, busy, leadership.is_leader)
         except Exception as exc:
             log.warning("worker scaling skipped: %s", exc)
         with contextlib.suppress(TimeoutError):
@@ -532,11 +508,8 @@ async def _ensure_heartbeat(kernel: Kernel, role: RoleConfig) -> None:
     assert role.heartbeat is not None
     name = f"{role.name}-heartbeat"
     async with kernel.connection() as conn:
-        exists = await (
-            await conn.execute("SELECT 1 FROM agentos.schedules WHERE name = %s", (name,))
-        ).fetchone()
-        if exists is None:
-            with contextlib.suppress(Exception):
+        if not await schedules.schedule_exists(conn, name):
+            with contextlib.suppress(errors.KernelError):
                 await schedules.add_schedule(
                     conn,
                     name=name,

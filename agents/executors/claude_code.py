@@ -1,0 +1,163 @@
+"""Claude Code: `claude -p PROMPT --output-format stream-json --verbose`.
+
+Headless facts (Claude Code 2.1, checked against the real CLI): the stream is JSON
+lines: `system/init` (session_id, tools, model), `assistant` (one per content block,
+with the message id and its usage), `user` (tool results), and a final `result`
+(`result` text, `total_cost_usd`, totals in `usage`, `is_error` and a `subtype` such
+as `error_max_turns`). `--permission-mode bypassPermissions` is refused as root
+unless IS_SANDBOX=1. `--session-id UUID` names the session before it starts, and
+`--resume UUID` continues it (sessions live in HOME/.claude/projects/). The CLI caps
+its own spending with `--max-budget-usd`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from agentos.agents.executors.base import Adapter, Event, Plan, loads, text_of
+
+
+class ClaudeCode(Adapter):
+    """Anthropic's Claude Code CLI."""
+
+    name: ClassVar[str] = "claude-code"
+    binary: ClassVar[str] = "claude"
+    needs: ClassVar[str] = (
+        "ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN); ANTHROPIC_BASE_URL for a gateway"
+    )
+    provider_env: ClassVar[tuple[str, ...]] = (
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_AUTH_TOKEN",
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_MODEL",
+        "ANTHROPIC_SMALL_FAST_MODEL",
+        "ANTHROPIC_CUSTOM_HEADERS",
+    )
+    resumable: ClassVar[bool] = True
+    chooses_session: ClassVar[bool] = True
+
+    def argv(self, plan: Plan) -> list[str]:
+        o = plan.options
+        out = [plan.binary, "-p", plan.prompt, "--output-format", "stream-json", "--verbose",
+               "--permission-mode", "bypassPermissions"]  # fmt: skip
+        if plan.session_id:
+            out += ["--resume", plan.session_id] if plan.resume else [
+                "--session-id", plan.session_id]  # fmt: skip
+        if o.model:
+            out += ["--model", o.model]
+        if o.max_turns:
+            out += ["--max-turns", str(o.max_turns)]
+        if plan.budget_usd is not None:
+            out += ["--max-budget-usd", f"{plan.budget_usd:.4f}"]
+        return out + list(o.args)
+
+    def env(self, plan: Plan) -> dict[str, str]:
+        env = super().env(plan)
+        env.update(
+            {
+                # bypassPermissions is refused as root outside a sandbox; we are one
+                "IS_SANDBOX": "1",
+                "DISABLE_TELEMETRY": "1",
+                "DISABLE_AUTOUPDATER": "1",
+                "DISABLE_ERROR_REPORTING": "1",
+                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            }
+        )
+        return env
+
+    def has_session(self, home: Path, session_id: str) -> bool:
+        return any((home / ".claude" / "projects").glob(f"*/{session_id}.jsonl"))
+
+    def parse(self, line: str) -> list[Event]:
+        ev = loads(line)
+        if ev is None:
+            return []
+        kind = ev.get("type")
+        key = ev.get("uuid")
+        if kind == "system" and ev.get("subtype") == "init":
+            return [Event("session", session_id=ev.get("session_id"), model=ev.get("model"),
+                          key=key)]  # fmt: skip
+        if kind == "assistant":
+            return self._assistant(ev.get("message") or {}, key)
+        if kind == "user":
+            out = []
+            content = (ev.get("message") or {}).get("content")
+            for i, block in enumerate(content if isinstance(content, list) else []):
+                if isinstance(block, dict) and block.get("type") == "tool_result":
+                    out.append(
+                        Event(
+                            "tool_result",
+                            tool_call_id=block.get("tool_use_id"),
+                            text=text_of(block.get("content")),
+                            ok=not block.get("is_error"),
+                            key=f"{key}:{i}" if key else None,
+                        )
+                    )
+            return out
+        if kind == "result":
+            usage = ev.get("usage") or {}
+            models = list((ev.get("modelUsage") or {}).keys())
+            return [
+                Event(
+                    "usage",
+                    model=models[0] if models else None,
+                    prompt_tokens=_input_tokens(usage),
+                    completion_tokens=int(usage.get("output_tokens") or 0),
+                    cost_usd=float(ev.get("total_cost_usd") or 0.0),
+                    cumulative=True,
+                    key=f"{key}:usage" if key else None,
+                ),
+                Event(
+                    "result",
+                    text=str(ev.get("result") or ""),
+                    is_error=bool(ev.get("is_error")) or ev.get("subtype") != "success",
+                    session_id=ev.get("session_id"),
+                    arguments={"subtype": ev.get("subtype"), "num_turns": ev.get("num_turns")},
+                    key=key,
+                ),
+            ]
+        return []
+
+    def _assistant(self, msg: dict[str, Any], key: str | None) -> list[Event]:
+        out: list[Event] = []
+        seen: set[str] = self.state.setdefault("messages", set())
+        mid = msg.get("id")
+        if mid and mid not in seen:
+            # every content block of a message repeats the message's usage: count it once
+            seen.add(mid)
+            usage = msg.get("usage") or {}
+            out.append(
+                Event(
+                    "usage",
+                    model=msg.get("model"),
+                    prompt_tokens=_input_tokens(usage),
+                    completion_tokens=int(usage.get("output_tokens") or 0),
+                    key=f"{mid}:usage",
+                )
+            )
+        content = msg.get("content")
+        for i, block in enumerate(content if isinstance(content, list) else []):
+            if not isinstance(block, dict):
+                continue
+            bkey = f"{key}:{i}" if key else None
+            if block.get("type") == "text" and block.get("text"):
+                out.append(Event("text", text=block["text"], model=msg.get("model"), key=bkey))
+            elif block.get("type") == "tool_use":
+                out.append(
+                    Event(
+                        "tool_call",
+                        tool_name=block.get("name"),
+                        tool_call_id=block.get("id"),
+                        arguments=block.get("input"),
+                        key=bkey,
+                    )
+                )
+        return out
+
+
+def _input_tokens(usage: dict[str, Any]) -> int:
+    return sum(
+        int(usage.get(k) or 0)
+        for k in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+    )
