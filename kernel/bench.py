@@ -231,9 +231,7 @@ async def drain_once(
             last = -1
             while True:
                 row = await (
-                    await conn.execute(
-                        "SELECT count(*) FROM agentos.tasks WHERE status = 'done'"
-                    )
+                    await conn.execute("SELECT count(*) FROM agentos.tasks WHERE status = 'done'")
                 ).fetchone()
                 done = int(row[0]) if row else 0
                 now = time.perf_counter()
@@ -511,9 +509,7 @@ def _main() -> None:
         asyncio.run(_consume_kernel(args.url, args.concurrency, args.prefix, args.lease))
     elif args.cmd == "drain":
         asyncio.run(
-            drain(
-                Settings(), n=args.tasks, slots=args.slots, runs=args.runs, lease=args.lease
-            )
+            drain(Settings(), n=args.tasks, slots=args.slots, runs=args.runs, lease=args.lease)
         )
     elif args.cmd == "consume-pgqueuer":
         asyncio.run(_consume_pgqueuer(args.url, args.concurrency))
