@@ -9,7 +9,6 @@ from agentos.agents.loop import StageOutcome
 from agentos.agents.workspace import BaseBranchBusy, GitError, Workspace, branch_name
 from agentos.kernel import errors, tasks
 from agentos.kernel.models import TaskStatus
-from psycopg.types.json import Jsonb
 
 if TYPE_CHECKING:
     from agentos.agents.loop import Loop
@@ -78,25 +77,9 @@ class Actions:
             await loop.record_result(call_id, "submit_for_review", False, f"error: {exc}")
             return None
         await loop.record_result(call_id, "submit_for_review", True, "submitted for review")
-        async with st.kernel.connection() as conn, conn.transaction():
-            await conn.execute(
-                "UPDATE agentos.tasks SET branch = %s, metadata = metadata || %s "
-                "WHERE id = %s AND lease_token = %s",
-                (
-                    branch_name(st.task.id),
-                    Jsonb({"worker": st.agent}),
-                    st.task.id,
-                    st.task.lease_token,
-                ),
-            )
-            await tasks.transition(
-                conn,
-                st.task.id,
-                TaskStatus.review,
-                actor=st.agent,
-                token=st.task.lease_token,
-                result=summary,
-                reason=f"submitted for review by {st.agent}",
+        async with st.kernel.connection() as conn:
+            await tasks.submit_for_review(
+                conn, st.task, actor=st.agent, branch=branch_name(st.task.id), summary=summary
             )
         return StageOutcome("submit_for_review", summary)
 
@@ -114,27 +97,15 @@ class Actions:
                 loop, f"could not merge: {exc}; bring the branch up to date with {base}", call_id
             )
         await loop.record_result(call_id, "approve", True, f"merged as {commit[:12]}")
-        async with st.kernel.connection() as conn, conn.transaction():
-            await conn.execute(
-                "UPDATE agentos.tasks SET metadata = metadata || %s WHERE id = %s",
-                (Jsonb({"merged": commit, "base_branch": base, "reviewer": st.agent}), st.task.id),
-            )
-            await conn.execute(
-                "SELECT agentos.record_activity('task.merged', %s, %s, %s, %s)",
-                (
-                    st.task.id,
-                    f"{branch_name(st.task.id)} merged into {base} ({commit[:12]})",
-                    Jsonb({"commit": commit, "branch": branch_name(st.task.id), "base": base}),
-                    st.agent,
-                ),
-            )
-            await tasks.transition(
+        async with st.kernel.connection() as conn:
+            await tasks.record_merge(
                 conn,
-                st.task.id,
-                TaskStatus.done,
+                st.task,
                 actor=st.agent,
-                token=st.task.lease_token,
-                reason=f"approved by {st.agent}: {comment}",
+                commit=commit,
+                branch=branch_name(st.task.id),
+                base=base,
+                comment=comment,
             )
         return StageOutcome("approve", comment)
 
@@ -142,57 +113,17 @@ class Actions:
         st = loop.st
         worker = (st.task.metadata or {}).get("worker")
         await loop.record_result(call_id, "reject", True, "sent back with feedback")
-        async with st.kernel.connection() as conn, conn.transaction():
-            row = await (
-                await conn.execute(
-                    "UPDATE agentos.tasks SET rejections = rejections + 1 WHERE id = %s "
-                    "AND lease_token = %s RETURNING rejections",
-                    (st.task.id, st.task.lease_token),
-                )
-            ).fetchone()
-            if row is None:
-                raise errors.StaleLease(f"task {st.task.id}: lease lost")
-            await conn.execute(
-                "INSERT INTO agentos.messages (task_id, from_agent, to_agent, kind, body) "
-                "VALUES (%s, %s, %s, 'review', %s)",
-                (st.task.id, st.agent, worker, feedback),
+        async with st.kernel.connection() as conn:
+            after = await tasks.reject(
+                conn,
+                st.task,
+                actor=st.agent,
+                feedback=feedback,
+                max_rejections=st.role.max_rejections,
+                worker=worker,
             )
-            if row["rejections"] >= st.role.max_rejections:
-                await tasks.transition(
-                    conn,
-                    st.task.id,
-                    TaskStatus.blocked,
-                    actor=st.agent,
-                    token=st.task.lease_token,
-                    error=f"rejected {row['rejections']} times; needs a human: {feedback}",
-                )
-                return StageOutcome("blocked", feedback)
-            alive = None
-            if worker:
-                alive = await (
-                    await conn.execute(
-                        "SELECT 1 FROM agentos.agent_status WHERE name = %s AND alive", (worker,)
-                    )
-                ).fetchone()
-            if alive:
-                await tasks.transition(
-                    conn,
-                    st.task.id,
-                    TaskStatus.assigned,
-                    actor=st.agent,
-                    token=st.task.lease_token,
-                    assignee=worker,
-                    reason=f"rejected by {st.agent}: {feedback}",
-                )
-            else:
-                await tasks.transition(
-                    conn,
-                    st.task.id,
-                    TaskStatus.inbox,
-                    actor=st.agent,
-                    token=st.task.lease_token,
-                    reason=f"rejected by {st.agent}: {feedback}",
-                )
+        if after.status == TaskStatus.blocked:
+            return StageOutcome("blocked", feedback)
         return StageOutcome("reject", feedback)
 
     async def _plan_done(self, loop: Loop, summary: str, call_id: str) -> StageOutcome | None:
@@ -216,21 +147,9 @@ class Actions:
         await loop.record_result(
             call_id, "plan_done", True, f"waiting for {', '.join('#%d' % c.id for c in waiting)}"
         )
-        async with st.kernel.connection() as conn, conn.transaction():
-            for c in waiting:
-                await conn.execute(
-                    "INSERT INTO agentos.task_dependencies (task_id, depends_on_id) VALUES (%s, %s) "
-                    "ON CONFLICT DO NOTHING",
-                    (st.task.id, c.id),
-                )
-            to = TaskStatus.assigned if st.task.assignee else TaskStatus.inbox
-            await tasks.transition(
-                conn,
-                st.task.id,
-                to,
-                actor=st.agent,
-                token=st.task.lease_token,
-                reason=f"planned: {summary}",
+        async with st.kernel.connection() as conn:
+            await tasks.wait_for_subtasks(
+                conn, st.task, actor=st.agent, subtask_ids=[c.id for c in waiting], summary=summary
             )
         return StageOutcome("plan_done", summary)
 

@@ -154,3 +154,32 @@ async def mark_read(conn: Conn, ids: list[int]) -> int:
         return 0
     cur = await conn.execute(_MARK_READ, {"ids": list(ids)})
     return cur.rowcount
+
+
+@translated
+async def unread_direct(conn: Conn, agent: str, *, limit: int = 20) -> list[Message]:
+    """Unread messages addressed to the agent, oldest first."""
+    rows = await (
+        await conn.execute(query("unread_direct_messages"), {"agent": agent, "limit": limit})
+    ).fetchall()
+    return [Message.model_validate(r) for r in rows]
+
+
+@translated
+async def answer(conn: Conn, question: Message, *, from_agent: str, body: str) -> Message:
+    """Mark a question read and answer its asker on the same task (nobody is woken: two
+    agents answering each other would never stop)."""
+    try:
+        text = plain_text(body).strip() or "(no answer)"
+    except ValueError:
+        text = "(the answer held control characters and was dropped)"
+    async with conn.transaction():
+        row = await (
+            await conn.execute(
+                query("answer_message"),
+                {"question": question.id, "from_agent": from_agent, "body": text[:MAX_BODY]},
+            )
+        ).fetchone()
+    if row is None:
+        raise errors.NotFound(f"no message {question.id}")
+    return Message.model_validate(row)

@@ -357,3 +357,10 @@ async def fire_due(kernel: Kernel, now: dt.datetime | None = None) -> list[tuple
                 )
                 handled.append((sched.name, fired))
     return handled
+
+
+@translated
+async def schedule_exists(conn: Conn, name: str) -> bool:
+    """Whether a schedule of that name exists."""
+    row = await (await conn.execute(query("schedule_exists"), {"name": name})).fetchone()
+    return bool(row and row["found"])

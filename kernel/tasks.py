@@ -12,7 +12,7 @@ import math
 import uuid
 from typing import Any
 
-from agentos.kernel import errors
+from agentos.kernel import activities, errors
 from agentos.kernel.db import Conn, translated
 from agentos.kernel.models import (
     BIGINT_MAX,
@@ -233,3 +233,174 @@ async def release(conn: Conn, task: Task, *, reason: str) -> Task:
             query("release_task"), {"id": task.id, "token": task.lease_token, "reason": reason}
         )
     return await get_task(conn, task.id)
+
+
+# ------------------------------------------------------------ stage endings ----
+# How a worker's, reviewer's or planner's stage ends: each is one transaction that
+# checks the holder's lease, records what the stage produced and moves the task.
+
+
+@translated
+async def submit_for_review(
+    conn: Conn, task: Task, *, actor: str, branch: str, summary: str
+) -> Task:
+    """The holder hands its branch to review (lease-checked)."""
+    async with conn.transaction():
+        row = await (
+            await conn.execute(
+                query("set_task_branch"),
+                {
+                    "id": task.id,
+                    "token": task.lease_token,
+                    "branch": branch,
+                    "metadata": Jsonb({"worker": actor}),
+                },
+            )
+        ).fetchone()
+        if row is None:
+            raise errors.StaleLease(f"task {task.id}: lease lost")
+        return await transition(
+            conn,
+            task.id,
+            TaskStatus.review,
+            actor=actor,
+            token=task.lease_token,
+            result=summary,
+            reason=f"submitted for review by {actor}",
+        )
+
+
+@translated
+async def record_merge(
+    conn: Conn,
+    task: Task,
+    *,
+    actor: str,
+    commit: str,
+    branch: str,
+    base: str,
+    comment: str,
+) -> Task:
+    """The reviewer merged the branch: record the commit and finish the task."""
+    async with conn.transaction():
+        await conn.execute(
+            query("merge_task_metadata"),
+            {
+                "id": task.id,
+                "metadata": Jsonb({"merged": commit, "base_branch": base, "reviewer": actor}),
+            },
+        )
+        await activities.record(
+            conn,
+            "task.merged",
+            task_id=task.id,
+            message=f"{branch} merged into {base} ({commit[:12]})",
+            data={"commit": commit, "branch": branch, "base": base},
+            actor=actor,
+        )
+        return await transition(
+            conn,
+            task.id,
+            TaskStatus.done,
+            actor=actor,
+            token=task.lease_token,
+            reason=f"approved by {actor}: {comment}",
+        )
+
+
+@translated
+async def reject(
+    conn: Conn,
+    task: Task,
+    *,
+    actor: str,
+    feedback: str,
+    max_rejections: int,
+    worker: str | None,
+) -> Task:
+    """Send the work back with feedback (a review message to the worker): to the worker
+    while it is alive, else to any agent of the role; blocked for a human after
+    `max_rejections`."""
+    async with conn.transaction():
+        row = await (
+            await conn.execute(query("count_rejection"), {"id": task.id, "token": task.lease_token})
+        ).fetchone()
+        if row is None:
+            raise errors.StaleLease(f"task {task.id}: lease lost")
+        await conn.execute(
+            query("insert_message"),
+            {
+                "task": task.id,
+                "from_agent": actor,
+                "to_agent": worker,
+                "kind": "review",
+                "body": feedback,
+            },
+        )
+        n = int(row["rejections"])
+        if n >= max_rejections:
+            return await transition(
+                conn,
+                task.id,
+                TaskStatus.blocked,
+                actor=actor,
+                token=task.lease_token,
+                error=f"rejected {n} times; needs a human: {feedback}",
+            )
+        if worker and await agent_alive(conn, worker):
+            return await transition(
+                conn,
+                task.id,
+                TaskStatus.assigned,
+                actor=actor,
+                token=task.lease_token,
+                assignee=worker,
+                reason=f"rejected by {actor}: {feedback}",
+            )
+        return await transition(
+            conn,
+            task.id,
+            TaskStatus.inbox,
+            actor=actor,
+            token=task.lease_token,
+            reason=f"rejected by {actor}: {feedback}",
+        )
+
+
+@translated
+async def wait_for_subtasks(
+    conn: Conn, task: Task, *, actor: str, subtask_ids: list[int], summary: str
+) -> Task:
+    """A planned goal waits for its subtasks (dependencies) and goes back to the queue."""
+    async with conn.transaction():
+        for sub in subtask_ids:
+            await conn.execute(
+                query("add_dependency_if_missing"), {"task_id": task.id, "depends_on_id": sub}
+            )
+        to = TaskStatus.assigned if task.assignee else TaskStatus.inbox
+        return await transition(
+            conn, task.id, to, actor=actor, token=task.lease_token, reason=f"planned: {summary}"
+        )
+
+
+@translated
+async def unblock_stuck_goals(conn: Conn) -> None:
+    """Goals waiting on a failed, blocked or cancelled subtask come back for re-planning."""
+    async with conn.transaction():
+        await conn.execute(query("unblock_goals_of_stuck_subtasks"))
+        await conn.execute(query("requeue_orphans_now"))
+
+
+@translated
+async def agent_alive(conn: Conn, name: str) -> bool:
+    """Whether the agent has a live session."""
+    row = await (await conn.execute(query("agent_is_alive"), {"name": name})).fetchone()
+    return bool(row and row["alive"])
+
+
+@translated
+async def role_load(conn: Conn, role: str) -> tuple[int, int]:
+    """(ready work, leased tasks) of a role."""
+    row = await (await conn.execute(query("role_load"), {"role": role})).fetchone()
+    assert row is not None
+    return int(row["ready"]), int(row["busy"])

@@ -266,3 +266,64 @@ SELECT agentos.expire_budget_reservations(%(now)s) AS expired;
 UPDATE agentos.pgqueuer SET status = 'queued', queue_manager_id = NULL
 WHERE queue_manager_id = %(session)s AND status = 'picked' AND id <> ALL(%(keep)s::bigint[])
 RETURNING id;
+
+-- name: set_task_branch
+-- Record the branch a holder hands to review, and who worked on it (lease-checked).
+UPDATE agentos.tasks SET branch = %(branch)s, metadata = metadata || %(metadata)s
+WHERE id = %(id)s AND lease_token = %(token)s
+RETURNING id;
+
+-- name: merge_task_metadata
+-- Add keys to a task's metadata.
+UPDATE agentos.tasks SET metadata = metadata || %(metadata)s WHERE id = %(id)s RETURNING id;
+
+-- name: count_rejection
+-- One more rejection of the task under review (lease-checked); returns the new count.
+UPDATE agentos.tasks SET rejections = rejections + 1
+WHERE id = %(id)s AND lease_token = %(token)s
+RETURNING rejections;
+
+-- name: agent_is_alive
+-- Whether an agent has a live session (the one definition of alive: agent_status).
+SELECT EXISTS (SELECT 1 FROM agentos.agent_status WHERE name = %(name)s AND alive) AS alive;
+
+-- name: add_dependency_if_missing
+-- The task waits for another (idempotent).
+INSERT INTO agentos.task_dependencies (task_id, depends_on_id)
+VALUES (%(task_id)s, %(depends_on_id)s) ON CONFLICT DO NOTHING;
+
+-- name: unblock_goals_of_stuck_subtasks
+-- Goals (orchestrator tasks) waiting on a failed, blocked or cancelled subtask stop
+-- waiting on it, so they come back for re-planning.
+DELETE FROM agentos.task_dependencies d USING agentos.tasks c, agentos.tasks g
+WHERE d.depends_on_id = c.id AND d.task_id = g.id
+  AND c.status IN ('failed', 'blocked', 'cancelled')
+  AND g.status IN ('inbox', 'assigned') AND g.role = 'orchestrator';
+
+-- name: requeue_orphans_now
+-- Enqueue every ready task that has no job, however recent.
+SELECT agentos.requeue_orphans(interval '0 seconds') AS requeued;
+
+-- name: role_load
+-- Ready work and leased tasks of a role (what the worker scaler sizes from).
+SELECT agentos.queue_depth(%(role)s) AS ready,
+       (SELECT count(*) FROM agentos.tasks
+        WHERE role = %(role)s AND lease_token IS NOT NULL) AS busy;
+
+-- name: unread_direct_messages
+-- Unread messages addressed to an agent, oldest first.
+SELECT * FROM agentos.messages
+WHERE to_agent = %(agent)s AND read_at IS NULL ORDER BY id LIMIT %(limit)s;
+
+-- name: answer_message
+-- Mark a question read and insert its answer to the asker, on the same task.
+WITH q AS (
+    UPDATE agentos.messages SET read_at = coalesce(read_at, now())
+    WHERE id = %(question)s RETURNING task_id, from_agent)
+INSERT INTO agentos.messages (task_id, from_agent, to_agent, kind, body)
+SELECT q.task_id, %(from_agent)s, q.from_agent, 'answer', %(body)s FROM q
+RETURNING *;
+
+-- name: schedule_exists
+-- Whether a schedule of that name exists.
+SELECT EXISTS (SELECT 1 FROM agentos.schedules WHERE name = %(name)s) AS found;
