@@ -74,6 +74,8 @@ class Adapter:
     ignore: ClassVar[tuple[str, ...]] = ()
     # the run has a session id before it starts (the CLI takes one on its command line)
     chooses_session: ClassVar[bool] = False
+    # cumulative usage counts the whole session, across resumed runs (else: this run)
+    session_totals: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self.state: dict[str, Any] = {}

@@ -5,9 +5,10 @@ from __future__ import annotations
 from agentos.agents.config import ExecutorOptions
 from agentos.agents.executors.base import Adapter
 from agentos.agents.executors.claude_code import ClaudeCode
+from agentos.agents.executors.codex import Codex
 from agentos.agents.executors.command import Command
 
-ADAPTERS: dict[str, type[Adapter]] = {a.name: a for a in (ClaudeCode, Command)}
+ADAPTERS: dict[str, type[Adapter]] = {a.name: a for a in (ClaudeCode, Codex, Command)}
 
 
 def get_adapter(name: str) -> Adapter:

@@ -208,6 +208,15 @@ class ExecutorRun(Loop):
         )
         if resume:
             self.session_id = recorded[-1]
+            if self.adapter.session_totals:
+                totals = [
+                    r.content["usage_totals"]
+                    for r in self.rows
+                    if r.kind == "note" and r.content.get("session_id") == self.session_id
+                    and r.content.get("usage_totals")
+                ]  # fmt: skip
+                if totals:
+                    self.reported.update(totals[-1])
             prompt = task_text if new_round else CONTINUE + task_text
         else:
             prompt = f"{system_text}\n\n{task_text}"
@@ -409,7 +418,8 @@ class ExecutorRun(Loop):
                 await self.append(
                     "note",
                     {"result": ev.text[:OUTPUT_CAP], "is_error": ev.is_error,
-                     "details": ev.arguments or {}},
+                     "details": ev.arguments or {}, "session_id": self.session_id,
+                     "usage_totals": dict(self.reported)},
                     key=ev.key,
                 )  # fmt: skip
         except errors.StaleLease as exc:
@@ -419,13 +429,16 @@ class ExecutorRun(Loop):
         """Record reported usage in llm_calls; spend it against the budgets as it comes."""
         st = self.st
         r = self.reported
+        cost: float | None
         if ev.cumulative:
-            d_prompt = max(ev.prompt_tokens - r["prompt"], 0)
-            d_completion = max(ev.completion_tokens - r["completion"], 0)
-            d_cost = max((ev.cost_usd or 0.0) - r["cost"], 0.0) if ev.cost_usd is not None else 0
+            d_prompt = max(ev.prompt_tokens - int(r["prompt"]), 0)
+            d_completion = max(ev.completion_tokens - int(r["completion"]), 0)
+            cost = None if ev.cost_usd is None else max(ev.cost_usd - float(r["cost"]), 0.0)
         else:
-            d_prompt, d_completion, d_cost = ev.prompt_tokens, ev.completion_tokens, (
-                ev.cost_usd or 0.0)  # fmt: skip
+            d_prompt, d_completion, cost = ev.prompt_tokens, ev.completion_tokens, ev.cost_usd
+        model = ev.model or self.model
+        # a CLI that reports tokens but no cost (Codex): priced from litellm's cost map
+        d_cost = cost if cost is not None else _estimate(model, d_prompt, d_completion)
         r["prompt"] += int(d_prompt)
         r["completion"] += int(d_completion)
         r["cost"] += float(d_cost)
@@ -434,7 +447,7 @@ class ExecutorRun(Loop):
         async with st.kernel.connection() as conn:
             await record_call(
                 conn, agent=st.agent, role=st.role.name, task_id=st.task.id,
-                model=ev.model or self.model, prompt_tokens=int(d_prompt),
+                model=model, prompt_tokens=int(d_prompt),
                 completion_tokens=int(d_completion), cost_usd=float(d_cost), latency_ms=0,
                 outcome="ok",
             )  # fmt: skip
@@ -494,6 +507,21 @@ class ExecutorRun(Loop):
     async def block(self, reason: str) -> StageOutcome:
         """Block the task for a person (reason redacted)."""
         return await self.st.actions.block(self, self.redact(reason)[:2000])
+
+
+def _estimate(model: str, prompt_tokens: int, completion_tokens: int) -> float:
+    """The cost of tokens in litellm's cost map; 0 for a model it does not know."""
+    if not (prompt_tokens or completion_tokens):
+        return 0.0
+    try:
+        from agentos.agents.llm import ensure_litellm
+
+        p, c = ensure_litellm().cost_per_token(
+            model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+        )
+        return float(p) + float(c)
+    except Exception:
+        return 0.0
 
 
 def _call_hint(ev: Event) -> str:

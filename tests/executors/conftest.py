@@ -184,3 +184,18 @@ def no_canary(db_url: str) -> None:
         rows = query(db_url, f"SELECT count(*) FROM agentos.{table} t WHERE t::text LIKE %s",
                      (f"%{CANARY}%",))  # fmt: skip
         assert rows[0][0] == 0, f"the canary key leaked into agentos.{table}"
+
+
+def create_task(env: dict[str, str], title: str) -> int:
+    """`agentos task create TITLE --role worker`; its id."""
+    import json
+
+    r = cli(env, "task", "create", title, "--role", "worker", "--json", "-a", "hello.txt exists")
+    assert r.returncode == 0, r.stderr
+    return int(json.loads(r.stdout)["id"])
+
+
+def git_in(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout

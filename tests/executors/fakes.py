@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import threading
 import time
 from dataclasses import dataclass, field
@@ -256,6 +257,93 @@ class FakeModel:
                 },
             ),
             ("message_stop", {"type": "message_stop"}),
+        ]
+        self._sse(h, events)
+
+    # ------------------------------------------------------------ responses --
+    def _answer_responses(self, h: BaseHTTPRequestHandler, req: Request) -> None:
+        items = req.body.get("input") or []
+        done = any(isinstance(i, dict) and i.get("type") == "function_call_output" for i in items)
+        n = len(self.model_requests())
+        rid = f"resp_fake{n}"
+        model = req.body.get("model", "gpt-fake")
+        if done:
+            item: dict[str, Any] = {
+                "type": "message",
+                "id": f"msg_fake{n}",
+                "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": self.final_text, "annotations": []}],
+            }
+        else:
+            cmd = f"printf %s {shlex.quote(self.file_text)} > {self.file_name}"
+            item = {
+                "type": "function_call",
+                "id": f"fc_fake{n}",
+                "call_id": f"call_fake{n}",
+                "name": "exec_command",
+                "arguments": json.dumps({"cmd": cmd}),
+                "status": "completed",
+            }
+        usage = {
+            "input_tokens": 1000,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": 50,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": 1050,
+        }
+        base = {"id": rid, "object": "response", "created_at": int(time.time()), "model": model}
+        events: list[tuple[str | None, Any]] = [
+            (
+                "response.created",
+                {
+                    "type": "response.created",
+                    "sequence_number": 0,
+                    "response": {**base, "status": "in_progress", "output": []},
+                },
+            ),
+            (
+                "response.output_item.added",
+                {
+                    "type": "response.output_item.added",
+                    "sequence_number": 1,
+                    "output_index": 0,
+                    "item": {**item, "status": "in_progress"},
+                },
+            ),
+        ]
+        if done:
+            events.append(
+                (
+                    "response.output_text.delta",
+                    {
+                        "type": "response.output_text.delta",
+                        "sequence_number": 2,
+                        "item_id": item["id"],
+                        "output_index": 0,
+                        "content_index": 0,
+                        "delta": self.final_text,
+                    },
+                )
+            )
+        events += [
+            (
+                "response.output_item.done",
+                {
+                    "type": "response.output_item.done",
+                    "sequence_number": 3,
+                    "output_index": 0,
+                    "item": item,
+                },
+            ),
+            (
+                "response.completed",
+                {
+                    "type": "response.completed",
+                    "sequence_number": 4,
+                    "response": {**base, "status": "completed", "output": [item], "usage": usage},
+                },
+            ),
         ]
         self._sse(h, events)
 
