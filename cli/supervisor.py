@@ -204,6 +204,9 @@ class Supervisor:
             await self._stop.wait()
             log.info("stopping")
         finally:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
             for w in watchers:
                 w.cancel()
             await asyncio.gather(*(self._terminate(c) for c in self.children))
@@ -356,8 +359,11 @@ class Supervisor:
         return AgentSettings(home=self.settings.home).workspace_path
 
     async def _demo_goal(self, kernel: Kernel) -> int:
-        from agentos.agents.scripted import DEMO_GOAL
         from agentos.kernel import tasks
+
+        # agents.scripted imports litellm (seconds of CPU, and the network unless it is
+        # told not to): in a thread, the offline-safe way
+        demo_goal = await asyncio.to_thread(_demo_goal_title)
 
         log.info(
             "DEMO: the team runs on the built-in scripted model (agentos/scripted); "
@@ -368,7 +374,7 @@ class Supervisor:
                 await conn.execute(
                     "SELECT id FROM agentos.tasks "
                     "WHERE title = %s AND status <> 'cancelled' ORDER BY id DESC LIMIT 1",
-                    (DEMO_GOAL,),
+                    (demo_goal,),
                 )
             ).fetchone()
             if existing is not None:
@@ -376,7 +382,7 @@ class Supervisor:
             goal = await tasks.create_task(
                 conn,
                 created_by="demo",
-                title=DEMO_GOAL,
+                title=demo_goal,
                 role="orchestrator",
                 description="Two functions, hello() and goodbye(), each with a test.",
                 acceptance="both are merged into main and the tests pass",
@@ -444,6 +450,16 @@ class Supervisor:
                     proc.kill()
                 await proc.wait()
         await kill_leftovers(child)
+
+
+def _demo_goal_title() -> str:
+    """The scripted model's demo goal (defined once, in agents.scripted)."""
+    from agentos.agents.llm import ensure_litellm
+
+    ensure_litellm()
+    from agentos.agents.scripted import DEMO_GOAL
+
+    return DEMO_GOAL
 
 
 async def kill_leftovers(child: Child, grace: float = 3.0) -> list[int]:
