@@ -26,8 +26,10 @@ Protocol: nothing claimed is forgotten
   and registers a new session before claiming again.
 * A handler that fails because the database went away is run again, under the same
   lease, once the database answers and the lease is still held (a durable handler
-  resumes from its last step); a release that must happen is retried until it does,
-  and a release never spends an attempt. Any other handler failure releases the task.
+  resumes from its last step); a release that must happen (stop, a lost claim for a
+  busy agent) is retried until it does, and a release never spends an attempt. Any
+  other handler failure spends the attempt: the task waits out a backoff, and fails
+  with the reason after max_attempts (agentos.fail_attempt), so it cannot storm.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from agentos.kernel import bus, errors, sessions, tasks
 from agentos.kernel.db import Conn, Kernel
 from agentos.kernel.dispatch import Activation, ClaimFailed, Dispatcher
 from agentos.kernel.models import Task
+from agentos.sql import query
 
 log = logging.getLogger(__name__)
 
@@ -263,10 +266,13 @@ class AgentHost:
             raise
         except errors.StaleLease as exc:
             log.warning("%s lost its lease: %s", work.agent, exc)
-        except Exception:
+        except Exception as exc:
             log.exception("handler failed for %s", work.agent)
             if work.task is not None:
-                await self._release(work.task, reason=f"{work.agent}: handler error")
+                first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+                await self._fail_attempt(
+                    work.task, reason=f"{work.agent}: handler error: {type(exc).__name__} {first}"
+                )
         finally:
             self.running.pop(work.agent, None)
             if self.listener is not None:
@@ -297,6 +303,25 @@ class AgentHost:
                 "task %s: release failed (%s); its lease will expire and be rescued",
                 task.id,
                 exc,
+            )
+
+    async def _fail_attempt(self, task: Task, *, reason: str) -> None:
+        """The work failed: the attempt counts, and the task waits out a backoff (or fails
+        after max_attempts), so a handler that always fails cannot become a claim storm."""
+        token = task.lease_token
+
+        async def run(conn: Conn) -> None:
+            await conn.execute(
+                query("fail_attempt"), {"id": task.id, "token": token, "reason": reason}
+            )
+
+        try:
+            await self.kernel.retrying(run, what=f"failing an attempt of task {task.id}")
+        except errors.StaleLease:
+            pass  # the lease ended meanwhile (or an earlier try went through)
+        except errors.KernelError as exc:
+            log.warning(
+                "task %s: could not record the failure (%s); its lease will expire", task.id, exc
             )
 
     async def _keep_alive(self) -> None:

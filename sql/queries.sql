@@ -327,3 +327,7 @@ RETURNING *;
 -- name: schedule_exists
 -- Whether a schedule of that name exists.
 SELECT EXISTS (SELECT 1 FROM agentos.schedules WHERE name = %(name)s) AS found;
+
+-- name: fail_attempt
+-- A holder's work failed: back to the queue with backoff (the attempt spent), or failed.
+SELECT * FROM agentos.fail_attempt(%(id)s, %(token)s, %(reason)s);

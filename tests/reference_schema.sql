@@ -299,6 +299,51 @@ CREATE FUNCTION agentos.expire_budget_reservations(p_now timestamp with time zon
                    WHERE s.id = r.session_id AND s.status = 'running'))
         ORDER BY r.id LIMIT 1000))
 $$;
+CREATE FUNCTION agentos.fail_attempt(p_task bigint, p_token uuid, p_reason text) RETURNS TABLE(task_id bigint, outcome text)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    t     agentos.tasks;
+    v_msg text;
+BEGIN
+    SELECT * INTO t FROM agentos.tasks WHERE id = p_task AND lease_token = p_token FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'task %: stale lease (the task was taken over or released)', p_task
+            USING ERRCODE = '40001', HINT = 'agentos:stale_lease';
+    END IF;
+    v_msg := format('%s (attempt %s of %s)', coalesce(p_reason, 'failed'), t.attempts,
+                    t.max_attempts);
+    PERFORM set_config('agentos.actor', coalesce(t.lease_agent, ''), true);
+    task_id := t.id;
+    IF t.attempts >= t.max_attempts THEN
+        PERFORM set_config('agentos.reason', v_msg || '; giving up', true);
+        UPDATE agentos.tasks SET status = 'failed', error = v_msg || '; giving up'
+        WHERE id = t.id;
+        outcome := 'failed';
+    ELSE
+        PERFORM set_config('agentos.reason', v_msg || '; retrying', true);
+        IF t.status = 'in_progress' THEN
+            UPDATE agentos.tasks
+            SET status = (CASE WHEN assignee IS NOT NULL THEN 'assigned' ELSE 'inbox' END)::agentos.task_status,
+                error = v_msg,
+                available_at = now() + least(interval '1 second' * power(2, t.attempts - 1),
+                                             interval '5 minutes')
+            WHERE id = t.id;
+        ELSE
+            UPDATE agentos.tasks SET lease_session = NULL, lease_agent = NULL,
+                   lease_token = NULL, lease_expires_at = NULL, error = v_msg,
+                   available_at = now() + least(interval '1 second' * power(2, t.attempts - 1),
+                                                interval '5 minutes')
+            WHERE id = t.id;
+            PERFORM agentos.record_activity('task.retry_later', t.id, v_msg || '; retrying');
+        END IF;
+        outcome := 'retried';
+    END IF;
+    PERFORM set_config('agentos.actor', '', true);
+    PERFORM set_config('agentos.reason', '', true);
+    RETURN NEXT;
+END;
+$$;
 CREATE FUNCTION agentos.fn_pgqueuer_changed() RETURNS trigger
     LANGUAGE plpgsql
     AS $$

@@ -279,3 +279,39 @@ def test_kernel_warnings_reach_stderr_when_nothing_configured_logging() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert "claim failed: probe" in out.stderr
+
+
+async def test_a_handler_that_always_fails_spends_attempts_with_backoff_then_fails(
+    kernel: Kernel,
+) -> None:
+    runs: list[int] = []
+
+    async def crash(k: Kernel, work: Work) -> None:
+        assert work.task is not None
+        runs.append(work.task.id)
+        raise RuntimeError("poison")
+
+    host, runner = await _start(kernel, crash, ["taster"])
+    try:
+        async with kernel.connection() as conn:
+            t = await tasks.create_task(conn, title="poison", max_attempts=2)
+
+        async def status() -> TaskStatus:
+            async with kernel.connection() as conn:
+                return (await tasks.get_task(conn, t.id)).status
+
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 15
+        while await status() != TaskStatus.failed:
+            assert loop.time() < end, runs
+            await asyncio.sleep(0.05)
+        async with kernel.connection() as conn:
+            final = await tasks.get_task(conn, t.id)
+        # one claim per attempt, not a storm: the first failure waited out a backoff
+        assert runs == [t.id, t.id]
+        assert "poison" in (final.error or "") and "giving up" in (final.error or "")
+        messages = [m for k, m in await _kinds(kernel, t.id) if k == "task.inbox"]
+        assert len(messages) == 1 and "attempt 1 of 2" in messages[0]
+    finally:
+        host.stop()
+        await runner
