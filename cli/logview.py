@@ -7,7 +7,6 @@ from typing import Any
 
 import click
 from agentos.cli.common import open_kernel, safe, settings
-from agentos.sql import query
 
 
 def _line(row: dict[str, Any]) -> str:
@@ -32,16 +31,12 @@ async def show_log(
     *, follow: bool, actor: str | None, task_id: int | None, limit: int, as_json: bool
 ) -> None:
     """Print the last `limit` rows; with follow, then every new row as it is committed."""
-    from agentos.kernel import bus
+    from agentos.kernel import activities, bus
 
     kernel = await open_kernel(pool_max=1)
     try:
         async with kernel.connection() as conn:
-            rows = await (
-                await conn.execute(
-                    query("recent_activities"), {"actor": actor, "task": task_id, "limit": limit}
-                )
-            ).fetchall()
+            rows = await activities.recent(conn, actor=actor, task_id=task_id, limit=limit)
         rows.reverse()
         for r in rows:
             _emit(r, as_json)
@@ -50,10 +45,7 @@ async def show_log(
         last = rows[-1]["id"] if rows else 0
         if not rows:
             async with kernel.connection() as conn:
-                row = await (
-                    await conn.execute("SELECT coalesce(max(id), 0) AS id FROM agentos.activities")
-                ).fetchone()
-                last = row["id"] if row else 0
+                last = await activities.last_id(conn)
         listener = await bus.Listener(kernel.url, [bus.ACTIVITY]).start()
         # Ids are handed out at insert but become visible at commit, so a lower id can
         # appear after a higher one: re-read a window behind the newest id and skip what
@@ -63,17 +55,9 @@ async def show_log(
         try:
             while True:
                 async with kernel.connection() as conn:
-                    new = await (
-                        await conn.execute(
-                            query("list_activities"),
-                            {
-                                "after": max(floor, last - 500),
-                                "actor": actor,
-                                "task": task_id,
-                                "limit": 1000,
-                            },
-                        )
-                    ).fetchall()
+                    new = await activities.after(
+                        conn, max(floor, last - 500), actor=actor, task_id=task_id, limit=1000
+                    )
                 new = [r for r in new if r["id"] not in seen]
                 for r in new:
                     _emit(r, as_json)

@@ -39,3 +39,39 @@ async def record(
     ).fetchone()
     assert row is not None
     return int(row["id"])
+
+
+async def last_id(conn: Conn) -> int:
+    """The newest activity's id (0 when the log is empty)."""
+    row = await (await conn.execute(query("last_activity_id"))).fetchone()
+    return int(row["id"]) if row else 0
+
+
+async def recent(
+    conn: Conn, *, actor: str | None = None, task_id: int | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The latest activities, newest first, optionally of one actor or task."""
+    rows = await (
+        await conn.execute(
+            query("recent_activities"), {"actor": actor, "task": task_id, "limit": limit}
+        )
+    ).fetchall()
+    return list(rows)
+
+
+async def after(
+    conn: Conn,
+    after_id: int,
+    *,
+    actor: str | None = None,
+    task_id: int | None = None,
+    limit: int = 1000,
+) -> list[dict[str, Any]]:
+    """Activities with an id above `after_id`, oldest first, optionally filtered."""
+    rows = await (
+        await conn.execute(
+            query("list_activities"),
+            {"after": after_id, "actor": actor, "task": task_id, "limit": limit},
+        )
+    ).fetchall()
+    return list(rows)

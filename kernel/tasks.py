@@ -404,3 +404,10 @@ async def role_load(conn: Conn, role: str) -> tuple[int, int]:
     row = await (await conn.execute(query("role_load"), {"role": role})).fetchone()
     assert row is not None
     return int(row["ready"]), int(row["busy"])
+
+
+@translated
+async def count_subtasks(conn: Conn, task_id: int) -> int:
+    """How many subtasks the task has."""
+    row = await (await conn.execute(query("count_subtasks"), {"id": task_id})).fetchone()
+    return int(row["n"]) if row else 0

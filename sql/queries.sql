@@ -331,3 +331,11 @@ SELECT EXISTS (SELECT 1 FROM agentos.schedules WHERE name = %(name)s) AS found;
 -- name: fail_attempt
 -- A holder's work failed: back to the queue with backoff (the attempt spent), or failed.
 SELECT * FROM agentos.fail_attempt(%(id)s, %(token)s, %(reason)s);
+
+-- name: last_activity_id
+-- The newest activity's id (0 when there is none).
+SELECT coalesce(max(id), 0) AS id FROM agentos.activities;
+
+-- name: count_subtasks
+-- How many subtasks a task has.
+SELECT count(*) AS n FROM agentos.tasks WHERE parent_id = %(id)s;

@@ -18,9 +18,6 @@ from pydantic import Field
 
 MAX_SUBTASKS = 50
 
-_COUNT_CHILDREN = "SELECT count(*) AS n FROM agentos.tasks WHERE parent_id = %(id)s"
-
-
 # --------------------------------------------------------------- subtasks ----
 
 
@@ -42,10 +39,10 @@ async def create_subtask(ctx: ToolContext, args: CreateSubtaskInput) -> str:
     kernel = ctx.need_kernel()
     async with kernel.connection() as conn:
         if ctx.task_id is not None:
-            row = await (await conn.execute(_COUNT_CHILDREN, {"id": ctx.task_id})).fetchone()
-            if row is not None and row["n"] >= MAX_SUBTASKS:
+            n = await tasks.count_subtasks(conn, ctx.task_id)
+            if n >= MAX_SUBTASKS:
                 raise ToolError(
-                    f"task {ctx.task_id} already has {row['n']} subtasks (the limit is "
+                    f"task {ctx.task_id} already has {n} subtasks (the limit is "
                     f"{MAX_SUBTASKS}); plan in larger pieces"
                 )
         task = await tasks.create_task(
