@@ -7,8 +7,12 @@ from agentos.agents.executors.base import Adapter
 from agentos.agents.executors.claude_code import ClaudeCode
 from agentos.agents.executors.codex import Codex
 from agentos.agents.executors.command import Command
+from agentos.agents.executors.gemini import GeminiCli
+from agentos.agents.executors.opencode import OpenCode
 
-ADAPTERS: dict[str, type[Adapter]] = {a.name: a for a in (ClaudeCode, Codex, Command)}
+ADAPTERS: dict[str, type[Adapter]] = {
+    a.name: a for a in (ClaudeCode, Codex, OpenCode, GeminiCli, Command)
+}
 
 
 def get_adapter(name: str) -> Adapter:

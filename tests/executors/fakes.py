@@ -347,6 +347,81 @@ class FakeModel:
         ]
         self._sse(h, events)
 
+    # ----------------------------------------------------------------- chat --
+    def _answer_chat(self, h: BaseHTTPRequestHandler, req: Request) -> None:
+        msgs = req.body.get("messages") or []
+        tools = [t.get("function", {}).get("name") for t in req.body.get("tools") or []]
+        done = any(isinstance(m, dict) and m.get("role") == "tool" for m in msgs)
+        n = len(self.model_requests())
+        model = req.body.get("model", "gpt-fake")
+        delta: dict[str, Any]
+        if not tools or done:
+            text = self.final_text if tools or done else self.chat_text(msgs)
+            delta, finish = {"role": "assistant", "content": text}, "stop"
+        else:
+            cmd = f"printf %s {shlex.quote(self.file_text)} > {self.file_name}"
+            name = "bash" if "bash" in tools else tools[0]
+            args = {"command": cmd, "description": "Write the file"}
+            delta = {"role": "assistant", "content": None, "tool_calls": [
+                {"index": 0, "id": f"call_fake{n}", "type": "function",
+                 "function": {"name": name, "arguments": json.dumps(args)}}]}
+            finish = "tool_calls"
+        usage = {"prompt_tokens": 800, "completion_tokens": 30, "total_tokens": 830}
+        base = {"id": f"chatcmpl-fake{n}", "created": int(time.time()), "model": model}
+        if not req.body.get("stream"):
+            message = {k: v for k, v in delta.items() if k != "tool_calls"}
+            if "tool_calls" in delta:
+                message["tool_calls"] = [
+                    {k: v for k, v in c.items() if k != "index"} for c in delta["tool_calls"]
+                ]
+            self._json(h, {**base, "object": "chat.completion", "usage": usage,
+                           "choices": [{"index": 0, "message": message,
+                                        "finish_reason": finish}]})
+            return
+        chunk = {**base, "object": "chat.completion.chunk"}
+        self._sse(h, [
+            (None, {**chunk, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}),
+            (None, {**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}),
+            (None, {**chunk, "choices": [], "usage": usage}),
+            (None, "[DONE]"),
+        ])
+
+    def chat_text(self, msgs: list[Any]) -> str:
+        """A reply for a request without tools (a title, or a CLI that edits by text)."""
+        return "Write hello.txt"
+
+    # --------------------------------------------------------------- gemini --
+    def _answer_gemini(self, h: BaseHTTPRequestHandler, req: Request) -> None:
+        if "countTokens" in req.path:
+            self._json(h, {"totalTokens": 100})
+            return
+        contents = req.body.get("contents") or []
+        done = any(
+            isinstance(p, dict) and "functionResponse" in p
+            for c in contents
+            for p in (c.get("parts") or [])
+        )
+        tools = [f.get("name") for t in req.body.get("tools") or []
+                 for f in t.get("functionDeclarations") or []]  # fmt: skip
+        if done or not tools:
+            part: dict[str, Any] = {"text": self.final_text}
+        else:
+            cmd = f"printf %s {shlex.quote(self.file_text)} > {self.file_name}"
+            part = {"functionCall": {"name": "run_shell_command",
+                                     "args": {"command": cmd, "description": "Write the file"}}}
+        model = h.path.split("/models/")[-1].split(":")[0]
+        chunk = {
+            "candidates": [{"content": {"role": "model", "parts": [part]},
+                            "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": 900, "candidatesTokenCount": 20,
+                              "totalTokenCount": 920},
+            "modelVersion": model,
+        }
+        if "streamGenerateContent" in req.path:
+            self._sse(h, [(None, chunk)])
+        else:
+            self._json(h, chunk)
+
 
 def _is_turn(api: str, req: Request) -> bool:
     if api == "anthropic":
@@ -358,7 +433,7 @@ def _is_turn(api: str, req: Request) -> bool:
     if api == "responses":
         return req.path.rstrip("/").endswith("/responses")
     if api == "chat":
-        return "chat/completions" in req.path
+        return "chat/completions" in req.path and bool(req.body.get("tools"))
     if api == "gemini":
-        return "generateContent" in req.path or "streamGenerateContent" in req.path
+        return "GenerateContent" in req.path and bool(req.body.get("tools"))
     return False
