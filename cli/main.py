@@ -891,6 +891,12 @@ def bench_wake(n: int, killed_samples: int, as_json: bool) -> None:
         echo_json(result)
 
 
+from agentos.cli.tools_cmd import doctor, tool  # noqa: E402
+
+cli.add_command(tool)
+cli.add_command(doctor)
+
+
 def main() -> None:
     """Console-script entry point: usage errors are one `error: ...` line too (exit 2)."""
     try:
