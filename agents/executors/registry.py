@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from agentos.agents.config import ExecutorOptions
+from agentos.agents.executors.aider import Aider
 from agentos.agents.executors.base import Adapter
 from agentos.agents.executors.claude_code import ClaudeCode
 from agentos.agents.executors.codex import Codex
@@ -11,7 +12,7 @@ from agentos.agents.executors.gemini import GeminiCli
 from agentos.agents.executors.opencode import OpenCode
 
 ADAPTERS: dict[str, type[Adapter]] = {
-    a.name: a for a in (ClaudeCode, Codex, OpenCode, GeminiCli, Command)
+    a.name: a for a in (ClaudeCode, Codex, OpenCode, GeminiCli, Aider, Command)
 }
 
 

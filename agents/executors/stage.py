@@ -536,12 +536,28 @@ def _call_hint(ev: Event) -> str:
 
 
 def _readable(binary: str) -> list[Path]:
-    """The CLI's install tree, bound back read-only should it lie under a hidden path."""
+    """The CLI's install tree and its script's interpreter, bound back read-only should
+    they lie under a hidden path (a venv's Python under the user's home, say)."""
+    out: list[Path] = []
     real = Path(os.path.realpath(binary))
+    out.append(_install_root(real))
+    try:
+        with open(real, "rb") as f:
+            first = f.readline(512)
+    except OSError:
+        return out
+    if first.startswith(b"#!"):
+        parts = first[2:].decode(errors="replace").split()
+        if parts and parts[0] != "/usr/bin/env":
+            out.append(_install_root(Path(os.path.realpath(parts[0]))))
+    return out
+
+
+def _install_root(real: Path) -> Path:
     for parent in real.parents:
         if parent.name in ("node_modules", "bin") and parent.parent != parent:
-            return [parent.parent]
-    return [real.parent]
+            return parent.parent
+    return real.parent
 
 
 __all__ = ["EXECUTOR_SYSTEM", "ExecutorRun", "run_work_stage"]

@@ -48,6 +48,8 @@ class FakeModel:
     file_name: str = FILE_NAME
     file_text: str = FILE_TEXT
     cost_hint: int = 0
+    api_text_edits: bool = False  # Aider: edits come as text, not tool calls
+    edits_done: bool = False
 
     def __post_init__(self) -> None:
         self.gate.set()
@@ -166,7 +168,7 @@ class FakeModel:
             if self.hold_from is not None and turn >= self.hold_from and not self.gate.is_set():
                 self.held.set()
                 self.gate.wait(600)
-        handler = getattr(self, f"_answer_{self.api}")
+        handler = getattr(self, f"_answer_{self.api.replace('-text', '')}")
         handler(h, req)
         if _is_turn(self.api, req):
             self.answered.append(time.time())
@@ -362,9 +364,18 @@ class FakeModel:
             cmd = f"printf %s {shlex.quote(self.file_text)} > {self.file_name}"
             name = "bash" if "bash" in tools else tools[0]
             args = {"command": cmd, "description": "Write the file"}
-            delta = {"role": "assistant", "content": None, "tool_calls": [
-                {"index": 0, "id": f"call_fake{n}", "type": "function",
-                 "function": {"name": name, "arguments": json.dumps(args)}}]}
+            delta = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": f"call_fake{n}",
+                        "type": "function",
+                        "function": {"name": name, "arguments": json.dumps(args)},
+                    }
+                ],
+            }
             finish = "tool_calls"
         usage = {"prompt_tokens": 800, "completion_tokens": 30, "total_tokens": 830}
         base = {"id": f"chatcmpl-fake{n}", "created": int(time.time()), "model": model}
@@ -374,21 +385,35 @@ class FakeModel:
                 message["tool_calls"] = [
                     {k: v for k, v in c.items() if k != "index"} for c in delta["tool_calls"]
                 ]
-            self._json(h, {**base, "object": "chat.completion", "usage": usage,
-                           "choices": [{"index": 0, "message": message,
-                                        "finish_reason": finish}]})
+            self._json(
+                h,
+                {
+                    **base,
+                    "object": "chat.completion",
+                    "usage": usage,
+                    "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                },
+            )
             return
         chunk = {**base, "object": "chat.completion.chunk"}
-        self._sse(h, [
-            (None, {**chunk, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}),
-            (None, {**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}),
-            (None, {**chunk, "choices": [], "usage": usage}),
-            (None, "[DONE]"),
-        ])
+        self._sse(
+            h,
+            [
+                (None, {**chunk, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}),
+                (None, {**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}),
+                (None, {**chunk, "choices": [], "usage": usage}),
+                (None, "[DONE]"),
+            ],
+        )
 
     def chat_text(self, msgs: list[Any]) -> str:
-        """A reply for a request without tools (a title, or a CLI that edits by text)."""
-        return "Write hello.txt"
+        """A reply for a request without tools: a title, or (Aider) a whole-file edit
+        the first time and the final message once the file was written."""
+        text = json.dumps(msgs)
+        if self.api_text_edits and "I wrote" not in text and not self.edits_done:
+            self.edits_done = True
+            return f"{self.file_name}\n```\n{self.file_text}```\n\n{self.final_text}"
+        return "Write hello.txt" if not self.api_text_edits else self.final_text
 
     # --------------------------------------------------------------- gemini --
     def _answer_gemini(self, h: BaseHTTPRequestHandler, req: Request) -> None:
@@ -407,14 +432,22 @@ class FakeModel:
             part: dict[str, Any] = {"text": self.final_text}
         else:
             cmd = f"printf %s {shlex.quote(self.file_text)} > {self.file_name}"
-            part = {"functionCall": {"name": "run_shell_command",
-                                     "args": {"command": cmd, "description": "Write the file"}}}
+            part = {
+                "functionCall": {
+                    "name": "run_shell_command",
+                    "args": {"command": cmd, "description": "Write the file"},
+                }
+            }
         model = h.path.split("/models/")[-1].split(":")[0]
         chunk = {
-            "candidates": [{"content": {"role": "model", "parts": [part]},
-                            "finishReason": "STOP", "index": 0}],
-            "usageMetadata": {"promptTokenCount": 900, "candidatesTokenCount": 20,
-                              "totalTokenCount": 920},
+            "candidates": [
+                {"content": {"role": "model", "parts": [part]}, "finishReason": "STOP", "index": 0}
+            ],
+            "usageMetadata": {
+                "promptTokenCount": 900,
+                "candidatesTokenCount": 20,
+                "totalTokenCount": 920,
+            },
             "modelVersion": model,
         }
         if "streamGenerateContent" in req.path:
@@ -434,6 +467,8 @@ def _is_turn(api: str, req: Request) -> bool:
         return req.path.rstrip("/").endswith("/responses")
     if api == "chat":
         return "chat/completions" in req.path and bool(req.body.get("tools"))
+    if api == "chat-text":
+        return "chat/completions" in req.path
     if api == "gemini":
         return "GenerateContent" in req.path and bool(req.body.get("tools"))
     return False

@@ -56,8 +56,12 @@ def test_cli_writes_commits_and_is_merged_after_review(  # type: ignore[no-untyp
     kinds = {r[0] for r in query(db_url, "SELECT kind FROM agentos.steps WHERE task_id = %s "
                                  "AND stage = 'work'", (tid,))}  # fmt: skip
     assert {"llm", "tool_call", "tool_result", "note"} <= kinds
-    usage = query(db_url, "SELECT sum(prompt_tokens), sum(completion_tokens) FROM "
-                  "agentos.llm_calls WHERE task_id = %s AND agent = 'x-worker'", (tid,))
+    usage = query(
+        db_url,
+        "SELECT sum(prompt_tokens), sum(completion_tokens) FROM "
+        "agentos.llm_calls WHERE task_id = %s AND agent = 'x-worker'",
+        (tid,),
+    )
     assert usage[0][0] and usage[0][0] > 0 and usage[0][1] > 0
     result = query(db_url, "SELECT result FROM agentos.tasks WHERE id = %s", (tid,))[0][0]
     assert result.startswith(f"I wrote {FILE_NAME}") and "[redacted]" in result
