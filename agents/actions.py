@@ -91,7 +91,13 @@ class Actions:
         except BaseBranchBusy as exc:
             # not the worker's fault and nothing a rejection could fix: wait for a person
             await loop.record_result(call_id, "approve", False, f"merge refused: {exc}")
-            return await self.block(loop, f"approved by {st.agent}, but the merge waits: {exc}")
+            reason = f"approved by {st.agent}, but the merge waits: {exc}"
+            try:
+                async with st.kernel.connection() as conn:
+                    await tasks.block_in_review(conn, st.task, actor=st.agent, reason=reason)
+            except errors.StaleLease as lost:
+                return StageOutcome("lost", str(lost))
+            return StageOutcome("blocked", reason)
         except GitError as exc:
             return await self._reject(
                 loop, f"could not merge: {exc}; bring the branch up to date with {base}", call_id

@@ -174,15 +174,7 @@ class AgentRuntime:
         )
         with contextlib.suppress(errors.StaleLease):
             async with self.kernel.connection() as conn:
-                await tasks.transition(
-                    conn,
-                    task.id,
-                    TaskStatus.blocked,
-                    actor=work.agent,
-                    token=task.lease_token,
-                    error=reason[:2000],
-                    reason=f"blocked by {work.agent}: {reason}"[:2000],
-                )
+                await tasks.block_in_review(conn, task, actor=work.agent, reason=reason)
 
     async def _block_for_refs(self, work: Work, task: Task, undone: list[str]) -> StageOutcome:
         """Work that reached a ref without review was taken back: block the task."""

@@ -195,6 +195,13 @@ async def retry(
 
             await raise_task_budget(conn, task_id, budget_usd, actor=actor)
         to = TaskStatus.assigned if row["assignee"] else TaskStatus.inbox
+        if (row["metadata"] or {}).get("retry_to") == "review" and row["branch"]:
+            # reviewed work that waited on something outside it (a dirty checkout of the
+            # base branch, a check that could not run): review it again, do not redo it
+            to = TaskStatus.review
+            await conn.execute(
+                query("merge_task_metadata"), {"id": task_id, "metadata": Jsonb({"retry_to": None})}
+            )
         return await transition(
             conn, task_id, to, actor=actor, reason=reason or f"retried by {actor}"
         )
@@ -364,6 +371,25 @@ async def reject(
             actor=actor,
             token=task.lease_token,
             reason=f"rejected by {actor}: {feedback}",
+        )
+
+
+@translated
+async def block_in_review(conn: Conn, task: Task, *, actor: str, reason: str) -> Task:
+    """Block a task under review for something its work cannot fix (the base branch
+    checked out dirty, a check that cannot run); `retry` brings it back to review."""
+    async with conn.transaction():
+        await conn.execute(
+            query("merge_task_metadata"), {"id": task.id, "metadata": Jsonb({"retry_to": "review"})}
+        )
+        return await transition(
+            conn,
+            task.id,
+            TaskStatus.blocked,
+            actor=actor,
+            token=task.lease_token,
+            error=reason[:2000],
+            reason=f"blocked by {actor}: {reason}"[:2000],
         )
 
 

@@ -233,7 +233,7 @@ UPDATE agentos.schedules SET enabled = false WHERE id = %(schedule)s;
 
 -- name: lock_task_for_retry
 -- A task's status, locked until the retry's transaction ends.
-SELECT id, status, assignee FROM agentos.tasks WHERE id = %(id)s FOR UPDATE;
+SELECT id, status, assignee, branch, metadata FROM agentos.tasks WHERE id = %(id)s FOR UPDATE;
 
 -- name: known_role
 -- Whether a registered agent has this role.

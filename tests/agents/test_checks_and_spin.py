@@ -138,6 +138,8 @@ async def test_a_check_that_cannot_run_blocks_the_task_and_says_why(
             await runner
         async with kernel.connection() as conn:
             rejections = (await tasks.get_task(conn, tid)).rejections
+            # the work was never judged: a retry (once the check is fixed) reviews it again
+            retried = await tasks.retry(conn, tid, actor="alice")
             acts = await (
                 await conn.execute(
                     "SELECT message FROM agentos.activities WHERE task_id = %s", (tid,)
@@ -146,6 +148,7 @@ async def test_a_check_that_cannot_run_blocks_the_task_and_says_why(
     finally:
         await kernel.close()
     assert t.status == TaskStatus.blocked and rejections == 0
+    assert retried.status == TaskStatus.review
     assert "cannot run" in (t.error or "") and "no_such_checker" in (t.error or "")
     assert "AGENTOS_CHECK_COMMAND" in (t.error or "")
     assert any("cannot run" in a["message"] for a in acts)
