@@ -150,6 +150,7 @@ class Supervisor:
         keep_db: bool = False,
         grace: float = 20.0,
         db_check_interval: float = 1.0,
+        db_restart_grace: float = 5.0,
     ) -> None:
         self.settings = settings
         self.children = children
@@ -157,6 +158,7 @@ class Supervisor:
         self.keep_db = keep_db
         self.grace = grace
         self.db_check_interval = db_check_interval
+        self.db_restart_grace = db_restart_grace
         self.db_restarts = 0
         self.demo_outcome: DemoOutcome | None = None
         self._stop = asyncio.Event()
@@ -235,18 +237,35 @@ class Supervisor:
     # ------------------------------------------------------------ the database --
 
     async def _watch_db(self) -> None:
-        """Start the embedded server again whenever it is found dead."""
+        """Start the embedded server again whenever it is found dead.
+
+        A crash (the postmaster killed: its pid file is left behind) is repaired at the
+        next check. A server that was shut down cleanly (no pid file) may be in the middle
+        of `pg_ctl restart` by an operator: it gets `db_restart_grace` seconds, and is
+        left alone while a pg_ctl runs on its data directory, so the two never race.
+        """
         from agentos.kernel import embedded
 
         pgdata = self.settings.pgdata
-        delay = 1.0
+        delay = 0.5
+        down_since: float | None = None
+        crashed = False  # sticky until the server is back (a failed start removes the file)
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=self.db_check_interval)
             if self._stop.is_set() or embedded.running_server(pgdata) is not None:
+                down_since, crashed = None, False
+                continue
+            now = time.monotonic()
+            down_since = now if down_since is None else down_since
+            crashed = crashed or (pgdata / "postmaster.pid").exists()
+            if _pg_ctl_running(pgdata) or (
+                not crashed and now - down_since < self.db_restart_grace
+            ):
                 continue
             log.warning(
-                "the embedded database is not running; starting it again",
+                "the embedded database is not running (%s); starting it again",
+                "it crashed" if crashed else f"stopped for {now - down_since:.0f} s",
                 extra={"action": "db.restart"},
             )
             started = time.monotonic()
@@ -262,7 +281,8 @@ class Supervisor:
                     await asyncio.wait_for(self._stop.wait(), timeout=delay)
                 delay = min(delay * 2, 30.0)
                 continue
-            delay = 1.0
+            delay = 0.5
+            down_since, crashed = None, False
             self.db_restarts += 1
             log.warning(
                 "the embedded database is running again (started in %.1f s)",
@@ -450,6 +470,18 @@ class Supervisor:
                     proc.kill()
                 await proc.wait()
         await kill_leftovers(child)
+
+
+def _pg_ctl_running(pgdata: Path) -> bool:
+    """True while a pg_ctl (start, stop, restart) works on this data directory."""
+    import psutil
+
+    target = str(pgdata.expanduser().resolve())
+    for p in psutil.process_iter(["name", "cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if p.info["name"] == "pg_ctl" and target in (p.info["cmdline"] or []):
+                return True
+    return False
 
 
 def _demo_goal_title() -> str:

@@ -10,6 +10,7 @@ stops it. When running as root the wheel runs the server as a dedicated system u
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
@@ -66,6 +67,7 @@ def ensure_running(pgdata: Path) -> EmbeddedServer:
     if running_server(pgdata) is None:
         # the wheel caches a handle per data directory; a stopped server's handle is stale
         ep.PostgresServer._instances.pop(pgdata, None)
+        _remove_stale_pidfile(pgdata)
     try:
         server = ep.get_server(pgdata, cleanup_mode=None)
         info = server.get_postmaster_info()
@@ -84,6 +86,34 @@ def ensure_running(pgdata: Path) -> EmbeddedServer:
     )
     _ensure_database(running)
     return running
+
+
+def _remove_stale_pidfile(pgdata: Path) -> None:
+    """Remove the lock files of a postmaster that died (kill -9, OOM) but is not reaped yet.
+
+    PostgreSQL replaces a lock file whose process is gone, but a zombie still answers
+    kill(pid, 0), so it would refuse to start ("is another postmaster running?") and the
+    wheel would take the zombie for a running server. Orphaned backends still attached
+    to the old shared memory keep a new server from starting on their own (PostgreSQL
+    checks the segment), so removing the files never lets two servers share the data.
+    """
+    pidfile = pgdata / "postmaster.pid"
+    try:
+        lines = pidfile.read_text().splitlines()
+        pid = int(lines[0]) if lines else 0
+    except (OSError, ValueError):
+        return
+    if pid <= 0 or _alive(pid):
+        return
+    log.warning("removing the lock files of a dead postmaster (pid %s)", pid)
+    socket_dir = Path(lines[4]) if len(lines) > 4 and lines[4] else pgdata
+    port = lines[3] if len(lines) > 3 and lines[3] else "5432"
+    socket_lock = socket_dir / f".s.PGSQL.{port}.lock"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        if int(socket_lock.read_text().splitlines()[0]) == pid:
+            socket_lock.unlink()
+    with contextlib.suppress(FileNotFoundError):
+        pidfile.unlink()
 
 
 def _ensure_database(server: EmbeddedServer) -> None:

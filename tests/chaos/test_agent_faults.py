@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -221,6 +222,16 @@ def test_sigstop_past_the_lease_then_sigcont(  # type: ignore[no-untyped-def]
         for s in chaos.git(repo, "log", "--merges", "--format=%s", "main").splitlines()
         if s.startswith(f"Merge task #{tid}:")
     ]
+    ((merged_commit,),) = chaos.query(
+        db_url, "SELECT metadata->>'merged' FROM agentos.tasks WHERE id = %s", (tid,)
+    )
+    on_main = (
+        merged_commit is not None
+        and subprocess.run(
+            ["git", "merge-base", "--is-ancestor", merged_commit, "main"], cwd=repo
+        ).returncode
+        == 0
+    )
     merged_activities = chaos.query(
         db_url,
         "SELECT count(*) FROM agentos.activities WHERE task_id = %s AND kind = 'task.merged'",
@@ -255,6 +266,7 @@ def test_sigstop_past_the_lease_then_sigcont(  # type: ignore[no-untyped-def]
         commits=len(commits),
         merges=len(merges),
         merged_activities=merged_activities,
+        merge_on_main=on_main,
         late_steps_accepted=late_worker_steps + late_reviewer_steps,
         worker_1_told_lost=_lost(procs.log(w1), tid),
         reviewer_1_told_lost=_lost(procs.log(r1), tid),
@@ -266,6 +278,7 @@ def test_sigstop_past_the_lease_then_sigcont(  # type: ignore[no-untyped-def]
     assert len(commits) == 1, commits  # no double commit
     assert len(merges) == 1, merges  # no double merge
     assert merged_activities == 1
+    assert on_main, merged_commit  # the merge the reviewer recorded is the one on main
     assert late_worker_steps == 0 and late_reviewer_steps == 0
     assert dups == []
     # exactly the two frozen holders were rescued: no live holder's lease expired

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -84,7 +85,8 @@ def test_postgres_restarted_under_load(how: str, tmp_path: Path, chaos, figure) 
         flowing = time.monotonic() - started
         chaos.wait_until(
             url,
-            "SELECT count(*) FROM agentos.tasks WHERE id = ANY(%s) AND status = 'done'",
+            "SELECT count(*) FROM agentos.tasks WHERE id = ANY(%s) "
+            "AND status IN ('done', 'blocked', 'failed', 'cancelled')",
             lambda rows: rows[0][0] == 3,
             timeout=150,
             params=(goals,),
@@ -99,10 +101,15 @@ def test_postgres_restarted_under_load(how: str, tmp_path: Path, chaos, figure) 
             timeout=30,
             params=(probe,),
         )
+        goal_states = chaos.query(
+            url,
+            "SELECT id, status::text, error FROM agentos.tasks WHERE id = ANY(%s) ORDER BY id",
+            (goals,),
+        )
         subs = chaos.query(
             url,
-            "SELECT id, status::text, metadata ? 'merged' FROM agentos.tasks "
-            "WHERE parent_id = ANY(%s) ORDER BY id",
+            "SELECT id, status::text, metadata ? 'merged', metadata->>'merged', error "
+            "FROM agentos.tasks WHERE parent_id = ANY(%s) ORDER BY id",
             (goals,),
         )
         bad = chaos.query(
@@ -131,6 +138,16 @@ def test_postgres_restarted_under_load(how: str, tmp_path: Path, chaos, figure) 
             for s in chaos.git(repo, "log", "--merges", "--format=%s", "main").splitlines()
             if s.startswith("Merge task #")
         ]
+        # every merge the reviewer recorded is on main (none was undone afterwards)
+        not_on_main = [
+            (s[0], s[3])
+            for s in subs
+            if s[3]
+            and subprocess.run(
+                ["git", "merge-base", "--is-ancestor", s[3], "main"], cwd=repo
+            ).returncode
+            != 0
+        ]
         log = (tmp_path / "agentos.log").read_text(errors="replace")
         restarted_children = log.count("; restarting in ")
         figure(
@@ -143,10 +160,13 @@ def test_postgres_restarted_under_load(how: str, tmp_path: Path, chaos, figure) 
             stuck=len(bad),
             duplicates=len(dups),
             merges=len(merges),
+            merges_not_on_main=len(not_on_main),
             db_restarts_by_supervisor=log.count("the embedded database is running again"),
             agent_processes_restarted=restarted_children,
         )
+        assert [g[1] for g in goal_states] == ["done", "done", "done"], (goal_states, subs)
         assert [s[1] for s in subs] == ["done", "done", "done"], subs
+        assert not_on_main == [], not_on_main
         assert all(s[2] for s in subs), subs  # each merged
         assert len(merges) == 3 and merged_activities == 3, (merges, merged_activities)
         assert bad == [], bad
