@@ -896,6 +896,10 @@ from agentos.cli.tools_cmd import doctor, tool  # noqa: E402
 cli.add_command(tool)
 cli.add_command(doctor)
 
+from agentos.cli.executors import executor  # noqa: E402
+
+cli.add_command(executor)
+
 
 def main() -> None:
     """Console-script entry point: usage errors are one `error: ...` line too (exit 2)."""
