@@ -1,7 +1,7 @@
 """Fixtures for executor tests: the real CLIs, real agent processes, fake model servers.
 
 The CLIs are installed outside the repository (`.ci/run` puts them in
-AGENTOS_TEST_TOOLS_DIR, default /work/tools: npm packages under node_modules/.bin,
+AGENTOS_TEST_TOOLS_DIR, default /opt/agentos-test-tools: npm packages under node_modules/.bin,
 aider in its own venv under aider/bin). A test whose CLI is missing is skipped with
 the path it looked at.
 """
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from fakes import FakeModel
 
-TOOLS = Path(os.environ.get("AGENTOS_TEST_TOOLS_DIR", "/work/tools"))
+TOOLS = Path(os.environ.get("AGENTOS_TEST_TOOLS_DIR", "/opt/agentos-test-tools"))
 CANARY = "sk-canary-" + uuid.uuid4().hex
 BINARIES = {
     "claude-code": TOOLS / "node_modules" / ".bin" / "claude",
