@@ -149,7 +149,7 @@ class Supervisor:
         demo: bool = False,
         keep_db: bool = False,
         grace: float = 20.0,
-        db_check_interval: float = 1.0,
+        db_check_interval: float = 0.5,
         db_restart_grace: float = 5.0,
     ) -> None:
         self.settings = settings

@@ -255,11 +255,12 @@ async def _demo(settings: Settings) -> tuple[int, Supervisor]:
 
 
 async def _goal_with_subtasks(kernel: Any, merged: list[str | None]) -> tuple[int, list[int]]:
-    from agentos.agents.scripted import DEMO_GOAL
+    from agentos.cli.supervisor import _demo_goal_title
     from agentos.kernel import tasks
 
+    demo_goal = _demo_goal_title()  # litellm imported offline-safe, as the supervisor does
     async with kernel.connection() as conn:
-        goal = await tasks.create_task(conn, title=DEMO_GOAL, role="orchestrator")
+        goal = await tasks.create_task(conn, title=demo_goal, role="orchestrator")
         subs = []
         for i, commit in enumerate(merged):
             sub = await tasks.create_task(conn, title=f"part {i}", parent_id=goal.id)
