@@ -45,7 +45,7 @@ def tool_list(role_name: str, as_json: bool) -> None:
         }
         if t.name == "run_command":
             row["sandbox"] = sandbox.describe()
-            row["enabled"] = sandbox.available or sandbox.unsafe
+            row["enabled"] = sandbox.runs_commands
         rows.append(row)
     for action in role.actions:
         rows.append(
