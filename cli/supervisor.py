@@ -228,7 +228,8 @@ class Supervisor:
             await kernel.close()
             with contextlib.suppress(FileNotFoundError):
                 pidfile(self.settings).unlink()
-            if self.settings.uses_embedded and not self.keep_db:
+            keep = self.keep_db or _take_marker(keep_db_marker(self.settings))
+            if self.settings.uses_embedded and not keep:
                 await asyncio.to_thread(self._stop_db)
         if self.demo:
             return 0 if self.demo_outcome is not None and self.demo_outcome.ok else 1
@@ -472,6 +473,17 @@ class Supervisor:
         await kill_leftovers(child)
 
 
+def _take_marker(path: Path) -> bool:
+    """True (and the file removed) when `agentos stop --keep-db` left the marker for us."""
+    try:
+        pid = int(path.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return False
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    return pid == os.getpid()
+
+
 def _pg_ctl_running(pgdata: Path) -> bool:
     """True while a pg_ctl (start, stop, restart) works on this data directory."""
     import psutil
@@ -567,12 +579,25 @@ def detach(settings: Settings, argv: list[str]) -> int:
     raise RuntimeError(f"agentos start did not come up in 60 s; see {logfile}")
 
 
-def stop_supervisor(settings: Settings, timeout: float = 30) -> int | None:
-    """SIGTERM the running supervisor and wait for it; returns its pid or None."""
+def keep_db_marker(settings: Settings) -> Path:
+    """A file that tells a stopping supervisor to leave the embedded server running."""
+    return settings.run_dir / "keep-db"
+
+
+def stop_supervisor(
+    settings: Settings, timeout: float = 30, *, keep_db: bool = False
+) -> int | None:
+    """SIGTERM the running supervisor and wait for it; returns its pid or None.
+
+    With keep_db the supervisor leaves the embedded server running (`agentos stop
+    --keep-db`); otherwise it stops it, as on Ctrl-C.
+    """
     info = read_pidfile(settings)
     if info is None:
         return None
     pid = int(str(info["pid"]))
+    if keep_db:
+        keep_db_marker(settings).write_text(str(pid))
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout

@@ -357,3 +357,23 @@ async def test_stopping_kills_what_a_child_started_in_its_own_process_group(
     await sup._terminate(child)
     await asyncio.wait_for(watcher, 10)
     assert _marked(mark) == []
+
+
+def test_stop_with_keep_db_leaves_the_embedded_server_running(tmp_path: Path) -> None:
+    """`agentos stop --keep-db` (stop_supervisor(keep_db=True)): the supervisor goes, the
+    database stays."""
+    from agentos.cli.supervisor import stop_supervisor
+    from agentos.kernel import embedded
+
+    home, log = tmp_path / "home", tmp_path / "agentos.log"
+    sup = _start(home, log, "--workers=0", "--reviewers=0", "--orchestrators=0")
+    try:
+        _wait(lambda: (home / "run" / "agentos.pid").exists(), 60, "agentos start")
+        assert stop_supervisor(Settings(home=home), keep_db=True) == sup.pid
+        assert sup.wait(30) == 0
+        assert embedded.running_server(home / "pgdata") is not None
+    finally:
+        if sup.poll() is None:
+            sup.kill()
+            sup.wait(10)
+        embedded.stop(home / "pgdata")
