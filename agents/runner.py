@@ -360,16 +360,22 @@ async def serve_role(
     role = load_role(role_name, settings)
     n = concurrency or role.concurrency
     names = default_names(role.name, name, n)
-    kernel = await Kernel(settings).open(min_size=1, max_size=max(4, n * 2 + 2))
+    # Migrations need the admin role; the agents then connect as one that cannot change
+    # the schema or reach past the database (kernel.db.resolve_database_url).
+    admin = await Kernel(settings).open(min_size=1, max_size=1)
     try:
-        async with kernel.connection() as conn:
+        async with admin.connection() as conn:
             st = await status(conn)
         if not st.ok:
-            conn2 = await kernel.connect(autocommit=True)
+            conn2 = await admin.connect(autocommit=True)
             try:
                 await migrate(conn2)
             finally:
                 await conn2.close()
+    finally:
+        await admin.close()
+    kernel = await Kernel(settings, agent=True).open(min_size=1, max_size=max(4, n * 2 + 2))
+    try:
         workspace = await Workspace(
             settings.workspace_path,
             settings.worktrees_path,

@@ -63,11 +63,23 @@ def connection_lost(exc: BaseException) -> bool:
     return False
 
 
-def resolve_database_url(settings: Settings, start_embedded: bool = True) -> str:
-    """The URL to use: AGENTOS_DATABASE_URL, else the embedded server (started if needed)."""
+def resolve_database_url(
+    settings: Settings, start_embedded: bool = True, *, agent: bool = False
+) -> str:
+    """The URL to use: AGENTOS_DATABASE_URL, else the embedded server (started if needed).
+
+    With `agent`, the URL agent processes connect with: AGENTOS_AGENT_DATABASE_URL, else
+    AGENTOS_DATABASE_URL as given, else the embedded server's agentos_agent role, which
+    may read and write AgentOS's rows but run no DDL and hold no superuser power.
+    """
+    if agent and settings.agent_database_url is not None:
+        return settings.agent_database_url.get_secret_value()
     if settings.database_url is not None:
         return settings.database_url.get_secret_value()
     from agentos.kernel import embedded
+
+    if agent:
+        return embedded.agent_url(settings.pgdata)
 
     if start_embedded:
         return embedded.ensure_running(settings.pgdata).url()
@@ -154,9 +166,10 @@ def _from_diag(exc: psycopg.Error) -> errors.KernelError:
 class Kernel:
     """Owns the pool for one process; open() before use, close() at the end."""
 
-    def __init__(self, settings: Settings, *, url: str | None = None) -> None:
+    def __init__(self, settings: Settings, *, url: str | None = None, agent: bool = False) -> None:
         self.settings = settings
         self._url = url
+        self._agent = agent
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._suspicious_until = 0.0
         self._pool_check: asyncio.Task[None] | None = None
@@ -165,7 +178,7 @@ class Kernel:
     def url(self) -> str:
         """The database URL (resolved on first use)."""
         if self._url is None:
-            self._url = resolve_database_url(self.settings)
+            self._url = resolve_database_url(self.settings, agent=self._agent)
         return self._url
 
     async def open(self, *, min_size: int | None = None, max_size: int | None = None) -> Kernel:

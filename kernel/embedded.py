@@ -6,6 +6,15 @@ directory only (no TCP port to collide with), and keeps running after the comman
 that started it exits, so every `agentos` command shares one server. `agentos start`
 watches it and starts it again if it dies; stopping `agentos start` (or `agentos stop`)
 stops it. When running as root the wheel runs the server as a dedicated system user.
+
+The server trusts nobody (docs/security.md): on first start AgentOS gives the admin
+role `postgres` and the agents' role `agentos_agent` random passwords, kept in
+AGENTOS_HOME/pgpass (mode 0600, a libpq password file named by every URL's `passfile`
+parameter, so no password is ever in a URL, an environment or a log line), and
+replaces the wheel's `trust` authentication with `scram-sha-256`. The socket lives in
+the data directory (or a private runtime directory) and there is no TCP listener; the
+sandbox hides both, so a command a model runs cannot reach the server, and a process
+that could still needs a password it cannot read.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import subprocess
 import warnings
 from dataclasses import dataclass
@@ -25,6 +35,12 @@ from agentos.kernel.errors import DatabaseUnavailable
 log = logging.getLogger(__name__)
 
 DATABASE = "agentos"
+ADMIN_USER = "postgres"
+AGENT_USER = "agentos_agent"
+HBA = (
+    "# Written by AgentOS: every connection needs a password (kernel/embedded.py).\n"
+    "local all all scram-sha-256\n"
+)
 
 
 def _import_embedded() -> Any:
@@ -50,12 +66,95 @@ class EmbeddedServer:
     port: int
     pid: int
 
-    def url(self, database: str = DATABASE) -> str:
-        """A libpq URL for the database over the Unix socket."""
+    @property
+    def passfile(self) -> Path:
+        """The libpq password file of this server's roles (AGENTOS_HOME/pgpass)."""
+        return passfile_for(self.pgdata)
+
+    def url(self, database: str = DATABASE, *, user: str = ADMIN_USER) -> str:
+        """A libpq URL for the database over the Unix socket (password from passfile)."""
         return (
-            f"postgresql://postgres@/{database}?host={quote(str(self.socket_dir), safe='/')}"
-            f"&port={self.port}"
+            f"postgresql://{user}@/{database}?host={quote(str(self.socket_dir), safe='/')}"
+            f"&port={self.port}&passfile={quote(str(self.passfile), safe='/')}"
         )
+
+
+def passfile_for(pgdata: Path) -> Path:
+    """Where the passwords of the server on pgdata are kept."""
+    return pgdata.expanduser().resolve().parent / "pgpass"
+
+
+def _passwords(pgdata: Path) -> dict[str, str]:
+    """The roles' passwords, made (once, atomically, mode 0600) on first use."""
+    path = passfile_for(pgdata)
+    if not path.exists():
+        tmp = path.with_name(f".pgpass.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            for user in (ADMIN_USER, AGENT_USER):
+                f.write(f"*:*:*:{user}:{secrets.token_hex(24)}\n")
+        try:
+            os.link(tmp, path)  # fails if another process made it first: theirs wins
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    out: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        parts = line.split(":")
+        if len(parts) == 5:
+            out[parts[3]] = parts[4]
+    if ADMIN_USER not in out or AGENT_USER not in out:
+        raise DatabaseUnavailable(f"{path} is not AgentOS's password file; move it away")
+    return out
+
+
+def _require_passwords(server: EmbeddedServer) -> None:
+    """Give the admin a password and switch the server from trust to scram (once)."""
+    import psycopg
+    from psycopg import sql as pgsql
+
+    hba = server.pgdata / "pg_hba.conf"
+    passwords = _passwords(server.pgdata)
+    try:
+        current = hba.read_text()
+    except OSError as exc:
+        raise DatabaseUnavailable(f"cannot read {hba}: {exc}") from exc
+    if current == HBA:
+        return
+    with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
+        conn.execute(
+            pgsql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                pgsql.Identifier(ADMIN_USER), pgsql.Literal(passwords[ADMIN_USER])
+            )
+        )
+        hba.write_text(HBA)
+        conn.execute("SELECT pg_reload_conf()")
+    log.info("the embedded database now requires passwords (%s)", server.passfile)
+
+
+def agent_url(pgdata: Path) -> str:
+    """The URL agents connect with: role agentos_agent (no DDL, no superuser), its
+    login enabled with its password. DatabaseUnavailable before migration 005."""
+    import psycopg
+    from psycopg import sql as pgsql
+
+    server = ensure_running(pgdata)
+    password = _passwords(server.pgdata)[AGENT_USER]
+    with psycopg.connect(server.url(), autocommit=True) as conn:
+        if (
+            conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (AGENT_USER,)).fetchone()
+            is None
+        ):
+            raise DatabaseUnavailable(
+                "the database has no role agentos_agent yet: run `agentos db migrate`"
+            )
+        conn.execute(
+            pgsql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(
+                pgsql.Identifier(AGENT_USER), pgsql.Literal(password)
+            )
+        )
+    return server.url(user=AGENT_USER)
 
 
 def ensure_running(pgdata: Path) -> EmbeddedServer:
@@ -84,6 +183,7 @@ def ensure_running(pgdata: Path) -> EmbeddedServer:
         port=int(info.port or 5432),
         pid=int(info.pid),
     )
+    _require_passwords(running)
     _ensure_database(running)
     return running
 

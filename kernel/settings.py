@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         default=None,
         description="PostgreSQL URL; unset means the embedded server under AGENTOS_HOME.",
     )
+    agent_database_url: SecretStr | None = Field(
+        default=None,
+        description="The URL agent processes connect with (a role without DDL); unset: "
+        "AGENTOS_DATABASE_URL, or the embedded server's agentos_agent role.",
+    )
     home: Path = Field(default_factory=default_home, description="Local state directory.")
     poll_interval: float = Field(
         default=1.0, gt=0, le=60, description="Seconds between polls when no NOTIFY arrives."
@@ -68,7 +73,7 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO")
     log_format: str = Field(default="text", pattern="^(text|json)$")
 
-    @field_validator("database_url")
+    @field_validator("database_url", "agent_database_url")
     @classmethod
     def _url_parses(cls, v: SecretStr | None) -> SecretStr | None:
         if v is None:
