@@ -455,8 +455,13 @@ class Workspace:
             )
             if res.code == 0 and base_has.code != 0:
                 return True
+        # first parent only: the base branch's own line. A kernel merge of another task
+        # during this stage shows there as one "Merge task #N" commit; the commits it
+        # brought in sit on its second parent and are not this task's.
         span = f"{old}..{new}" if old else new
-        res = await git(self.repo, "log", "--format=%ce %s", span, "-n", "200", check=False)
+        res = await git(
+            self.repo, "log", "--first-parent", "--format=%ce %s", span, "-n", "200", check=False
+        )
         for line in res.output.splitlines():
             email, _, subject = line.partition(" ")
             if email.endswith("@agentos.local") and not subject.startswith("Merge task #"):

@@ -232,3 +232,23 @@ async def test_a_person_committing_on_the_base_branch_meanwhile_is_left_alone(
     mine = sh(repo, "rev-parse", "master")
     assert await ws.undo_foreign_moves(8, before) == []
     assert sh(repo, "rev-parse", "master") == mine
+
+
+async def test_a_review_merge_of_another_task_during_a_stage_is_left_alone(
+    kernel: Kernel, tmp_path: Path
+) -> None:
+    """Found by the chaos suite: the guard took another task's merged commits (made with
+    the tools' @agentos.local identity) for this task's and reset main."""
+    from agentos.agents.workspace import git
+
+    repo = user_repo(tmp_path / "repo", "main")
+    ws = await Workspace(repo, tmp_path / "trees", kernel=kernel).ensure()
+    await ws.worktree(8)
+    before = await ws.refs_snapshot()
+    other = await ws.worktree(9)
+    (other / "nine.py").write_text("9\n")
+    await git(other, "add", "-A")
+    await git(other, "commit", "-q", "-m", "task 9 work")  # as agentos@agentos.local
+    merged = await ws.merge(kernel, 9, "Nine")
+    assert await ws.undo_foreign_moves(8, before) == []
+    assert sh(repo, "rev-parse", "main") == merged
