@@ -47,6 +47,7 @@ from agentos.kernel.dispatch import Activation, ClaimFailed, Dispatcher
 from agentos.kernel.models import Task
 from agentos.sql import query
 
+RENEW_RETRY_SECONDS = 0.25
 log = logging.getLogger(__name__)
 
 # How many times one piece of work is run again after the database went away under it.
@@ -329,8 +330,9 @@ class AgentHost:
         assert self.dispatcher is not None
         period = self.kernel.settings.lease_seconds / 3
         loop = asyncio.get_running_loop()
+        delay = period
         while True:
-            await asyncio.sleep(period)
+            await asyncio.sleep(delay)
             try:
                 held = {
                     w.task.lease_token: w
@@ -343,6 +345,11 @@ class AgentHost:
                         work.lost.set()
             except errors.KernelError as exc:
                 log.warning("lease renewal failed: %s", exc, extra={"action": "lease.renew"})
+                # The database is away: renew again the moment it is back, not a whole
+                # period later (a 4 s outage then cost the leases it had outlived).
+                delay = min(RENEW_RETRY_SECONDS, period)
+                continue
+            delay = period
             try:
                 session = self.session_id
                 assert session is not None
