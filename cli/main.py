@@ -63,8 +63,13 @@ def cli() -> None:
     help="Run the team on the built-in scripted model and give it a demo goal.",
 )
 @click.option("--detach", is_flag=True, help="Run in the background; `agentos stop` ends it.")
+@click.option(
+    "--keep-db", is_flag=True, help="Leave the embedded database running when the team stops."
+)
 @handle_errors
-def start(workers: int, reviewers: int, orchestrators: int, demo: bool, detach: bool) -> None:
+def start(
+    workers: int, reviewers: int, orchestrators: int, demo: bool, detach: bool, keep_db: bool
+) -> None:
     """Start the database, the kernel and the team (orchestrator, workers, reviewer)."""
     from agentos.cli import supervisor
 
@@ -72,12 +77,16 @@ def start(workers: int, reviewers: int, orchestrators: int, demo: bool, detach: 
     running = supervisor.read_pidfile(s)
     if running:
         fail(f"agentos is already running (pid {running['pid']}); `agentos stop` ends it")
-    argv = [
-        "start",
-        f"--workers={workers}",
-        f"--reviewers={reviewers}",
-        f"--orchestrators={orchestrators}",
-    ] + (["--demo"] if demo else [])
+    argv = (
+        [
+            "start",
+            f"--workers={workers}",
+            f"--reviewers={reviewers}",
+            f"--orchestrators={orchestrators}",
+        ]
+        + (["--demo"] if demo else [])
+        + (["--keep-db"] if keep_db else [])
+    )
     if detach:
         try:
             pid = supervisor.detach(s, argv)
@@ -92,7 +101,7 @@ def start(workers: int, reviewers: int, orchestrators: int, demo: bool, detach: 
     children = supervisor.team(
         orchestrators=orchestrators, workers=workers, reviewers=reviewers, demo=demo
     )
-    sup = supervisor.Supervisor(s, children=children, demo=demo)
+    sup = supervisor.Supervisor(s, children=children, demo=demo, keep_db=keep_db)
     sys.exit(run(sup.run()))
 
 
@@ -105,7 +114,7 @@ def stop(keep_db: bool) -> None:
     from agentos.kernel import embedded
 
     s = settings()
-    pid = supervisor.stop_supervisor(s)
+    pid = supervisor.stop_supervisor(s, keep_db=keep_db)
     click.echo(f"stopped agentos (pid {pid})" if pid else "agentos was not running")
     if s.uses_embedded and not keep_db:
         if embedded.stop(s.pgdata):
