@@ -9,7 +9,6 @@ server (vLLM, Ollama, LM Studio).
 
 from __future__ import annotations
 
-import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -134,6 +133,13 @@ class AgentSettings(Settings):
     )
     roles_dir: Path | None = None
     demo: bool = False
+    health_port: int = Field(
+        default=0, ge=0, le=65535, description="`agent run` serves /livez, /readyz here."
+    )
+    scaler_role: str = Field(default="worker", description="The role the leader scales.")
+    scripted_delay: float = Field(
+        default=0.0, ge=0, le=3600, description="Tests: the scripted worker waits this long."
+    )
 
     @property
     def workspace_path(self) -> Path:
@@ -171,7 +177,7 @@ def load_role(name: str, settings: AgentSettings) -> RoleConfig:
         role = RoleConfig.model_validate(data)
     except ValidationError as exc:
         raise errors.BadInput(f"role {name}: {first_error(exc)}") from exc
-    model = settings.model or os.environ.get("AGENTOS_MODEL")
+    model = settings.model
     if settings.demo:
         model = "agentos/scripted"
     if model:

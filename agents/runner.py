@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import re
 import signal
 import socket
@@ -435,17 +434,13 @@ async def serve_role(
                             scaler,
                             leadership,
                             stop,
-                            os.environ.get("AGENTOS_SCALER_ROLE", "worker"),
+                            settings.scaler_role,
                         ),
                         name="scale",
                     )
                 )
         server = None
-        port = (
-            health_port
-            if health_port is not None
-            else int(os.environ.get("AGENTOS_HEALTH_PORT", "0") or 0)
-        )
+        port = health_port if health_port is not None else settings.health_port
         if port:
             server = await _health_server(host, port)
         log.info("%s agents running: %s (model %s)", role.name, ", ".join(names), role.model)

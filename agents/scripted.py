@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import uuid
 from typing import Any
@@ -171,12 +170,18 @@ def _reviewer(prompt: str, title: str, turn: int) -> tuple[str, list[dict[str, A
     return "Looks good.", [_call("approve", comment="Acceptance criteria met; tests pass.")]
 
 
+def _scripted_delay() -> float:
+    from agentos.agents.config import AgentSettings
+
+    return AgentSettings().scripted_delay
+
+
 class ScriptedLLM(CustomLLM):
     """litellm custom provider for `agentos/scripted`."""
 
     async def acompletion(self, model: str, messages: list[Any], *args: Any, **kwargs: Any) -> Any:
         model_response = kwargs.get("model_response") or args[3]
-        delay = float(os.environ.get("AGENTOS_SCRIPTED_DELAY", "0") or 0)
+        delay = _scripted_delay()
         system = _text(messages[0]) if messages else ""
         # the delay starts once the tests have run, so a test can kill a worker that has
         # completed some tool calls and is waiting on the model
