@@ -43,6 +43,19 @@ from textual.widgets import Footer
 T = TypeVar("T")
 
 
+# Actions of MissionControl's own BINDINGS (check_action gates only these).
+_BOARD_ACTIONS = frozenset({"filter", "zoom", "column", "focus_agents", "focus_feed"})
+_OWN_ACTIONS = _BOARD_ACTIONS | {
+    "help",
+    "new_task",
+    "cancel_task",
+    "retry_task",
+    "raise_budget",
+    "message",
+    "resync",
+}
+
+
 class Snapshot(Message):
     """A snapshot (or connection state) from the service thread."""
 
@@ -60,6 +73,9 @@ class MissionControl(App[None]):
 
     BINDINGS = [
         Binding("q", "quit", "Quit", show=False),
+        # Textual's ctrl+c only says "press ctrl+q"; here it quits, unless a field or a
+        # selection takes it first (copy)
+        Binding("ctrl+c", "quit", "Quit", show=False),
         Binding("question_mark", "help", "Keys", show=True),
         Binding("n", "new_task", "New", show=True),
         Binding("c", "cancel_task", "Cancel", show=True),
@@ -404,10 +420,16 @@ class MissionControl(App[None]):
             self.notify(f"message {mid} sent")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Board-only keys do nothing (and leave the footer) on other screens."""
+        """Mission control's own keys sleep under a form or dialog; board keys off the board.
+
+        Textual's app actions (quit, pop_screen, focus_next, ...) are never refused: the
+        help screen closes through app.pop_screen and forms move through app.focus_next.
+        """
+        if action not in _OWN_ACTIONS:
+            return True
         if isinstance(self.screen, ModalScreen):
             return False  # a form or a dialog has the keyboard
-        if action in ("filter", "zoom", "column", "focus_agents", "focus_feed"):
+        if action in _BOARD_ACTIONS:
             return not isinstance(self.screen, TaskScreen)
         return True
 

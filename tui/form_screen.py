@@ -72,6 +72,10 @@ class FormScreen(ModalScreen[R], Generic[R]):
     BINDINGS = [
         Binding("ctrl+s", "submit", "Submit", show=True, priority=True),
         Binding("escape", "close", "Close", show=True),
+        # a one-line field has no use for up and down: they move between fields (a
+        # TextArea keeps them for its cursor, its own bindings come first)
+        Binding("down", "app.focus_next", "Next field", show=False),
+        Binding("up", "app.focus_previous", "Previous field", show=False),
     ]
 
     busy = False

@@ -51,6 +51,8 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [
         Binding("escape,question_mark,q", "app.pop_screen", "Close", show=True),
+        # a modal screen hides the App's own ctrl+c; nothing here is selectable to copy
+        Binding("ctrl+c", "app.quit", "Quit", show=False),
     ]
 
     def compose(self) -> ComposeResult:
