@@ -88,35 +88,28 @@ class DemoOutcome:
 
 
 def team(*, orchestrators: int, workers: int, reviewers: int, demo: bool) -> list[Child]:
-    """One child process per agent: orchestrator, worker-1..N, reviewer-1..N."""
+    """One child process per role, hosting that role's agents as slots (workers
+    worker-1..N in one process, reviewer or reviewer-1..N in one), so the team pays for
+    one Python runtime per role, not per agent. Orchestrators stay one per process:
+    leadership is per process, and only the leader plans."""
     env = {"AGENTOS_DEMO": "1"} if demo else {}
 
-    def child(role: str, name: str) -> Child:
-        return Child(
-            name=name,
-            env=env,
-            argv=[
-                sys.executable,
-                "-m",
-                "agentos.cli.main",
-                "agent",
-                "run",
-                "--role",
-                role,
-                "--name",
-                name,
-            ],
-        )
+    def child(role: str, name: str, slots: int = 1) -> Child:
+        argv = [sys.executable, "-m", "agentos.cli.main", "agent", "run", "--role", role]
+        if slots > 1:
+            argv += ["--concurrency", str(slots)]
+        return Child(name=name, env=env, argv=[*argv, "--name", name])
 
     out = [
         child("orchestrator", "orchestrator" if orchestrators == 1 else f"orchestrator-{i}")
         for i in range(1, orchestrators + 1)
     ]
-    out += [child("worker", f"worker-{i}") for i in range(1, workers + 1)]
-    out += [
-        child("reviewer", "reviewer" if reviewers == 1 else f"reviewer-{i}")
-        for i in range(1, reviewers + 1)
-    ]
+    if workers:
+        # one slot keeps the name worker-1 (what the README talks to); N slots are
+        # named worker-1..N by `agent run --name worker --concurrency N`
+        out.append(child("worker", "worker-1" if workers == 1 else "worker", workers))
+    if reviewers:
+        out.append(child("reviewer", "reviewer", reviewers))
     return out
 
 
@@ -380,26 +373,17 @@ class Supervisor:
         return AgentSettings(home=self.settings.home).workspace_path
 
     async def _demo_goal(self, kernel: Kernel) -> int:
+        from agentos.agents.demo import DEMO_GOAL as demo_goal
         from agentos.kernel import tasks
-
-        # agents.scripted imports litellm (seconds of CPU, and the network unless it is
-        # told not to): in a thread, the offline-safe way
-        demo_goal = await asyncio.to_thread(_demo_goal_title)
 
         log.info(
             "DEMO: the team runs on the built-in scripted model (agentos/scripted); "
             "no LLM provider is called and the costs shown are demo figures"
         )
         async with kernel.connection() as conn:
-            existing = await (
-                await conn.execute(
-                    "SELECT id FROM agentos.tasks "
-                    "WHERE title = %s AND status <> 'cancelled' ORDER BY id DESC LIMIT 1",
-                    (demo_goal,),
-                )
-            ).fetchone()
+            existing = await tasks.find_by_title(conn, demo_goal)
             if existing is not None:
-                return int(existing["id"])
+                return existing
             goal = await tasks.create_task(
                 conn,
                 created_by="demo",
@@ -494,16 +478,6 @@ def _pg_ctl_running(pgdata: Path) -> bool:
             if p.info["name"] == "pg_ctl" and target in (p.info["cmdline"] or []):
                 return True
     return False
-
-
-def _demo_goal_title() -> str:
-    """The scripted model's demo goal (defined once, in agents.scripted)."""
-    from agentos.agents.llm import ensure_litellm
-
-    ensure_litellm()
-    from agentos.agents.scripted import DEMO_GOAL
-
-    return DEMO_GOAL
 
 
 async def kill_leftovers(child: Child, grace: float = 3.0) -> list[int]:

@@ -437,3 +437,10 @@ async def count_subtasks(conn: Conn, task_id: int) -> int:
     """How many subtasks the task has."""
     row = await (await conn.execute(query("count_subtasks"), {"id": task_id})).fetchone()
     return int(row["n"]) if row else 0
+
+
+@translated
+async def find_by_title(conn: Conn, title: str) -> int | None:
+    """The id of the newest task with this title that was not cancelled, if any."""
+    row = await (await conn.execute(query("find_task_by_title"), {"title": title})).fetchone()
+    return int(row["id"]) if row else None

@@ -339,3 +339,8 @@ SELECT coalesce(max(id), 0) AS id FROM agentos.activities;
 -- name: count_subtasks
 -- How many subtasks a task has.
 SELECT count(*) AS n FROM agentos.tasks WHERE parent_id = %(id)s;
+
+-- name: find_task_by_title
+-- The newest task with this title that was not cancelled.
+SELECT id FROM agentos.tasks
+WHERE title = %(title)s AND status <> 'cancelled' ORDER BY id DESC LIMIT 1;

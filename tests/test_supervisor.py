@@ -42,11 +42,17 @@ async def test_stopping_terminates_a_running_child(settings: Settings) -> None:
     assert child.proc.returncode is not None and child.restarts == 0
 
 
-def test_the_team_is_one_process_per_agent() -> None:
+def test_the_team_is_one_process_per_role_with_agents_as_slots() -> None:
+    """Issue 12: the workers are slots of one process (they were one process each)."""
+    from agentos.agents.runner import default_names
+
     kids = team(orchestrators=1, workers=2, reviewers=1, demo=True)
-    assert [k.name for k in kids] == ["orchestrator", "worker-1", "worker-2", "reviewer"]
+    assert [k.name for k in kids] == ["orchestrator", "worker", "reviewer"]
     assert all(k.env == {"AGENTOS_DEMO": "1"} for k in kids)
-    assert kids[1].argv[-4:] == ["--role", "worker", "--name", "worker-1"]
+    assert kids[1].argv[-6:] == ["--role", "worker", "--concurrency", "2", "--name", "worker"]
+    assert default_names("worker", "worker", 2) == ["worker-1", "worker-2"]
+    one = team(orchestrators=1, workers=1, reviewers=1, demo=False)
+    assert one[1].argv[-2:] == ["--name", "worker-1"] and "--concurrency" not in one[1].argv
 
 
 # --------------------------------------------------------------- the database --
@@ -255,10 +261,9 @@ async def _demo(settings: Settings) -> tuple[int, Supervisor]:
 
 
 async def _goal_with_subtasks(kernel: Any, merged: list[str | None]) -> tuple[int, list[int]]:
-    from agentos.cli.supervisor import _demo_goal_title
+    from agentos.agents.demo import DEMO_GOAL as demo_goal
     from agentos.kernel import tasks
 
-    demo_goal = _demo_goal_title()  # litellm imported offline-safe, as the supervisor does
     async with kernel.connection() as conn:
         goal = await tasks.create_task(conn, title=demo_goal, role="orchestrator")
         subs = []
