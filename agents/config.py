@@ -195,3 +195,22 @@ def available_roles(settings: AgentSettings) -> list[str]:
     for d in _role_dirs(settings):
         names |= {p.stem for p in d.glob("*.yaml")}
     return sorted(names)
+
+
+def team_roles(
+    *, orchestrators: int, workers: int, reviewers: int
+) -> list[tuple[str, str | None, int]]:
+    """(role, name, slots) of a local team: orchestrator, worker-1..N, reviewer(-1..N).
+
+    One worker keeps the name worker-1 (what the README talks to); N are named
+    worker-1..N by `--name worker`. Each orchestrator is a role entry of its own with
+    one slot (leadership decides which one plans)."""
+    out: list[tuple[str, str | None, int]] = [
+        ("orchestrator", "orchestrator" if orchestrators == 1 else f"orchestrator-{i}", 1)
+        for i in range(1, orchestrators + 1)
+    ]
+    if workers:
+        out.append(("worker", "worker-1" if workers == 1 else "worker", workers))
+    if reviewers:
+        out.append(("reviewer", "reviewer", reviewers))
+    return out

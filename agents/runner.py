@@ -352,8 +352,9 @@ async def serve_role(
     name: str | None,
     concurrency: int | None,
     health_port: int | None = None,
+    stop: asyncio.Event | None = None,
 ) -> int:
-    """Run agents of a role until SIGTERM/SIGINT; returns the exit code."""
+    """Run agents of a role until SIGTERM/SIGINT (or `stop`); returns the exit code."""
     from agentos.kernel.migrate import migrate, status
 
     role = load_role(role_name, settings)
@@ -413,10 +414,11 @@ async def serve_role(
             gate=(lambda: leadership.is_leader) if leadership else None,
         )
         duties = KernelDuties(kernel, uuid.uuid4())
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        if stop is None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
         background = [
             asyncio.create_task(duties.run(), name="duties"),
             asyncio.create_task(host.run(), name="host"),
@@ -446,9 +448,12 @@ async def serve_role(
         log.info("%s agents running: %s (model %s)", role.name, ", ".join(names), role.model)
         waiter = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([waiter, *background], return_when=asyncio.FIRST_COMPLETED)
+        failed = False
         for t in done:
             if t is not waiter and t.exception() is not None:
                 log.error("agent process failed: %s", t.exception())
+                failed = True
+        waiter.cancel()
         host.stop()
         duties.stop()
         for t in background:
@@ -462,9 +467,43 @@ async def serve_role(
         if runtime.browser is not None:
             with contextlib.suppress(Exception):
                 await runtime.browser.close()
-        return 0
+        return 1 if failed else 0
     finally:
         await kernel.close()
+
+
+async def serve_team(
+    settings: AgentSettings, roles: list[tuple[str, str | None, int]], *, health_port: int = 0
+) -> int:
+    """Run several roles' agents in this one process (`agentos agent team`): one Python
+    runtime and one model layer for the whole local team. Each role keeps its own pool,
+    listener and leadership, exactly as in a process of its own; if one role's host
+    fails, the whole process stops (non-zero) so its supervisor restarts it."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    async def one(i: int, role: str, name: str | None, slots: int) -> int:
+        try:
+            return await serve_role(
+                settings,
+                role_name=role,
+                name=name,
+                concurrency=slots,
+                health_port=health_port if i == 0 else 0,
+                stop=stop,
+            )
+        finally:
+            stop.set()  # one role ending (a crash, or the signal) ends the team
+
+    codes = await asyncio.gather(
+        *(one(i, r, n, c) for i, (r, n, c) in enumerate(roles)), return_exceptions=True
+    )
+    for code in codes:
+        if isinstance(code, BaseException):
+            log.error("team process failed: %s", code)
+    return max((c if isinstance(c, int) else 1) for c in codes) if codes else 0
 
 
 async def _lead(leadership: Leadership, listener: bus.Listener, stop: asyncio.Event) -> None:
@@ -513,4 +552,10 @@ async def _ensure_heartbeat(kernel: Kernel, role: RoleConfig) -> None:
                 )
 
 
-__all__ = ["AgentRuntime", "StageOutcome", "default_names", "serve_role"]
+__all__ = [
+    "AgentRuntime",
+    "StageOutcome",
+    "default_names",
+    "serve_role",
+    "serve_team",
+]

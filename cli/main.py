@@ -66,9 +66,20 @@ def cli() -> None:
 @click.option(
     "--keep-db", is_flag=True, help="Leave the embedded database running when the team stops."
 )
+@click.option(
+    "--process-per-role",
+    is_flag=True,
+    help="One process per role instead of one for the whole team (a crash stops one role).",
+)
 @handle_errors
 def start(
-    workers: int, reviewers: int, orchestrators: int, demo: bool, detach: bool, keep_db: bool
+    workers: int,
+    reviewers: int,
+    orchestrators: int,
+    demo: bool,
+    detach: bool,
+    keep_db: bool,
+    process_per_role: bool,
 ) -> None:
     """Start the database, the kernel and the team (orchestrator, workers, reviewer)."""
     from agentos.cli import supervisor
@@ -86,6 +97,7 @@ def start(
         ]
         + (["--demo"] if demo else [])
         + (["--keep-db"] if keep_db else [])
+        + (["--process-per-role"] if process_per_role else [])
     )
     if detach:
         try:
@@ -99,7 +111,11 @@ def start(
         return
     setup_logging(s.log_level, s.log_format)
     children = supervisor.team(
-        orchestrators=orchestrators, workers=workers, reviewers=reviewers, demo=demo
+        orchestrators=orchestrators,
+        workers=workers,
+        reviewers=reviewers,
+        demo=demo,
+        process_per_role=process_per_role,
     )
     sup = supervisor.Supervisor(s, children=children, demo=demo, keep_db=keep_db)
     sys.exit(run(sup.run()))
@@ -576,6 +592,31 @@ def agent_run(
             )
         )
     )
+
+
+@agent.command("team", context_settings=CONTEXT)
+@click.option("--orchestrators", type=click.IntRange(0, 8), default=1, show_default=True)
+@click.option("--workers", type=click.IntRange(0, 64), default=2, show_default=True)
+@click.option("--reviewers", type=click.IntRange(0, 64), default=1, show_default=True)
+@click.option(
+    "--health-port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    envvar="AGENTOS_HEALTH_PORT",
+    help="Serve /livez and /readyz on this port (0: off).",
+)
+@handle_errors
+def agent_team(orchestrators: int, workers: int, reviewers: int, health_port: int) -> None:
+    """Run a whole local team in this one process (what `agentos start` runs)."""
+    from agentos.agents.config import AgentSettings, team_roles
+    from agentos.agents.runner import serve_team
+
+    s = AgentSettings()
+    setup_logging(s.log_level, s.log_format)
+    roles = team_roles(orchestrators=orchestrators, workers=workers, reviewers=reviewers)
+    if not roles:
+        fail("a team needs at least one agent", 2)
+    sys.exit(run(serve_team(s, roles, health_port=health_port)))
 
 
 @agent.command("list", context_settings=CONTEXT)

@@ -87,29 +87,34 @@ class DemoOutcome:
         return self.status == "done"
 
 
-def team(*, orchestrators: int, workers: int, reviewers: int, demo: bool) -> list[Child]:
-    """One child process per role, hosting that role's agents as slots (workers
-    worker-1..N in one process, reviewer or reviewer-1..N in one), so the team pays for
-    one Python runtime per role, not per agent. Orchestrators stay one per process:
-    leadership is per process, and only the leader plans."""
-    env = {"AGENTOS_DEMO": "1"} if demo else {}
+def team(
+    *,
+    orchestrators: int,
+    workers: int,
+    reviewers: int,
+    demo: bool,
+    process_per_role: bool = False,
+) -> list[Child]:
+    """The team's child processes: by default one (`agentos agent team`) hosting every
+    agent as a slot, so the local team pays for one Python runtime and one model layer;
+    with `process_per_role`, one `agentos agent run` per role (an orchestrator per
+    process), so a crash takes down only its role."""
+    from agentos.agents.config import team_roles
 
-    def child(role: str, name: str, slots: int = 1) -> Child:
-        argv = [sys.executable, "-m", "agentos.cli.main", "agent", "run", "--role", role]
+    env = {"AGENTOS_DEMO": "1"} if demo else {}
+    base = [sys.executable, "-m", "agentos.cli.main", "agent"]
+    if not process_per_role:
+        argv = [*base, "team", f"--orchestrators={orchestrators}", f"--workers={workers}",
+                f"--reviewers={reviewers}"]  # fmt: skip
+        return [Child(name="team", env=env, argv=argv)]
+    out = []
+    for role, name, slots in team_roles(
+        orchestrators=orchestrators, workers=workers, reviewers=reviewers
+    ):
+        argv = [*base, "run", "--role", role]
         if slots > 1:
             argv += ["--concurrency", str(slots)]
-        return Child(name=name, env=env, argv=[*argv, "--name", name])
-
-    out = [
-        child("orchestrator", "orchestrator" if orchestrators == 1 else f"orchestrator-{i}")
-        for i in range(1, orchestrators + 1)
-    ]
-    if workers:
-        # one slot keeps the name worker-1 (what the README talks to); N slots are
-        # named worker-1..N by `agent run --name worker --concurrency N`
-        out.append(child("worker", "worker-1" if workers == 1 else "worker", workers))
-    if reviewers:
-        out.append(child("reviewer", "reviewer", reviewers))
+        out.append(Child(name=name or role, env=env, argv=[*argv, "--name", name or role]))
     return out
 
 
@@ -192,7 +197,7 @@ class Supervisor:
             ]
             background.append(asyncio.create_task(self._track(), name="agentos-track"))
             log.info(
-                "agentos is running (database %s, %d agent processes); Ctrl-C stops it",
+                "agentos is running (database %s, %d agent process(es)); Ctrl-C stops it",
                 "embedded" if self.settings.uses_embedded else "external",
                 len(self.children),
             )

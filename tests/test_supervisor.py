@@ -42,16 +42,22 @@ async def test_stopping_terminates_a_running_child(settings: Settings) -> None:
     assert child.proc.returncode is not None and child.restarts == 0
 
 
-def test_the_team_is_one_process_per_role_with_agents_as_slots() -> None:
-    """Issue 12: the workers are slots of one process (they were one process each)."""
+def test_the_team_is_one_process_hosting_every_agent_as_a_slot() -> None:
+    """Issue 12: one process for the local team (it was one process per agent)."""
+    kids = team(orchestrators=1, workers=2, reviewers=1, demo=True)
+    assert [k.name for k in kids] == ["team"] and kids[0].env == {"AGENTOS_DEMO": "1"}
+    assert kids[0].argv[-4:] == ["team", "--orchestrators=1", "--workers=2", "--reviewers=1"]
+
+
+def test_process_per_role_hosts_a_roles_agents_as_slots() -> None:
     from agentos.agents.runner import default_names
 
-    kids = team(orchestrators=1, workers=2, reviewers=1, demo=True)
+    kids = team(orchestrators=1, workers=2, reviewers=1, demo=True, process_per_role=True)
     assert [k.name for k in kids] == ["orchestrator", "worker", "reviewer"]
     assert all(k.env == {"AGENTOS_DEMO": "1"} for k in kids)
     assert kids[1].argv[-6:] == ["--role", "worker", "--concurrency", "2", "--name", "worker"]
     assert default_names("worker", "worker", 2) == ["worker-1", "worker-2"]
-    one = team(orchestrators=1, workers=1, reviewers=1, demo=False)
+    one = team(orchestrators=1, workers=1, reviewers=1, demo=False, process_per_role=True)
     assert one[1].argv[-2:] == ["--name", "worker-1"] and "--concurrency" not in one[1].argv
 
 
