@@ -3,6 +3,7 @@
 Migrations are files named NNN_title.sql, applied in order. Queries live in
 queries.sql as named blocks (`-- name: claim_jobs`, a one-line description, the SQL)
 and are loaded once by name; Python never builds SQL by concatenating strings.
+Mission control's reads sit in tui.sql, in the same format (run by kernel.views).
 """
 
 from __future__ import annotations
@@ -42,10 +43,8 @@ def migrations() -> tuple[Migration, ...]:
     return tuple(sorted(found, key=lambda mig: mig.version))
 
 
-@cache
-def queries() -> dict[str, str]:
-    """The named queries of queries.sql."""
-    text = resources.files(__name__).joinpath("queries.sql").read_text(encoding="utf-8")
+def _named_blocks(text: str) -> dict[str, str]:
+    """The `-- name:` blocks of one file, description lines dropped."""
     parts = _NAME.split(text)
     out: dict[str, str] = {}
     for name, body in zip(parts[1::2], parts[2::2], strict=True):
@@ -54,6 +53,27 @@ def queries() -> dict[str, str]:
     return out
 
 
+@cache
+def _blocks(filename: str) -> dict[str, str]:
+    text = resources.files(__name__).joinpath(filename).read_text(encoding="utf-8")
+    return _named_blocks(text)
+
+
+def queries() -> dict[str, str]:
+    """The named queries of queries.sql."""
+    return _blocks("queries.sql")
+
+
 def query(name: str) -> str:
     """One named query; KeyError names the missing query."""
     return queries()[name]
+
+
+def tui_queries() -> dict[str, str]:
+    """The named reads of tui.sql: what mission control shows (run by kernel.views)."""
+    return _blocks("tui.sql")
+
+
+def tui_query(name: str) -> str:
+    """One named read of tui.sql; KeyError names the missing query."""
+    return tui_queries()[name]

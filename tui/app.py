@@ -36,6 +36,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Footer
@@ -211,6 +212,20 @@ class MissionControl(App[None]):
         self.query_one(Board).retick(now)
         self.query_one(AgentsPanel).show(None, now)
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """A toast. Plain text by default: it carries titles, names and kernel messages."""
+        super().notify(
+            fmt.shown(message), title=title, severity=severity, timeout=timeout, markup=markup
+        )
+
     # --------------------------------------------------------------- service --
 
     async def call_service(self, fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -381,6 +396,12 @@ class MissionControl(App[None]):
             return
         if row["status"] == "done":
             self.notify(f"task #{task_id} is done: no budget to raise", severity="warning")
+            return
+        if row["status"] == "cancelled":
+            self.notify(
+                f"task #{task_id} is cancelled: retry it (r) before raising its budget",
+                severity="warning",
+            )
             return
         form = BudgetForm(
             task_id=task_id,

@@ -27,6 +27,7 @@ import asyncio
 import json
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
@@ -228,24 +229,32 @@ async def measure(
 async def loader_times(settings: Settings, url: str, task_id: int) -> dict[str, float]:
     """Each part's loader alone (median of 5, ms): the database's share of an update."""
     from agentos.kernel.db import Kernel
-    from agentos.tui.service import TeamService
+    from agentos.tui import loaders
+    from agentos.tui.clock import system_clock
+    from agentos.tui.model import COLUMN_KEYS
 
-    service = TeamService(settings, sink=lambda item: None, url=url)
-    service.kernel = Kernel(settings, url=url)
-    await service.kernel.open(min_size=1, max_size=2)
-    service.task_id = task_id
+    limits = dict.fromkeys(COLUMN_KEYS, loaders.PAGE)
+    parts: dict[str, Callable[[Any], Awaitable[object]]] = {
+        "header": lambda conn: loaders.load_header(conn, system_clock()),
+        "agents": lambda conn: loaders.load_agents(conn, system_clock()),
+        "board": lambda conn: loaders.load_board(conn, None, limits),
+        "feed": lambda conn: loaders.load_feed(conn, None),
+        "task": lambda conn: loaders.load_task(conn, task_id),
+    }
+    kernel = Kernel(settings, url=url)
+    await kernel.open(min_size=1, max_size=2)
     out: dict[str, float] = {}
     try:
-        for name in ("header", "agents", "board", "feed", "task"):
-            load = getattr(service, f"_load_{name}")
+        for name, load in parts.items():
             runs = []
             for _ in range(5):
                 t0 = time.perf_counter()
-                await load()
+                async with kernel.connection() as conn:
+                    await load(conn)
                 runs.append((time.perf_counter() - t0) * 1000)
             out[name] = round(statistics.median(runs), 2)
     finally:
-        await service.kernel.close()
+        await kernel.close()
     return out
 
 

@@ -7,6 +7,7 @@ from decimal import Decimal, InvalidOperation
 from agentos.kernel.models import Task
 from agentos.tui import fmt
 from agentos.tui.form_screen import FormScreen
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label, Static
@@ -43,10 +44,12 @@ class BudgetForm(FormScreen[Task | None]):
         retry = self.status in ("blocked", "failed")
         with box:
             yield Static(
-                f"{fmt.one_line(self.title_text, 70)}\n"
-                f"status {self.status} · spent {fmt.money(self.spent)} · "
-                f"budget {fmt.money(self.budget) if self.budget is not None else 'none'}"
-                + ("\nSaving retries the task." if retry else ""),
+                Text(  # plain Text: a stored title is never read as markup
+                    f"{fmt.one_line(self.title_text, 70)}\n"
+                    f"status {self.status} · spent {fmt.money(self.spent)} · "
+                    f"budget {fmt.money(self.budget) if self.budget is not None else 'none'}"
+                    + ("\nSaving retries the task." if retry else "")
+                ),
                 classes="row",
             )
             with Horizontal(classes="row"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.widgets import Static
 
 
@@ -31,7 +32,8 @@ class ConnectionBanner(Static):
         self.set_class(not online, "-offline")
         if not online:
             why = f" ({detail})" if detail else ""
-            self.update(f"⚠ database unreachable{why}: reconnecting, the screen may be stale")
+            # plain Text: the detail is a server's error message, never markup
+            self.update(Text(f"⚠ database unreachable{why}: reconnecting, the screen may be stale"))
 
     @property
     def offline(self) -> bool:

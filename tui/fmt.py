@@ -1,9 +1,34 @@
-"""Formatting helpers for small screens: ages, money, counts, one-line text."""
+"""Formatting helpers for small screens: ages, money, counts, one-line text, safe text."""
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
+
+from agentos.kernel.models import printable
+
+
+def shown(text: str) -> str:
+    """Stored text made safe for the screen: control characters as visible escapes.
+
+    Titles and bodies are checked on the way in, but agents' results, errors, steps and
+    rows written before the checks are not: an escape sequence in them must not move the
+    cursor, recolour or rewrite the screen (as the CLI's output, kernel.models.printable).
+    Newlines and tabs stay; bidi overrides and the like are escaped too.
+    """
+    return printable(text, keep_newlines=True)
+
+
+def shown_tree(value: Any) -> Any:
+    """shown() applied to every string inside a JSON-like value (keys included)."""
+    if isinstance(value, str):
+        return shown(value)
+    if isinstance(value, dict):
+        return {shown_tree(k): shown_tree(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [shown_tree(v) for v in value]
+    return value
 
 
 def age(then: dt.datetime | None, now: dt.datetime) -> str:

@@ -6,6 +6,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
 from agentos.kernel.errors import KernelError
+from agentos.tui import fmt
+from rich.text import Text
 from textual.binding import Binding
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
@@ -82,7 +84,7 @@ class FormScreen(ModalScreen[R], Generic[R]):
 
     def error(self, message: str) -> None:
         """Show a one-line error under the fields."""
-        self.query_one("#error", Static).update(message)
+        self.query_one("#error", Static).update(Text(fmt.shown(message)))  # never markup
 
     def action_close(self) -> None:
         """Close without saving."""

@@ -25,7 +25,8 @@ def test_importing_the_command_does_not_import_textual() -> None:
 def test_the_service_and_models_do_not_import_textual() -> None:
     code = (
         "import sys\n"
-        "import agentos.tui.service, agentos.tui.model, agentos.tui.queries, agentos.tui.fmt\n"
+        "import agentos.tui.service, agentos.tui.model, agentos.tui.fmt\n"
+        "import agentos.tui.bridge, agentos.tui.refresh, agentos.tui.loaders, agentos.tui.actions\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

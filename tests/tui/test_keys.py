@@ -86,9 +86,7 @@ async def test_tab_and_down_walk_the_new_task_form(make_app, sql, helpers) -> No
         assert form.query_one("#acceptance", TextArea).text == "Shipped."
         await pilot.press("ctrl+s")
         await helpers.wait_for(pilot, lambda: not isinstance(app.screen, NewTaskForm))
-        rows = await sql(
-            "SELECT title, description, acceptance, role, priority FROM agentos.tasks"
-        )
+        rows = await sql("SELECT title, description, acceptance, role, priority FROM agentos.tasks")
         assert rows == [
             {
                 "title": "quick fix?",

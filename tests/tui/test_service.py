@@ -11,7 +11,8 @@ import pytest
 from agentos.kernel import errors
 from agentos.kernel import tasks as ktasks
 from agentos.tui import model
-from agentos.tui.service import TeamService, raise_budget, send_message
+from agentos.tui.actions import raise_budget, send_message
+from agentos.tui.service import TeamService
 
 
 async def _until(condition, timeout: float = 10.0) -> None:

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from agentos.tui import fmt
 from agentos.tui.clock import fixed_clock, start_of_day
-from agentos.tui.service import parse_filter
+from agentos.tui.loaders import parse_filter
 from agentos.tui.transcript import content_text, step_meta
 
 NOW = dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.UTC)

@@ -1,22 +1,15 @@
-"""Mission control's read queries, as named blocks in the kernel's format.
+-- Mission control's reads (agentos tui), run only by agentos.kernel.views.
+--
+-- Same format as queries.sql: `-- name: NAME`, a one-line description, the SQL (psycopg
+-- named placeholders). Every block reads at most one screen's worth of rows: each list
+-- has a LIMIT and each count is done by SQL, so 10,000 tasks cost what 100 do. Time
+-- comes in as %(now)s / %(day)s from the screen's clock (River's `coalesce(@now, now())`
+-- habit), so tests pin it. Nothing here writes: actions go through the kernel's
+-- functions, and the queue line of the header is the kernel's queue_depth view.
+--
+-- The filter (`/` in the TUI) is one pattern %(like)s ('%text%'), or NULL for none,
+-- plus %(qid)s when the text is a task id (`12` or `#12`).
 
-Each block: `-- name: NAME`, a one-line description, the SQL (psycopg named
-placeholders). They read at most one screen's worth of rows: every list has a LIMIT
-and every count is done by SQL, so 10,000 tasks cost what 100 do. Time comes in as
-%(now)s / %(day)s from the screen's clock (River's `coalesce(@now, now())` habit), so
-tests pin it. Writes go through the kernel (agentos.kernel.tasks, named queries in
-sql/queries.sql); the only write here is the budget raise, which the kernel lacks.
-
-The filter (`/` in the TUI) is one pattern %(like)s ('%text%'), or NULL for none,
-plus %(qid)s when the text is a task id (`12` or `#12`).
-"""
-
-from __future__ import annotations
-
-import re
-from functools import cache
-
-_SQL = """
 -- name: header_stats
 -- Agents online / registered, tasks done today, spend today.
 SELECT
@@ -28,34 +21,6 @@ SELECT
     WHERE status = 'done' AND completed_at >= %(day)s) AS done_today,
   (SELECT coalesce(sum(cost_usd), 0) FROM agentos.llm_calls
     WHERE created_at >= %(day)s) AS spend_today;
-
--- name: queue_depth
--- Ready, waiting and running work per role; unlike the queue_depth view, a review
--- waiting for its reviewer counts as ready work of the review role, and the tasks that
--- wait on unfinished dependencies are found once (an anti-join), not per task.
-WITH blocked_by_deps AS (
-    SELECT DISTINCT d.task_id
-    FROM agentos.task_dependencies d JOIN agentos.tasks x ON x.id = d.depends_on_id
-    WHERE x.status <> 'done')
-SELECT role, sum(ready)::int AS ready, sum(waiting)::int AS waiting, sum(running)::int AS running
-FROM (
-    SELECT t.role,
-           count(*) FILTER (WHERE t.available_at <= now() AND b.task_id IS NULL),
-           count(*) FILTER (WHERE t.available_at > now() OR b.task_id IS NOT NULL),
-           0
-    FROM agentos.tasks t LEFT JOIN blocked_by_deps b ON b.task_id = t.id
-    WHERE t.status IN ('inbox', 'assigned') GROUP BY t.role
-    UNION ALL
-    SELECT review_role,
-           count(*) FILTER (WHERE lease_token IS NULL AND available_at <= now()),
-           count(*) FILTER (WHERE lease_token IS NULL AND available_at > now()),
-           count(*) FILTER (WHERE lease_token IS NOT NULL)
-    FROM agentos.tasks WHERE status = 'review' GROUP BY review_role
-    UNION ALL
-    SELECT role, 0, 0, count(*) FROM agentos.tasks WHERE status = 'in_progress' GROUP BY role
-) AS q(role, ready, waiting, running)
-GROUP BY role
-ORDER BY role;
 
 -- name: agents
 -- Agents with liveness judged at %(now)s, their current task and today's spend.
@@ -200,35 +165,16 @@ SELECT t.id, t.title, t.status::text AS status, t.budget_usd,
            AS spent
 FROM agentos.tasks t WHERE t.id = %(id)s;
 
--- name: set_task_budget
--- A person sets a task's budget: the task row and its reserved scope ('task:<id>').
-WITH t AS (
-    UPDATE agentos.tasks SET budget_usd = %(budget)s WHERE id = %(id)s
-    RETURNING id, status::text AS status, budget_usd),
-b AS (
-    UPDATE agentos.budgets SET limit_usd = %(budget)s, updated_at = now()
-    WHERE scope = 'task:' || %(id)s::bigint::text AND EXISTS (SELECT 1 FROM t))
-SELECT * FROM t;
-
 -- name: server_now
 -- The server's clock (the screen's clock follows it).
 SELECT now() AS now;
-"""
 
-_NAME = re.compile(r"^-- name: ([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
+-- name: agent_names
+-- Registered agents' names (the message form's suggestions).
+SELECT name FROM agentos.agents ORDER BY name LIMIT %(limit)s;
 
-
-@cache
-def queries() -> dict[str, str]:
-    """The named queries above."""
-    parts = _NAME.split(_SQL)
-    out: dict[str, str] = {}
-    for name, body in zip(parts[1::2], parts[2::2], strict=True):
-        lines = [ln for ln in body.strip().splitlines() if not ln.startswith("-- ")]
-        out[name] = "\n".join(lines).strip().rstrip(";")
-    return out
-
-
-def query(name: str) -> str:
-    """One named query; KeyError names the missing query."""
-    return queries()[name]
+-- name: role_names
+-- Roles in use, and the three built-in ones (the new-task form's suggestions).
+SELECT role FROM agentos.agents
+UNION SELECT 'worker' UNION SELECT 'reviewer' UNION SELECT 'orchestrator'
+ORDER BY 1 LIMIT %(limit)s;
