@@ -884,9 +884,16 @@ def schedule_remove(name: str) -> None:
 def tui(args: tuple[str, ...]) -> None:
     """Mission control: the team live in your terminal (`agentos tui --help`)."""
     # Imported here so that `agentos --help` never loads textual.
+    from agentos.cli.common import announce_embedded_start
     from agentos.tui.command import tui_command
 
-    tui_command.main(args=list(args), prog_name="agentos tui", standalone_mode=True)
+    # tui may not import cli: the one announcement (decision 040) is handed down
+    tui_command.main(
+        args=list(args),
+        prog_name="agentos tui",
+        standalone_mode=True,
+        obj={"announce_embedded_start": announce_embedded_start},
+    )
 
 
 # ----------------------------------------------------------------------- bench --
@@ -941,7 +948,10 @@ def bench_wake(n: int, killed_samples: int, as_json: bool) -> None:
         echo_json(result)
 
 
+from agentos.cli.footprint import bench_footprint  # noqa: E402
 from agentos.cli.tools_cmd import doctor, tool  # noqa: E402
+
+bench.add_command(bench_footprint)
 
 cli.add_command(tool)
 cli.add_command(doctor)

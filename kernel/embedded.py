@@ -122,14 +122,21 @@ def _require_passwords(server: EmbeddedServer) -> None:
         raise DatabaseUnavailable(f"cannot read {hba}: {exc}") from exc
     if current == HBA:
         return
-    with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
+    with psycopg.connect(server.url("postgres")) as conn:
+        # processes starting at once all get here: one at a time, and only the first
+        # changes anything (concurrent ALTER ROLEs fail with "tuple concurrently updated")
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('agentos-roles'))")
+        if hba.read_text() == HBA:
+            return
         conn.execute(
             pgsql.SQL("ALTER ROLE {} PASSWORD {}").format(
                 pgsql.Identifier(ADMIN_USER), pgsql.Literal(passwords[ADMIN_USER])
             )
         )
+        conn.commit()
         hba.write_text(HBA)
         conn.execute("SELECT pg_reload_conf()")
+        conn.commit()
     log.info("the embedded database now requires passwords (%s)", server.passfile)
 
 
@@ -141,7 +148,12 @@ def agent_url(pgdata: Path) -> str:
 
     server = ensure_running(pgdata)
     password = _passwords(server.pgdata)[AGENT_USER]
-    with psycopg.connect(server.url(), autocommit=True) as conn:
+    url = server.url(user=AGENT_USER)
+    with contextlib.suppress(psycopg.OperationalError):
+        psycopg.connect(url, connect_timeout=10).close()
+        return url  # its login works already: nothing to change
+    with psycopg.connect(server.url()) as conn:
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('agentos-roles'))")
         if (
             conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (AGENT_USER,)).fetchone()
             is None
@@ -226,8 +238,8 @@ def _ensure_database(server: EmbeddedServer) -> None:
         if not exists:
             try:
                 conn.execute(f'CREATE DATABASE "{DATABASE}"')
-            except psycopg.errors.DuplicateDatabase:
-                pass  # another process created it first
+            except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+                pass  # another process created it first (caught in the act: a unique key)
 
 
 def running_server(pgdata: Path) -> EmbeddedServer | None:
