@@ -55,7 +55,10 @@ async def _prepare(settings: object) -> str:
     envvar="AGENTOS_TUI_RESYNC",
     help="Seconds between safety re-reads (updates come from NOTIFY; this only bounds a lost one).",
 )
-def tui_command(filter_text: str | None, task_id: int | None, resync: float) -> None:
+@click.pass_context
+def tui_command(
+    ctx: click.Context, filter_text: str | None, task_id: int | None, resync: float
+) -> None:
     """Mission control: agents, the board and the live activity feed, in the terminal.
 
     Keys: ? lists them all. n new task, enter open a task, c cancel, r retry,
@@ -71,6 +74,11 @@ def tui_command(filter_text: str | None, task_id: int | None, resync: float) -> 
     except ValidationError as exc:
         _fail(f"bad setting: {first_error(exc)}", 2)
         return
+    # `agentos tui` hands down cli.common's line: stderr says when the embedded server
+    # is about to start, as every other command does (decision 040)
+    announce = (ctx.obj or {}).get("announce_embedded_start")
+    if announce is not None:
+        announce(settings)
     try:
         url = asyncio.run(_prepare(settings))
     except KernelError as exc:

@@ -61,3 +61,32 @@ def test_an_unreachable_database_is_one_line_and_exit_5(tmp_path) -> None:
     result = CliRunner().invoke(tui_command, [], env=env)
     assert result.exit_code == 5, result.output
     assert result.output.startswith("error: ") and result.output.count("\n") == 1
+
+
+def _embedded_env(home) -> dict[str, str | None]:
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("AGENTOS_")}
+    env["AGENTOS_HOME"] = str(home)
+    return env
+
+
+def test_agentos_tui_says_when_it_starts_the_embedded_database(tmp_path) -> None:
+    from agentos.cli.main import cli
+
+    home = tmp_path / "home"
+    home.mkdir()
+    # a file where the data directory would be: the start is announced, then fails at
+    # once, so no server is left running after the test
+    (home / "pgdata").write_text("not a data directory")
+    result = CliRunner().invoke(cli, ["tui"], env=_embedded_env(home))
+    assert f"agentos: starting the embedded database at {home / 'pgdata'}" in result.stderr
+    assert result.exit_code == 5, result.output
+    assert result.stdout == ""
+
+
+def test_agentos_tui_help_starts_nothing_and_says_nothing(tmp_path) -> None:
+    from agentos.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["tui", "--help"], env=_embedded_env(tmp_path / "home"))
+    assert result.exit_code == 0 and "Mission control" in result.stdout
+    assert result.stderr == ""
+    assert not (tmp_path / "home" / "pgdata").exists()
