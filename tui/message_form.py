@@ -12,7 +12,7 @@ KINDS = ("comment", "question", "answer", "status", "review", "broadcast")
 
 
 class MessageForm(FormScreen[int | None]):
-    """Inserts into agentos.messages (the trigger wakes the addressee); returns the id."""
+    """Sends through agentos.kernel.messages.send_message (it wakes the addressee); returns the id."""
 
     def __init__(
         self,

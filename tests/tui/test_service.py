@@ -76,3 +76,78 @@ async def test_send_message_checks_the_addressee(kernel) -> None:
             await send_message(conn, body="   ", task_id=t.id)
         with pytest.raises(errors.BadInput):
             await send_message(conn, body="to whom?")
+
+
+async def _budget(conn, task_id: int) -> Decimal | None:
+    row = await (
+        await conn.execute("SELECT budget_usd FROM agentos.tasks WHERE id = %s", (task_id,))
+    ).fetchone()
+    return row["budget_usd"]
+
+
+async def test_raise_budget_of_a_live_task_keeps_it_running(kernel) -> None:
+    async with kernel.connection() as conn:
+        t = await ktasks.create_task(conn, title="running low")
+        after = await raise_budget(conn, t.id, Decimal("2.5"), actor="alice")
+        assert after.status == "inbox" and await _budget(conn, t.id) == Decimal("2.5")
+        audit = await (
+            await conn.execute(
+                "SELECT actor FROM agentos.activities WHERE task_id = %s AND kind = 'task.budget'",
+                (t.id,),
+            )
+        ).fetchall()
+        assert audit == [{"actor": "alice"}]
+
+
+async def test_raise_budget_of_a_done_or_cancelled_task_changes_nothing(kernel) -> None:
+    async with kernel.connection() as conn:
+        done = await ktasks.create_task(conn, title="finished")
+        await ktasks.transition(conn, done.id, "in_progress", actor="coder")
+        await ktasks.transition(conn, done.id, "done", actor="judge")
+        gone = await ktasks.create_task(conn, title="stopped")
+        await ktasks.cancel(conn, gone.id, actor="alice")
+        for tid in (done.id, gone.id):
+            with pytest.raises(errors.InvalidTransition, match="nothing changed"):
+                await raise_budget(conn, tid, Decimal("9"), actor="alice")
+            assert await _budget(conn, tid) is None
+        with pytest.raises(errors.BadInput):
+            await raise_budget(conn, gone.id, Decimal("1e12"), actor="alice")
+
+
+async def test_a_raise_whose_retry_is_refused_leaves_the_budget(kernel) -> None:
+    """Seen blocked, retried by someone else before the raise gets the row: refused, unchanged.
+
+    The raise is a retry with a budget in one transaction (as `task retry --budget`); the
+    old raise-then-retry wrote the budget and then found nothing to retry.
+    """
+    async with kernel.connection() as conn:
+        t = await ktasks.create_task(conn, title="contended")
+        await ktasks.transition(conn, t.id, "blocked", actor="coder", reason="budget exhausted")
+    async with kernel.connection() as other:
+        await other.execute("SELECT 1")  # in a transaction: retry's own becomes a savepoint
+        await ktasks.retry(other, t.id, actor="bob")  # row locked until this block commits
+
+        async def raise_it() -> None:
+            async with kernel.connection() as conn:
+                await raise_budget(conn, t.id, Decimal("5"), actor="alice")
+
+        racing = asyncio.create_task(raise_it())
+        async with kernel.connection() as watch:  # wait until the raise waits for the row
+            deadline = time.monotonic() + 10
+            while True:
+                row = await (
+                    await watch.execute(
+                        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = "
+                        "current_database() AND wait_event_type = 'Lock'"
+                    )
+                ).fetchone()
+                await watch.commit()
+                if row["n"] or racing.done():
+                    break
+                assert time.monotonic() < deadline, "the raise never waited for the row"
+                await asyncio.sleep(0.02)
+    with pytest.raises(errors.InvalidTransition):
+        await racing
+    async with kernel.connection() as conn:
+        assert await _budget(conn, t.id) is None
+        assert (await ktasks.get_task(conn, t.id)).status == "inbox"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from agentos.tui import fmt
@@ -75,3 +77,29 @@ def test_content_text_reads_the_agent_loop_shapes() -> None:
     assert content_text({"arguments": {"cmd": "ls"}}) == 'arguments: {"cmd": "ls"}'
     assert content_text("plain") == "plain"
     assert content_text([1, 2]) == "[1, 2]"
+
+
+def test_mission_control_reads_are_named_selects() -> None:
+    from agentos.sql import tui_queries
+
+    reads = tui_queries()
+    assert {"header_stats", "agents", "board_counts", "board_cards", "feed", "task"} <= set(reads)
+    for name, text in reads.items():
+        assert text.lstrip("( \n").upper().startswith(("SELECT", "WITH")), name
+        assert not re.search(r"\b(INSERT|UPDATE|DELETE|TRUNCATE|ALTER|DROP)\b", text, re.I), name
+
+
+def test_mission_control_runs_no_sql_of_its_own() -> None:
+    """Only the kernel runs SQL on agentos tables (issue 13): the TUI asks kernel.views.
+
+    bench.py is left out: it fills a scratch database for the benchmark, as a fixture.
+    """
+    root = Path(__file__).resolve().parents[2] / "tui"
+    # a table reference as SQL writes it (capitals; `from agentos.x import` is Python)
+    statement = re.compile(r"\b(FROM|JOIN|INTO|UPDATE)\s+agentos\.[a-z_]+")
+    offenders = [
+        p.name
+        for p in sorted(root.glob("*.py"))
+        if p.name != "bench.py" and statement.search(p.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
