@@ -54,6 +54,7 @@ _OWN_ACTIONS = _BOARD_ACTIONS | {
     "raise_budget",
     "message",
     "resync",
+    "quit_here",
 }
 
 
@@ -73,9 +74,10 @@ class MissionControl(App[None]):
     ENABLE_COMMAND_PALETTE = False
 
     BINDINGS = [
-        Binding("q", "quit", "Quit", show=False),
-        # Textual's ctrl+c only says "press ctrl+q"; here it quits, unless a field or a
-        # selection takes it first (copy)
+        # q is a letter in a form (even on its buttons), so it quits only from the
+        # screens; ctrl+q (Textual's) and ctrl+c quit from anywhere. Textual's ctrl+c only
+        # says "press ctrl+q"; here it quits, unless a field or a selection copies first
+        Binding("q", "quit_here", "Quit", show=False),
         Binding("ctrl+c", "quit", "Quit", show=False),
         Binding("question_mark", "help", "Keys", show=True),
         Binding("n", "new_task", "New", show=True),
@@ -304,6 +306,10 @@ class MissionControl(App[None]):
         self.query_one(Board).focus_column(0)
 
     # ---------------------------------------------------------------- actions --
+
+    async def action_quit_here(self) -> None:
+        """Quit (q on the board and the task screen)."""
+        await self.action_quit()
 
     def action_help(self) -> None:
         """Show every key."""

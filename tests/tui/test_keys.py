@@ -96,3 +96,19 @@ async def test_tab_and_down_walk_the_new_task_form(make_app, sql, helpers) -> No
                 "priority": 3,
             }
         ]
+
+
+async def test_q_quits_from_the_board_but_is_a_letter_in_a_form(make_app, helpers) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        await helpers.settle(pilot)
+        await pilot.press("n")
+        await helpers.wait_for(pilot, lambda: isinstance(app.screen, NewTaskForm), what="form")
+        app.screen.query_one("#submit").focus()  # not a text field: q must still not quit
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, NewTaskForm) and not app._exit
+        await pilot.press("escape")
+        await helpers.wait_for(pilot, lambda: not isinstance(app.screen, NewTaskForm))
+        await pilot.press("q")
+        await helpers.wait_for(pilot, lambda: app._exit, timeout=3, what="q quits")
