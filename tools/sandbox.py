@@ -496,8 +496,9 @@ def _empty_file() -> Path:
 
 
 def _python_dirs(hidden: Iterable[Path]) -> list[Path]:
-    """The running Python's directories that a hidden path would otherwise cover."""
-    homes = {_real(p) for p in hidden}
+    """The running Python's directories that a hidden path (or the private /tmp) would
+    otherwise cover: a virtualenv made with `mktemp -d` lives under /tmp."""
+    homes = {_real(p) for p in hidden} | {_real(t) for t in ("/tmp", "/var/tmp")}
     dirs = {_real(sys.prefix), _real(sys.base_prefix)}
     if os.environ.get("VIRTUAL_ENV"):
         dirs.add(_real(os.environ["VIRTUAL_ENV"]))

@@ -356,3 +356,26 @@ async def test_run_sandboxed_takes_argv_extra_env_and_a_timeout(hctx: ToolContex
         run_sandboxed("cat", worktree=hctx.worktree, timeout=5, stdin_data=b"piped"), 10
     )
     assert r.output == "piped"
+
+
+async def test_a_python_environment_under_tmp_stays_visible(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A virtualenv made with `mktemp -d` lives under /tmp, which the sandbox replaces
+    with its own: the interpreter must still run there (the reviewer's check is
+    `{python} -m pytest`). Found by tests/test_clean_install.py."""
+    from agentos.tools.sandbox import run_sandboxed
+
+    fake_env = Path("/tmp") / f"agentos-venv-probe-{os.getpid()}"
+    (fake_env / "bin").mkdir(parents=True, exist_ok=True)
+    try:
+        (fake_env / "bin" / "marker").write_text("the venv is here\n")
+        monkeypatch.setattr(sys, "prefix", str(fake_env))
+        wt = tmp_path / "wt"
+        wt.mkdir()
+        r = await run_sandboxed(f"cat {fake_env}/bin/marker", worktree=wt, timeout=30)
+        assert r.exit_code == 0 and "the venv is here" in r.output, r.output
+        w = await run_sandboxed(f"touch {fake_env}/bin/x", worktree=wt, timeout=30)
+        assert w.exit_code != 0 and not (fake_env / "bin" / "x").exists()  # read-only
+    finally:
+        shutil.rmtree(fake_env, ignore_errors=True)
