@@ -83,9 +83,9 @@ async def check_role_known(conn: Any, role: str) -> None:
     does not see). The kernel cannot know role files: this check lives in the CLI.
     """
     from agentos.agents.config import AgentSettings, available_roles
+    from agentos.kernel import views
     from agentos.kernel.errors import BadInput
     from agentos.kernel.models import ROLE_RE
-    from agentos.sql import query
 
     if not ROLE_RE.match(role):
         return  # the kernel refuses the name itself, with its own message
@@ -93,7 +93,7 @@ async def check_role_known(conn: Any, role: str) -> None:
     known = available_roles(s)
     if role in known:
         return
-    if await (await conn.execute(query("known_role"), {"role": role})).fetchone():
+    if await views.role_has_agents(conn, role):
         return
     raise BadInput(
         f"unknown role {role!r} (known: {', '.join(known)}); to add it, write "

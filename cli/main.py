@@ -158,25 +158,15 @@ def status(as_json: bool) -> None:
 
         async def _query() -> None:
             from agentos.kernel import migrate as mig
+            from agentos.kernel import views
 
             kernel = await open_kernel(migrate=False, pool_max=1)
             try:
                 async with kernel.connection() as conn:
                     out["schema"] = (await mig.status(conn)).as_dict()
                     if out["schema"]["current"]:
-                        rows = await (
-                            await conn.execute(
-                                "SELECT role, host, pid, agents, heartbeat_at FROM "
-                                "agentos.agent_sessions WHERE status = 'running' ORDER BY started_at"
-                            )
-                        ).fetchall()
-                        out["sessions"] = rows
-                        out["board"] = {
-                            r["status"]: r["tasks"]
-                            for r in await (
-                                await conn.execute("SELECT * FROM agentos.board_summary")
-                            ).fetchall()
-                        }
+                        out["sessions"] = await views.running_sessions(conn)
+                        out["board"] = await views.board_summary(conn)
                 out["database_up"] = True
             finally:
                 await kernel.close()
@@ -457,28 +447,13 @@ def _one_task(action: str, task_id: int, as_json: bool, budget: float | None = N
 @handle_errors
 def task_show(task_id: int, steps: bool, as_json: bool) -> None:
     """Show one task, its cost, subtasks and (with --steps) the agents' transcript."""
-    from agentos.kernel import tasks
+    from agentos.kernel import tasks, views
 
     async def _go(conn: Any) -> Any:
         t = await tasks.get_task(conn, task_id)
-        cost = await (
-            await conn.execute(
-                "SELECT count(*) AS calls, coalesce(sum(cost_usd), 0) AS cost_usd, "
-                "coalesce(sum(prompt_tokens + completion_tokens), 0) AS tokens "
-                "FROM agentos.llm_calls WHERE task_id = %s",
-                (task_id,),
-            )
-        ).fetchone()
+        cost = await views.task_cost(conn, task_id)
         subs = await tasks.list_tasks(conn, parent_id=task_id)
-        rows = []
-        if steps or as_json:
-            rows = await (
-                await conn.execute(
-                    "SELECT stage, seq, agent, kind, tool_name, content, created_at "
-                    "FROM agentos.steps WHERE task_id = %s ORDER BY stage, seq",
-                    (task_id,),
-                )
-            ).fetchall()
+        rows = await views.transcript(conn, task_id) if steps or as_json else []
         return t, cost, subs, rows
 
     t, cost, subs, rows = with_conn(_go)
@@ -624,15 +599,13 @@ def agent_team(orchestrators: int, workers: int, reviewers: int, health_port: in
 @handle_errors
 def agent_list(as_json: bool) -> None:
     """Registered agents (alive or not) and live sessions."""
-    from agentos.sql import query
+    from agentos.kernel import views
 
     async def _go() -> tuple[list[Any], list[Any]]:
         kernel = await open_kernel()
         try:
             async with kernel.connection() as conn:
-                agents = await (await conn.execute(query("list_agents"))).fetchall()
-                sess = await (await conn.execute(query("list_sessions"))).fetchall()
-                return agents, sess
+                return await views.agents_and_sessions(conn)
         finally:
             await kernel.close()
 

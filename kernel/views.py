@@ -57,3 +57,38 @@ async def agent_names(conn: Conn, *, limit: int = 500) -> list[str]:
 async def role_names(conn: Conn, *, limit: int = 100) -> list[str]:
     """Roles that agents run, plus the three built-in ones, sorted."""
     return [r["role"] for r in await read(conn, "role_names", {"limit": limit})]
+
+
+async def running_sessions(conn: Conn) -> list[dict[str, Any]]:
+    """Live agent sessions, oldest first."""
+    return list(await (await conn.execute(query("running_sessions"))).fetchall())
+
+
+async def board_summary(conn: Conn) -> dict[str, int]:
+    """Task count per status."""
+    rows = await (await conn.execute(query("board_summary"))).fetchall()
+    return {r["status"]: int(r["tasks"]) for r in rows}
+
+
+async def task_cost(conn: Conn, task_id: int) -> dict[str, Any]:
+    """LLM calls, dollars and tokens spent on a task."""
+    row = await (await conn.execute(query("task_cost"), {"id": task_id})).fetchone()
+    assert row is not None
+    return dict(row)
+
+
+async def transcript(conn: Conn, task_id: int) -> list[dict[str, Any]]:
+    """Every step of a task, stage by stage, in order."""
+    return list(await (await conn.execute(query("task_transcript"), {"id": task_id})).fetchall())
+
+
+async def agents_and_sessions(conn: Conn) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Registered agents and live sessions (`agentos agent list`)."""
+    agents = await (await conn.execute(query("list_agents"))).fetchall()
+    sessions = await (await conn.execute(query("list_sessions"))).fetchall()
+    return list(agents), list(sessions)
+
+
+async def role_has_agents(conn: Conn, role: str) -> bool:
+    """Whether a registered agent has this role."""
+    return await (await conn.execute(query("known_role"), {"role": role})).fetchone() is not None

@@ -344,3 +344,23 @@ SELECT count(*) AS n FROM agentos.tasks WHERE parent_id = %(id)s;
 -- The newest task with this title that was not cancelled.
 SELECT id FROM agentos.tasks
 WHERE title = %(title)s AND status <> 'cancelled' ORDER BY id DESC LIMIT 1;
+
+-- name: running_sessions
+-- Live agent sessions, oldest first (`agentos status`).
+SELECT role, host, pid, agents, heartbeat_at FROM agentos.agent_sessions
+WHERE status = 'running' ORDER BY started_at;
+
+-- name: board_summary
+-- Task count per status.
+SELECT * FROM agentos.board_summary;
+
+-- name: task_cost
+-- LLM calls, dollars and tokens spent on one task.
+SELECT count(*) AS calls, coalesce(sum(cost_usd), 0) AS cost_usd,
+       coalesce(sum(prompt_tokens + completion_tokens), 0) AS tokens
+FROM agentos.llm_calls WHERE task_id = %(id)s;
+
+-- name: task_transcript
+-- Every step of a task, stage by stage, in order.
+SELECT stage, seq, agent, kind, tool_name, content, created_at
+FROM agentos.steps WHERE task_id = %(id)s ORDER BY stage, seq;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -96,3 +97,25 @@ def test_mypy_strict_on_the_whole_package(tmp_path: Path) -> None:
                         "-p", "agentos"],
                        capture_output=True, text=True, cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+# SQL is written in capitals here (a Python `from agentos.x import` must not match)
+SQL_ON_OUR_TABLES = re.compile(
+    r"\b(SELECT|INSERT|UPDATE|DELETE|TRUNCATE)\b[^\"']*\bagentos\.[a-z_]+|\bFROM\s+agentos\.[a-z_]+"
+)
+RUNS_SQL = re.compile(r"\bconn\.execute\(|\bcursor\(\)|\bquery\(\s*[\"']")
+
+
+def test_only_the_kernel_runs_sql_on_agentos_tables() -> None:
+    """Issue 13: every statement on agentos.* lives in sql/*.sql and only kernel/ runs
+    it. The bench modules fill scratch databases and are the one allowed exception."""
+    offenders = []
+    for package in ("agents", "tools", "cli", "tui"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if path.name == "bench.py":
+                continue
+            text = path.read_text(encoding="utf-8")
+            for n, line in enumerate(text.splitlines(), 1):
+                if SQL_ON_OUR_TABLES.search(line) or RUNS_SQL.search(line):
+                    offenders.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert not offenders, "SQL above the kernel:\n" + "\n".join(offenders)
