@@ -467,6 +467,9 @@ def bwrap_argv(
             out += ["--tmpfs", str(path)]
         else:
             out += ["--ro-bind", "/dev/null", str(path)]
+    # The running Python (and a virtualenv of it) stays usable under a hidden path or the
+    # private /tmp: the reviewer's check and executors run `{python}` and scripts of it.
+    readable = [*_python_dirs(hidden), *readable]
     resolv = _real("/etc/resolv.conf")
     if network and resolv.is_file() and any(_under(resolv, h) for h in real_hidden):
         # /etc/resolv.conf is often a link into /run (systemd-resolved): keep DNS working
@@ -566,7 +569,7 @@ async def run_sandboxed(
         bwrap=exe,
         cwd=where,
         writable=[root, *writable],
-        readable=[*_python_dirs(all_hidden), *readable],
+        readable=readable,
         hidden=all_hidden,
         masked=masked,
         network=network,
