@@ -389,7 +389,8 @@ async def serve_role(
         # the first LLM call froze the loop past a 3 s lease: no renewal, no heartbeat.)
         await asyncio.to_thread(ensure_litellm)
         sandbox = await asyncio.to_thread(sandbox_status)
-        log.info("sandbox: %s", sandbox.describe())
+        # said at start: without a sandbox the shell tool and executors refuse to run
+        (log.info if sandbox.available else log.warning)("%s", sandbox.describe())
         if role.heartbeat is not None:
             await _ensure_heartbeat(kernel, role)
         work_channels = [
