@@ -9,6 +9,7 @@ Oban's swappable engines behind one behaviour.
 
 from __future__ import annotations
 
+import abc
 import json
 import os
 import shutil
@@ -60,7 +61,7 @@ class Plan:
     environ: dict[str, str] = field(default_factory=dict)  # the process env to pick from
 
 
-class Adapter:
+class Adapter(abc.ABC):
     """One CLI. Subclasses set the class attributes and override what differs."""
 
     name: ClassVar[str]
@@ -80,9 +81,9 @@ class Adapter:
     def __init__(self) -> None:
         self.state: dict[str, Any] = {}
 
+    @abc.abstractmethod
     def argv(self, plan: Plan) -> list[str]:
         """The command line of one run."""
-        raise NotImplementedError
 
     def env(self, plan: Plan) -> dict[str, str]:
         """Variables the CLI gets beyond the sandbox's allow-list (HOME is set by the runner)."""
@@ -90,7 +91,7 @@ class Adapter:
         picked.update({k: plan.environ[k] for k in plan.options.pass_env if k in plan.environ})
         return picked
 
-    def prepare(self, plan: Plan) -> None:
+    def prepare(self, plan: Plan) -> None:  # noqa: B027 - most CLIs need no files
         """Write what the CLI reads at start (config files in its private home)."""
 
     def parse(self, line: str) -> list[Event]:
