@@ -322,6 +322,7 @@ async def _health_server(host: AgentHost, port: int) -> asyncio.Server:
             line = (await reader.readline()).decode(errors="replace")
             path = line.split(" ")[1] if " " in line else "/"
             loop = asyncio.get_running_loop()
+            # the rule of agentos.session_alive (sql/006), in this process's own clock
             fresh = loop.time() - host.last_heartbeat_ok < 3 * host.kernel.settings.lease_seconds
             ok = (
                 (host.ready.is_set() and fresh)

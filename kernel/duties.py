@@ -77,9 +77,7 @@ class KernelDuties:
         done["schedules"] = len(await fire_due(self.kernel))
         async with self.kernel.connection() as conn:
             reaped = await (
-                await conn.execute(
-                    query("reap_dead_sessions"), {"after": 3 * self.kernel.settings.lease_seconds}
-                )
+                await conn.execute(query("reap_dead_sessions"), {"now": None})
             ).fetchall()
             done["reaped"] = len(reaped)
             # after the reaping: a dead session's reservations go in the same round

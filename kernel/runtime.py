@@ -125,7 +125,11 @@ class AgentHost:
     async def _register(self) -> uuid.UUID:
         async def run(conn: Conn) -> uuid.UUID:
             return await sessions.register_session(
-                conn, role=self.role, agents=self.agents, model=self.model
+                conn,
+                role=self.role,
+                agents=self.agents,
+                model=self.model,
+                lease_seconds=self.kernel.settings.lease_seconds,
             )
 
         return await self.kernel.retrying(run, what="session registration")
@@ -135,7 +139,11 @@ class AgentHost:
         settings = self.kernel.settings
         async with self.kernel.connection() as conn:
             self.session_id = await sessions.register_session(
-                conn, role=self.role, agents=self.agents, model=self.model
+                conn,
+                role=self.role,
+                agents=self.agents,
+                model=self.model,
+                lease_seconds=self.kernel.settings.lease_seconds,
             )
         if self.listener is None:
             self.listener = bus.Listener(self.kernel.url, self.work_channels())

@@ -33,6 +33,7 @@ async def register_session(
     agents: list[str],
     model: str | None = None,
     capabilities: list[str] | None = None,
+    lease_seconds: float = 30.0,
 ) -> uuid.UUID:
     """Record this process and (re-)register its agents as idle; returns the session id."""
     if not ROLE_RE.match(role):
@@ -44,7 +45,13 @@ async def register_session(
         row = await (
             await conn.execute(
                 query("insert_session"),
-                {"role": role, "host": socket.gethostname(), "pid": os.getpid(), "agents": agents},
+                {
+                    "role": role,
+                    "host": socket.gethostname(),
+                    "pid": os.getpid(),
+                    "agents": agents,
+                    "lease_seconds": lease_seconds,
+                },
             )
         ).fetchone()
         assert row is not None

@@ -68,8 +68,8 @@ SELECT agentos.release_leadership(%(duty)s, %(holder)s);
 
 -- name: insert_session
 -- Register a running process.
-INSERT INTO agentos.agent_sessions (role, host, pid, agents)
-VALUES (%(role)s, %(host)s, %(pid)s, %(agents)s)
+INSERT INTO agentos.agent_sessions (role, host, pid, agents, lease_seconds)
+VALUES (%(role)s, %(host)s, %(pid)s, %(agents)s, %(lease_seconds)s)
 RETURNING *;
 
 -- name: upsert_agent
@@ -98,10 +98,12 @@ UPDATE agentos.agents SET status = 'offline', current_task_id = NULL
 WHERE session_id IN (SELECT id FROM s);
 
 -- name: reap_dead_sessions
--- Sessions whose heartbeat stopped are dead; their agents go offline (locked in id order).
+-- Running sessions no longer alive (session_alive, judged at %(now)s or now()) are
+-- dead; their agents go offline (locked in id order).
 WITH dead AS (
     UPDATE agentos.agent_sessions SET status = 'dead', stopped_at = now()
-    WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => %(after)s)
+    WHERE status = 'running'
+      AND NOT agentos.session_alive(status, heartbeat_at, lease_seconds, %(now)s::timestamptz)
     RETURNING id, role, host, pid),
 off AS (
     UPDATE agentos.agents SET status = 'offline', current_task_id = NULL

@@ -15,8 +15,8 @@
 SELECT
   (SELECT count(*) FROM agentos.agents) AS registered,
   (SELECT count(*) FROM agentos.agents a JOIN agentos.agent_sessions s ON s.id = a.session_id
-    WHERE a.status <> 'offline' AND s.status = 'running'
-      AND s.heartbeat_at > %(now)s - interval '90 seconds') AS online,
+    WHERE a.status <> 'offline'
+      AND agentos.session_alive(s.status, s.heartbeat_at, s.lease_seconds, %(now)s)) AS online,
   (SELECT count(*) FROM agentos.tasks
     WHERE status = 'done' AND completed_at >= %(day)s) AS done_today,
   (SELECT coalesce(sum(cost_usd), 0) FROM agentos.llm_calls
@@ -27,7 +27,7 @@ SELECT
 SELECT a.name, a.role, a.status, a.model, a.current_task_id, t.title AS current_task,
        greatest(a.last_heartbeat, s.heartbeat_at) AS last_heartbeat,
        s.status AS session_status,
-       (s.status = 'running' AND s.heartbeat_at > %(now)s - interval '90 seconds') AS alive,
+       agentos.session_alive(s.status, s.heartbeat_at, s.lease_seconds, %(now)s) AS alive,
        coalesce((SELECT sum(c.cost_usd) FROM agentos.llm_calls c
                  WHERE c.agent = a.name AND c.created_at >= %(day)s), 0) AS spend_today,
        count(*) OVER () AS total

@@ -680,6 +680,13 @@ BEGIN
     RETURN NEXT;
 END;
 $_$;
+CREATE FUNCTION agentos.session_alive(p_status text, p_heartbeat timestamp with time zone, p_lease_seconds real, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT coalesce(p_status = 'running'
+                    AND p_heartbeat > coalesce(p_now, now()) - make_interval(secs => 3 * p_lease_seconds),
+                    false)
+$$;
 CREATE FUNCTION agentos.settle_budget(p_scopes text[], p_estimate numeric, p_actual numeric) RETURNS void
     LANGUAGE plpgsql
     AS $$
@@ -921,6 +928,8 @@ CREATE TABLE agentos.agent_sessions (
     started_at timestamp with time zone DEFAULT now() NOT NULL,
     heartbeat_at timestamp with time zone DEFAULT now() NOT NULL,
     stopped_at timestamp with time zone,
+    lease_seconds real DEFAULT 30 NOT NULL,
+    CONSTRAINT agent_sessions_lease_seconds_check CHECK (((lease_seconds > (0)::double precision) AND (lease_seconds <= (3600)::double precision))),
     CONSTRAINT agent_sessions_status_check CHECK ((status = ANY (ARRAY['running'::text, 'stopped'::text, 'dead'::text])))
 );
 CREATE TABLE agentos.agents (
@@ -944,10 +953,7 @@ CREATE VIEW agentos.agent_status AS
  SELECT a.name,
     a.role,
     a.status,
-        CASE
-            WHEN ((s.status = 'running'::text) AND (s.heartbeat_at > (now() - '00:01:30'::interval))) THEN true
-            ELSE false
-        END AS alive,
+    agentos.session_alive(s.status, s.heartbeat_at, s.lease_seconds) AS alive,
     a.current_task_id,
     t.title AS current_task,
     GREATEST(a.last_heartbeat, s.heartbeat_at) AS last_heartbeat,

@@ -8,6 +8,7 @@ session reaped while its process runs, server backends terminated under work in 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import subprocess
 import sys
 from collections.abc import Callable
@@ -19,6 +20,9 @@ from agentos.kernel.dispatch import Dispatcher
 from agentos.kernel.models import TaskStatus
 from agentos.kernel.runtime import AgentHost, Handler, Work
 from agentos.sql import query
+
+# the reaper judges liveness at this time: every running session is past its leases
+_AN_HOUR_ON = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
 
 
 async def _wait_for(cond: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -149,7 +153,7 @@ async def test_a_dead_session_claims_and_renews_nothing(kernel: Kernel) -> None:
         ((_, held),) = (await d.claim(["ghost"])).tasks
         async with kernel.connection() as conn:
             reaped = await (
-                await conn.execute(query("reap_dead_sessions"), {"after": -60})
+                await conn.execute(query("reap_dead_sessions"), {"now": _AN_HOUR_ON})
             ).fetchall()
             assert [r["id"] for r in reaped] == [sid]
             assert await sessions.heartbeat(conn, sid) is False
@@ -182,7 +186,7 @@ async def test_a_host_whose_session_was_declared_dead_registers_anew_and_works_o
     try:
         old = host.session_id
         async with kernel.connection() as conn:
-            await conn.execute(query("reap_dead_sessions"), {"after": -60})
+            await conn.execute(query("reap_dead_sessions"), {"now": _AN_HOUR_ON})
         await _wait_for(lambda: host.session_id != old)
         async with kernel.connection() as conn:
             t = await tasks.create_task(conn, title="after the rebirth")
@@ -315,3 +319,35 @@ async def test_a_handler_that_always_fails_spends_attempts_with_backoff_then_fai
     finally:
         host.stop()
         await runner
+
+
+async def test_alive_is_one_definition_for_the_view_and_the_reaper(kernel: Kernel) -> None:
+    """Issue 13: with a 10 s lease, the agent_status view and the reaper agree (the view
+    used to say alive for 90 s, the reaper dead after 30 s)."""
+    async with kernel.connection() as conn:
+        sid = await sessions.register_session(
+            conn, role="worker", agents=["brief"], lease_seconds=10
+        )
+        await conn.execute(
+            "UPDATE agentos.agent_sessions SET heartbeat_at = now() - interval '31 seconds' "
+            "WHERE id = %s",
+            (sid,),
+        )
+        row = await (
+            await conn.execute("SELECT alive FROM agentos.agent_status WHERE name = 'brief'")
+        ).fetchone()
+        assert row == {"alive": False}  # 31 s > 3 x 10 s
+        reaped = await (await conn.execute(query("reap_dead_sessions"), {"now": None})).fetchall()
+        assert [r["id"] for r in reaped] == [sid]
+        await conn.execute(
+            "UPDATE agentos.agent_sessions SET status = 'running', heartbeat_at = now() "
+            "- interval '29 seconds' WHERE id = %s",
+            (sid,),
+        )
+        row = await (
+            await conn.execute("SELECT alive FROM agentos.agent_status WHERE name = 'brief'")
+        ).fetchone()
+        assert row == {"alive": True}
+        assert (
+            await (await conn.execute(query("reap_dead_sessions"), {"now": None})).fetchall() == []
+        )

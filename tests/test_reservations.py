@@ -18,6 +18,9 @@ from agentos.kernel.dispatch import Dispatcher
 from agentos.kernel.duties import KernelDuties
 from agentos.sql import query
 
+# the reaper judges liveness at this time: every running session is past its leases
+_AN_HOUR_ON = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+
 
 async def _reserved(kernel: Kernel) -> dict[str, Decimal]:
     async with kernel.connection() as conn:
@@ -70,7 +73,7 @@ async def test_a_reservation_made_without_a_lease_ends_with_its_session(kernel: 
     duties = KernelDuties(kernel, uuid.uuid4())
     assert (await duties.run_once())["reservations"] == 0  # the session still runs
     async with kernel.connection() as conn:
-        await conn.execute(query("reap_dead_sessions"), {"after": -60})
+        await conn.execute(query("reap_dead_sessions"), {"now": _AN_HOUR_ON})
     assert (await duties.run_once())["reservations"] == 1
     assert (await _reserved(kernel))[scope] == Decimal(0)
 
