@@ -35,6 +35,7 @@ TASK = "agentos_task"
 ACTIVITY = "agentos_activity"
 MESSAGE = "agentos_message"
 AGENT = "agentos_agent"
+STEP = "agentos_step"  # a transcript step was written (sql/002, steps insert trigger)
 JOBS = "ch_pgqueuer"  # pgqueuer's own channel: any job row changed (wakes everyone)
 
 

@@ -37,8 +37,7 @@ log = logging.getLogger(__name__)
 
 # The steps trigger's channel (sql/002_agents.sql). kernel.bus names the other four;
 # this one has no constant there yet, so it is spelled once, here.
-STEP_CHANNEL = "agentos_step"
-CHANNELS = (bus.TASK, bus.ACTIVITY, bus.AGENT, bus.MESSAGE, STEP_CHANNEL)
+CHANNELS = (bus.TASK, bus.ACTIVITY, bus.AGENT, bus.MESSAGE, bus.STEP)
 
 
 class Topic(enum.Enum):
@@ -74,7 +73,7 @@ def topics_for(
     elif channel == bus.MESSAGE:
         if watched is not None and hint.get("task") == watched:
             out.add(Topic.TASK)
-    elif channel == STEP_CHANNEL:
+    elif channel == bus.STEP:
         # a step usually follows an LLM call: spend changed too
         out |= {Topic.HEADER, Topic.AGENTS}
         if watched is not None and hint.get("task") == watched:
