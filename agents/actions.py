@@ -66,11 +66,7 @@ class Actions:
                 await loop.record_result(
                     call_id, "submit_for_review", False, "refused: refs moved outside review"
                 )
-                return await self.block(
-                    loop,
-                    "the worker moved refs outside its task branch (only review merges into "
-                    f"{self.workspace.base_branch}); undone: " + "; ".join(undone),
-                )
+                return await self.block(loop, self.workspace.foreign_moves_reason(undone))
         try:
             await self.workspace.publish(st.task.id)
         except GitError as exc:

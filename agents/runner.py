@@ -177,10 +177,7 @@ class AgentRuntime:
 
     async def _block_for_refs(self, work: Work, task: Task, undone: list[str]) -> StageOutcome:
         """Work that reached a ref without review was taken back: block the task."""
-        reason = (
-            "the worker moved refs outside its task branch (only review merges into "
-            f"{self.workspace.base_branch}); undone: " + "; ".join(undone)
-        )
+        reason = self.workspace.foreign_moves_reason(undone)
         with contextlib.suppress(errors.StaleLease, errors.BadInput):
             async with self.kernel.connection() as conn:
                 await tasks.transition(

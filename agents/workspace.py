@@ -443,6 +443,13 @@ class Workspace:
             )
         return undone
 
+    def foreign_moves_reason(self, undone: list[str]) -> str:
+        """Why a task whose worker moved refs outside review is blocked."""
+        return (
+            "the worker moved refs outside its task branch (only review merges into "
+            f"{self.base_branch}); undone: " + "; ".join(undone)
+        )
+
     async def _holds_task_work(self, new: str, old: str | None, task_id: int, tip: str) -> bool:
         """Whether the commits `new` added over `old` include the task's own work: its
         branch tip, or a commit made with the identity AgentOS's tools commit as."""

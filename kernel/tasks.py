@@ -12,7 +12,7 @@ import math
 import uuid
 from typing import Any
 
-from agentos.kernel import activities, errors
+from agentos.kernel import activities, errors, messages
 from agentos.kernel.db import Conn, translated
 from agentos.kernel.models import (
     BIGINT_MAX,
@@ -334,44 +334,21 @@ async def reject(
         ).fetchone()
         if row is None:
             raise errors.StaleLease(f"task {task.id}: lease lost")
-        await conn.execute(
-            query("insert_message"),
-            {
-                "task": task.id,
-                "from_agent": actor,
-                "to_agent": worker,
-                "kind": "review",
-                "body": feedback,
-            },
-        )
+        # the worker learns of it from the task coming back, not from a wake-up
+        await messages.send_message(
+            conn, body=feedback, to_agent=worker, task_id=task.id, from_agent=actor,
+            kind="review", wake=False,
+        )  # fmt: skip
         n = int(row["rejections"])
+        to, extra = TaskStatus.inbox, {"reason": f"rejected by {actor}: {feedback}"}
         if n >= max_rejections:
-            return await transition(
-                conn,
-                task.id,
+            to, extra = (
                 TaskStatus.blocked,
-                actor=actor,
-                token=task.lease_token,
-                error=f"rejected {n} times; needs a human: {feedback}",
+                {"error": f"rejected {n} times; needs a human: {feedback}"},
             )
-        if worker and await agent_alive(conn, worker):
-            return await transition(
-                conn,
-                task.id,
-                TaskStatus.assigned,
-                actor=actor,
-                token=task.lease_token,
-                assignee=worker,
-                reason=f"rejected by {actor}: {feedback}",
-            )
-        return await transition(
-            conn,
-            task.id,
-            TaskStatus.inbox,
-            actor=actor,
-            token=task.lease_token,
-            reason=f"rejected by {actor}: {feedback}",
-        )
+        elif worker and await agent_alive(conn, worker):
+            to, extra["assignee"] = TaskStatus.assigned, worker
+        return await transition(conn, task.id, to, actor=actor, token=task.lease_token, **extra)
 
 
 @translated

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -91,3 +93,70 @@ def wait_for(db_url: str) -> Callable[..., Any]:
         raise AssertionError(f"timed out; last rows: {rows}")
 
     return wait
+
+
+class FakeOpenAI:
+    """A local OpenAI-compatible chat server whose model always answers `content` with
+    no tool call (the wire API litellm's openai provider speaks); it records requests."""
+
+    def __init__(self, content: str, usage: tuple[int, int] = (7, 1)) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.seen: list[dict[str, Any]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.seen.append(
+                    {"path": self.path, "auth": self.headers.get("Authorization"), **body}
+                )
+                reply = {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body["model"],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": content},
+                        }
+                    ],
+                    "usage": {
+                        "prompt_tokens": usage[0],
+                        "completion_tokens": usage[1],
+                        "total_tokens": sum(usage),
+                    },
+                }
+                data = json.dumps(reply).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def close(self) -> None:
+        """Stop serving."""
+        self._server.shutdown()
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[Callable[..., FakeOpenAI]]:
+    """Start FakeOpenAI servers (`fake_openai("pong")`); all are stopped at the end."""
+    servers: list[FakeOpenAI] = []
+
+    def start(content: str, usage: tuple[int, int] = (7, 1)) -> FakeOpenAI:
+        servers.append(FakeOpenAI(content, usage))
+        return servers[-1]
+
+    yield start
+    for s in servers:
+        s.close()

@@ -4,9 +4,7 @@ role configuration, prompts, and a local OpenAI-compatible server."""
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -269,56 +267,15 @@ def test_prompts_fail_on_missing_variables() -> None:
     assert "agentos/task-1" in text
 
 
-class _OpenAIish(BaseHTTPRequestHandler):
-    seen: list[dict[str, Any]] = []
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).seen.append(
-            {"path": self.path, "auth": self.headers.get("Authorization"), **body}
-        )
-        reply = {
-            "id": "x",
-            "object": "chat.completion",
-            "created": 0,
-            "model": body["model"],
-            "choices": [
-                {
-                    "index": 0,
-                    "finish_reason": "stop",
-                    "message": {"role": "assistant", "content": "pong"},
-                }
-            ],
-            "usage": {"prompt_tokens": 7, "completion_tokens": 1, "total_tokens": 8},
-        }
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def openai_server() -> Iterator[str]:
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _OpenAIish)
-    th = threading.Thread(target=srv.serve_forever, daemon=True)
-    th.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}/v1"
-    srv.shutdown()
-
-
 async def test_calls_reach_a_local_openai_compatible_server(
-    db_url: str, tmp_path: Path, openai_server: str
+    db_url: str, tmp_path: Path, fake_openai: Any
 ) -> None:
+    server = fake_openai("pong")
     s = AgentSettings(
         database_url=db_url,
         home=tmp_path / "h",
         model="openai/local-model",  # type: ignore[arg-type]
-        llm_base_url=openai_server,
+        llm_base_url=server.url,
         llm_api_key="sk-local-test",
     )  # type: ignore[arg-type]
     kernel = await Kernel(s).open(min_size=1, max_size=2)
@@ -346,7 +303,7 @@ async def test_calls_reach_a_local_openai_compatible_server(
         "completion_tokens": 1,
         "outcome": "ok",
     }
-    req = _OpenAIish.seen[-1]
+    req = server.seen[-1]
     assert req["path"] == "/v1/chat/completions" and req["model"] == "local-model"
     assert req["auth"] == "Bearer sk-local-test"
 

@@ -4,12 +4,8 @@ calls a tool, end to end through the runtime on a real database."""
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -187,57 +183,15 @@ async def test_the_workspace_check_comes_from_the_base_branch_not_the_worktree(
         await kernel.close()
 
 
-class _SameText(BaseHTTPRequestHandler):
-    """An OpenAI-compatible server whose model never calls a tool."""
-
-    calls = 0
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).calls += 1
-        reply = {
-            "id": "x",
-            "object": "chat.completion",
-            "created": 0,
-            "model": body["model"],
-            "choices": [
-                {
-                    "index": 0,
-                    "finish_reason": "stop",
-                    "message": {"role": "assistant", "content": "I will plan this goal."},
-                }
-            ],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-        }
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def same_text_server() -> Iterator[str]:
-    _SameText.calls = 0
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _SameText)
-    th = threading.Thread(target=srv.serve_forever, daemon=True)
-    th.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}/v1"
-    srv.shutdown()
-
-
 async def test_a_model_that_never_calls_a_tool_is_nudged_once_then_blocked(
-    db_url: str, tmp_path: Path, same_text_server: str
+    db_url: str, tmp_path: Path, fake_openai: Any
 ) -> None:
+    server = fake_openai("I will plan this goal.", usage=(10, 5))
     s = AgentSettings(
         database_url=db_url,
         home=tmp_path / "h",
         model="openai/local-model",  # type: ignore[arg-type]
-        llm_base_url=same_text_server,
+        llm_base_url=server.url,
         llm_api_key="sk-local",  # type: ignore[arg-type]
         poll_interval=0.5,
         lease_seconds=5,
