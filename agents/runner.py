@@ -34,7 +34,7 @@ from agentos.kernel.db import Kernel
 from agentos.kernel.duties import KernelDuties
 from agentos.kernel.leader import Leadership
 from agentos.kernel.models import Task, TaskStatus
-from agentos.kernel.runtime import AgentHost, Work
+from agentos.kernel.runtime import AgentHost, Work, host_pool_size
 from agentos.tools.registry import get_tools
 from agentos.tools.sandbox import ProcessStartError, SandboxUnavailable, sandbox_status
 from agentos.tools.shell import run_in_worktree
@@ -372,7 +372,7 @@ async def serve_role(
                 await conn2.close()
     finally:
         await admin.close()
-    kernel = await Kernel(settings, agent=True).open(min_size=1, max_size=max(4, n * 2 + 2))
+    kernel = await Kernel(settings, agent=True).open(min_size=1, max_size=host_pool_size(n))
     try:
         workspace = await Workspace(
             settings.workspace_path,
