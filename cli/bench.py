@@ -61,6 +61,8 @@ def bench_wake(n: int, killed_samples: int, as_json: bool) -> None:
         echo_json(result)
 
 
+from agentos.cli.bench_scale import bench_scale  # noqa: E402
 from agentos.cli.footprint import bench_footprint  # noqa: E402
 
 bench.add_command(bench_footprint)
+bench.add_command(bench_scale)

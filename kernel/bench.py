@@ -75,12 +75,12 @@ def _pct(samples: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
-async def _spawn(*args: str) -> asyncio.subprocess.Process:
+async def _spawn(*args: str, module: str = "agentos.kernel.bench") -> asyncio.subprocess.Process:
     # stderr is inherited: a pipe nobody reads fills up and blocks the consumer's logging
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "agentos.kernel.bench",
+        module,
         *args,
         stdout=asyncio.subprocess.PIPE,
     )
@@ -406,6 +406,11 @@ async def _notify_roundtrip(url: str, n: int) -> list[float]:
         await sender.close()
 
 
+# Pause between a task's end and the next arrival in the wake benchmark, so each task
+# arrives for an agent that is idle and waiting (not still finishing the last one).
+IDLE_GAP = 0.01
+
+
 async def _task_wake(url: str, n: int, deaf: bool, poll: float) -> list[float]:
     proc = await _spawn("consume-report", url, "1" if deaf else "0", str(poll))
     conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
@@ -426,6 +431,10 @@ async def _task_wake(url: str, n: int, deaf: bool, poll: float) -> list[float]:
             _, tid, ns = line.split()
             assert row is not None and int(tid) == row[0]
             samples.append((int(ns) - t0) / 1e6)
+            # the next task arrives for an idle agent: this one is finished (its ending
+            # committed, the slot free) and the host is back to waiting
+            await _wait_line(proc, "done", timeout=30)
+            await asyncio.sleep(IDLE_GAP)
             if deaf:
                 # land at a random point of the poll cycle, as a real arrival would
                 await asyncio.sleep(poll * (i % 7) / 7)
@@ -536,6 +545,7 @@ async def _consume_report(url: str, deaf: bool, poll: float) -> None:
         print(f"claimed {work.task.id} {time.perf_counter_ns()}", flush=True)
         async with kernel.connection() as conn:
             await tasks.complete(conn, work.task, actor=work.agent, to=TaskStatus.done)
+        print(f"done {work.task.id}", flush=True)
 
     settings = Settings(database_url=url, poll_interval=poll, lease_seconds=30)  # type: ignore[arg-type]
     kernel = await Kernel(settings).open(min_size=2, max_size=4)

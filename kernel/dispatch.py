@@ -164,7 +164,7 @@ class Dispatcher:
             query("claim_work"),
             {
                 "role": self.role,
-                "agents": free_agents,
+                "agents": " ".join(free_agents),
                 "session": self.session_id,
                 "lease": self.lease_seconds,
                 # a picked activation whose holder went quiet this long is taken again
