@@ -110,7 +110,10 @@ class LLMClient:
         models = [model] if model else [role.model, *role.fallbacks]
         try:
             async with self.kernel.connection() as conn:
-                reservation = await reserve(conn, scopes, limits.call_estimate_usd)
+                # on its own: a reservation lost in a server crash frees the estimate only
+                reservation = await reserve(
+                    conn, scopes, limits.call_estimate_usd, wait_for_flush=False
+                )
         except BudgetExceeded as exc:
             # recorded in its own transaction: the refused one is rolled back
             async with self.kernel.connection() as conn:

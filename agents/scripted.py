@@ -7,7 +7,9 @@ the system prompt, the turn from the number of assistant messages since the last
 message, the task from the first user message. Demo goals and subtasks are data in
 DEMO_PLAN / DEMO_FILES; any other task gets a generic, still real, piece of work (a
 notes file, committed). Markers in a task title steer the script for tests:
-`[reject-once]` makes the reviewer reject the first submission.
+`[reject-once]` makes the reviewer reject the first submission; `[steps=N]` makes the
+worker write N small files, one per turn, before it commits (a long task for
+`agentos bench steps`).
 AGENTOS_SCRIPTED_DELAY=<seconds> makes worker calls after the test run wait
 (to kill a worker mid-task in tests).
 """
@@ -100,6 +102,16 @@ def _orchestrator(prompt: str, title: str, turn: int) -> tuple[str, list[dict[st
 
 def _worker(prompt: str, title: str, task_id: str, turn: int) -> tuple[str, list[dict[str, Any]]]:
     sent_back = "sent this task back" in prompt
+    many = re.search(r"\[steps=(\d+)\]", title)
+    if many is not None:
+        n = int(many.group(1))
+        if turn < n:
+            return f"Step {turn + 1} of {n}.", [
+                _call("write_file", path=f"steps/step-{turn + 1}.txt", content=f"{turn + 1}\n")
+            ]
+        if turn == n:
+            return "Committing.", [_call("git_commit", message=f"task #{task_id}: {n} steps")]
+        return "Done.", [_call("submit_for_review", summary=f"{n} steps written")]
     if turn == 0:
         files = DEMO_FILES.get(title.replace("[reject-once]", "").strip())
         if files is None:

@@ -62,7 +62,8 @@ def bench_wake(n: int, killed_samples: int, as_json: bool) -> None:
 
 
 from agentos.cli.bench_scale import bench_scale  # noqa: E402
+from agentos.cli.bench_steps import bench_steps  # noqa: E402
 from agentos.cli.footprint import bench_footprint  # noqa: E402
 
-bench.add_command(bench_footprint)
-bench.add_command(bench_scale)
+for command in (bench_footprint, bench_scale, bench_steps):
+    bench.add_command(command)

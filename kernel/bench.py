@@ -411,6 +411,43 @@ async def _notify_roundtrip(url: str, n: int) -> list[float]:
 IDLE_GAP = 0.01
 
 
+async def active_ms(url: str) -> float:
+    """pg_stat_database.active_time of url's database: milliseconds its backends spent
+    running statements, as reported so far (a backend reports when it exits)."""
+    conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    try:
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        row = await (
+            await conn.execute(
+                "SELECT active_time FROM pg_stat_database WHERE datname = current_database()"
+            )
+        ).fetchone()
+        return float(row[0]) if row and row[0] is not None else 0.0
+    finally:
+        await conn.close()
+
+
+async def round_trips(url: str, n: int) -> dict[str, list[float]]:
+    """Baselines in milliseconds: `SELECT 1`, and a bare autocommitted INSERT of one row
+    into a plain (logged) table with the server's synchronous_commit, so each waits for
+    its WAL flush as a kernel write does."""
+    conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    out: dict[str, list[float]] = {"select": [], "insert": []}
+    try:
+        await conn.execute("CREATE TABLE bench_insert (id bigserial PRIMARY KEY, note text)")
+        for i in range(n):
+            t0 = time.perf_counter()
+            await conn.execute("SELECT 1")
+            out["select"].append((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()
+            await conn.execute("INSERT INTO bench_insert (note) VALUES (%s)", (f"row {i}",))
+            out["insert"].append((time.perf_counter() - t0) * 1000)
+        await conn.execute("DROP TABLE bench_insert")
+    finally:
+        await conn.close()
+    return out
+
+
 async def _task_wake(url: str, n: int, deaf: bool, poll: float) -> list[float]:
     proc = await _spawn("consume-report", url, "1" if deaf else "0", str(poll))
     conn = await psycopg.AsyncConnection.connect(url, autocommit=True)

@@ -173,6 +173,10 @@ class Kernel:
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._suspicious_until = 0.0
         self._pool_check: asyncio.Task[None] | None = None
+        # the process's time in kernel transactions: from asking the pool for a
+        # connection to handing it back (committed), and how many there were
+        self.db_seconds = 0.0
+        self.db_transactions = 0
 
     @property
     def url(self) -> str:
@@ -225,6 +229,7 @@ class Kernel:
         """A pooled connection; its block is one transaction (committed on success)."""
         if self._pool is None:
             raise RuntimeError("Kernel.open() was not called")
+        t0 = time.perf_counter()
         try:
             with translate_errors():
                 async with self._pool.connection() as conn:
@@ -233,6 +238,9 @@ class Kernel:
             if connection_lost(exc):
                 self.connection_lost()
             raise
+        finally:
+            self.db_seconds += time.perf_counter() - t0
+            self.db_transactions += 1
 
     def connection_lost(self) -> None:
         """Note a lost connection: check pooled connections for a while (see above)."""

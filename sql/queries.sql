@@ -159,6 +159,11 @@ SELECT * FROM agentos.agent_sessions WHERE status = 'running' ORDER BY started_a
 -- Append to the audit log.
 SELECT agentos.record_activity(%(kind)s, %(task)s, %(message)s, %(data)s, %(actor)s) AS id;
 
+-- name: record_progress
+-- Append a progress note to the audit log; its transaction need not wait for the WAL flush.
+SELECT agentos.record_activity(%(kind)s, %(task)s, %(message)s, %(data)s, %(actor)s) AS id,
+       set_config('synchronous_commit', 'off', true) AS sync;
+
 -- name: list_activities
 -- Activity rows after an id, oldest first, optionally filtered.
 SELECT * FROM agentos.activities
@@ -278,8 +283,11 @@ WHERE lease_session = %(session)s AND status IN ('in_progress', 'review');
 
 -- name: reserve_budget
 -- Reserve an estimate on every scope or none; returns the breached scope or the reservation.
-SELECT * FROM agentos.reserve_budget_v2(%(scopes)s, %(limits)s::numeric[], %(estimate)s,
-                                        make_interval(secs => %(ttl)s));
+-- sync: the transaction's synchronous_commit, NULL for the server's setting.
+SELECT r.*, set_config('synchronous_commit',
+                       coalesce(%(sync)s, current_setting('synchronous_commit')), true) AS sync
+FROM agentos.reserve_budget_v2(%(scopes)s, %(limits)s::numeric[], %(estimate)s,
+                               make_interval(secs => %(ttl)s)) AS r;
 
 -- name: settle_reservation
 -- Swap a reservation for the actual cost.
