@@ -17,11 +17,13 @@ import logging
 import re
 import signal
 import socket
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from agentos.agents import checks
+from agentos.agents import metrics as agent_metrics
 from agentos.agents.config import AgentSettings, RoleConfig, load_role
 from agentos.agents.llm import LLMClient, ensure_litellm
 from agentos.agents.loop import Loop, Stage, StageOutcome
@@ -29,6 +31,7 @@ from agentos.agents.workspace import Workspace, branch_name
 from agentos.kernel import bus, errors, schedules, tasks
 from agentos.kernel import memory as kmemory
 from agentos.kernel import messages as kmessages
+from agentos.kernel import metrics as kmetrics
 from agentos.kernel.db import Kernel
 from agentos.kernel.duties import KernelDuties
 from agentos.kernel.leader import Leadership
@@ -93,6 +96,7 @@ class AgentRuntime:
     async def handle_task(self, work: Work) -> None:
         task = work.task
         assert task is not None
+        started = time.monotonic()
         stop = asyncio.Event()
         self.stops[task.id] = stop
 
@@ -143,13 +147,21 @@ class AgentRuntime:
                     outcome = await self._block_for_refs(work, task, undone)
             if outcome.kind == "cancelled" and not work.lost.is_set():
                 await self._release_if_still_held(task, "stopped")
+            agent_metrics.STAGE_OUTCOMES.labels(self.role.name, outcome.kind).inc()
             log.info(
                 "%s: task #%s %s: %s",
                 work.agent,
                 task.id,
                 outcome.kind,
                 outcome.detail[:200],
-                extra={"action": f"agent.{outcome.kind}", "task": task.id},
+                extra={
+                    "action": f"agent.{outcome.kind}",
+                    "task": task.id,
+                    "agent": work.agent,
+                    "role": self.role.name,
+                    "attempt": task.attempts,
+                    "duration_ms": round((time.monotonic() - started) * 1000),
+                },
             )
         finally:
             watcher.cancel()
@@ -316,6 +328,20 @@ async def _health_server(host: AgentHost, port: int) -> asyncio.Server:
         try:
             line = (await reader.readline()).decode(errors="replace")
             path = line.split(" ")[1] if " " in line else "/"
+            if path.startswith("/metrics"):
+                # Prometheus: this process's metrics (kernel/metrics.py, agents/metrics.py)
+                await kmetrics.refresh(host.kernel)
+                metrics_body, content_type = kmetrics.render()
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: "
+                    + content_type.encode()
+                    + b"\r\nContent-Length: "
+                    + str(len(metrics_body)).encode()
+                    + b"\r\nConnection: close\r\n\r\n"
+                    + metrics_body
+                )
+                await writer.drain()
+                return
             loop = asyncio.get_running_loop()
             # the rule of agentos.session_alive (sql/006), in this process's own clock
             fresh = loop.time() - host.last_heartbeat_ok < 3 * host.kernel.settings.lease_seconds

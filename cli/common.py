@@ -249,28 +249,84 @@ def echo_json(obj: Any) -> None:
 
 
 def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
-    """stdlib logging: text for people, JSON lines for machines."""
+    """stdlib logging: text for people, JSON lines for machines. Either way every line
+    has the values of this process's secrets (environment variables with secret names,
+    the passwords of database URLs) replaced, whatever logged them."""
     handler = logging.StreamHandler()
+    secrets = _secret_values()
     if fmt == "json":
-        handler.setFormatter(_JsonFormatter())
+        handler.setFormatter(_JsonFormatter(secrets))
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(_Redacting(secrets, "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("psycopg.pool").setLevel(logging.WARNING)
 
 
-class _JsonFormatter(logging.Formatter):
+REDACTED = "[redacted]"
+
+# The `extra=` fields a JSON log line carries (when the call passed them): what
+# happened, to which task, by which agent, in which attempt, how long it took. Only
+# these, and only numbers and short strings: a log line never dumps an object.
+LOG_FIELDS = ("action", "task", "agent", "role", "attempt", "duration_ms", "duty", "tool")
+
+
+def _secret_values() -> list[str]:
+    """The values to keep out of logs: secret-named environment variables (the rule the
+    sandbox uses, tools/sandbox.py) and the password of any database URL among them."""
+    import os
+
+    from agentos.tools.sandbox import is_secret_name
+    from psycopg.conninfo import conninfo_to_dict
+
+    found: set[str] = set()
+    for name, value in os.environ.items():
+        if not is_secret_name(name) or len(value) < 6:
+            continue
+        found.add(value)
+        if name.endswith("DATABASE_URL"):
+            try:
+                password = conninfo_to_dict(value).get("password")
+            except Exception:
+                password = None
+            if password and len(str(password)) >= 4:
+                found.add(str(password))
+    return sorted(found, key=len, reverse=True)
+
+
+def _redact(text: str, secrets: list[str]) -> str:
+    for s in secrets:
+        if s in text:
+            text = text.replace(s, REDACTED)
+    return text
+
+
+class _Redacting(logging.Formatter):
+    def __init__(self, secrets: list[str], fmt: str | None = None) -> None:
+        super().__init__(fmt)
+        self.secrets = secrets
+
     def format(self, record: logging.LogRecord) -> str:
-        out = {
+        return _redact(super().format(record), self.secrets)
+
+
+class _JsonFormatter(_Redacting):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
             "ts": self.formatTime(record),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": _redact(record.getMessage(), self.secrets),
         }
-        if hasattr(record, "action"):
-            out["action"] = record.action
+        for name in LOG_FIELDS:
+            value = getattr(record, name, None)
+            if isinstance(value, bool) or value is None:
+                continue
+            if isinstance(value, int | float):
+                out[name] = value
+            elif isinstance(value, str):
+                out[name] = _redact(value[:200], self.secrets)
         if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
+            out["exc"] = _redact(self.formatException(record.exc_info), self.secrets)
         return json.dumps(out)

@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 # How long after a lost connection the pool checks what it hands out.
 SUSPICION_SECONDS = 10.0
 
+# The process's time in kernel transactions, every Kernel together (kernel/metrics.py
+# serves them as agentos_db_seconds_total and agentos_db_transactions_total).
+TOTALS: dict[str, float] = {"seconds": 0.0, "transactions": 0}
+
 
 def connection_lost(exc: BaseException) -> bool:
     """True when exc (or its cause) says the connection or the server went away.
@@ -239,8 +243,11 @@ class Kernel:
                 self.connection_lost()
             raise
         finally:
-            self.db_seconds += time.perf_counter() - t0
+            spent = time.perf_counter() - t0
+            self.db_seconds += spent
             self.db_transactions += 1
+            TOTALS["seconds"] += spent
+            TOTALS["transactions"] += 1
 
     def connection_lost(self) -> None:
         """Note a lost connection: check pooled connections for a while (see above)."""

@@ -47,6 +47,7 @@ Locks: a claim locks its agent rows in id order before any task row (sql/003).
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -140,10 +141,14 @@ class Dispatcher:
         """
         if not free_agents:
             return Claimed()
+        from agentos.kernel import metrics
+
         stage = ["connect"]
+        t0 = time.perf_counter()
         try:
-            return await self._claim(free_agents, now, stage)
+            got = await self._claim(free_agents, now, stage)
         except Exception as exc:
+            metrics.CLAIM_FAILURES.labels(self.role).inc()
             await self.close()
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ClaimFailed(
@@ -153,6 +158,12 @@ class Dispatcher:
                 maybe_committed=stage[0] != "connect",
                 lost_connection=connection_lost(exc),
             ) from exc
+        metrics.CLAIM_SECONDS.labels(self.role).observe(time.perf_counter() - t0)
+        if got.tasks:
+            metrics.CLAIMS.labels(self.role).inc(len(got.tasks))
+        for act in got.activations:
+            metrics.ACTIVATIONS.labels(self.role, act.kind).inc()
+        return got
 
     async def _claim(
         self, free_agents: list[str], now: dt.datetime | None, stage: list[str]

@@ -41,7 +41,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from agentos.kernel import bus, errors, sessions, tasks
+from agentos.kernel import bus, errors, metrics, sessions, tasks
 from agentos.kernel.db import Conn, Kernel
 from agentos.kernel.dispatch import Activation, ClaimFailed, Dispatcher
 from agentos.kernel.models import Task, TaskStatus
@@ -94,6 +94,15 @@ class _Ending:
     done: asyncio.Future[Task]
 
 
+def _fields(work: Work, action: str) -> dict[str, object]:
+    """The `extra=` of a log line about work: what happened, to which task, by whom."""
+    out: dict[str, object] = {"action": action, "agent": work.agent}
+    if work.task is not None:
+        out["task"] = work.task.id
+        out["attempt"] = work.task.attempts
+    return out
+
+
 class Finisher:
     """Group commit of stage endings: holders that finish while a batch is being written
     go in the next one, so N slots that finish together cost one statement, and a lone
@@ -107,8 +116,9 @@ class Finisher:
     connection, never waits for an ending's WAL flush.
     """
 
-    def __init__(self, kernel: Kernel) -> None:
+    def __init__(self, kernel: Kernel, *, role: str = "") -> None:
         self.kernel = kernel
+        self.role = role
         self._pending: list[_Ending] = []
         self._writer: asyncio.Task[None] | None = None
         self.batches = 0  # finish_tasks statements written (for benchmarks and tests)
@@ -178,6 +188,7 @@ class Finisher:
             if row is not None and row["ok"]:
                 ended.append(e)
                 e.done.set_result(Task.model_validate(row))
+                metrics.STAGE_ENDINGS.labels(self.role, str(e.to)).inc()
             else:
                 e.done.set_exception(
                     errors.StaleLease(
@@ -240,7 +251,9 @@ class AgentHost:
         self._session_dead = False
         self.recovered = 0  # leases found after a lost claim reply (resumed or released)
         self.stale = 0  # work that found its lease gone (StaleLease)
-        self.finisher = Finisher(kernel)
+        self.finisher = Finisher(kernel, role=role)
+        metrics.SLOTS.labels(role).set(len(agents))
+        metrics.SLOTS_BUSY.labels(role).set_function(lambda: len(self.running))
         # finish_soon endings not yet written, by lease token (renewed until they are)
         self.ending: dict[uuid.UUID, Work] = {}
         self._ending_tasks: set[asyncio.Task[None]] = set()
@@ -374,6 +387,7 @@ class AgentHost:
             if token is None or token in self._seen:
                 continue
             self.recovered += 1
+            metrics.CLAIMS_RECOVERED.labels(self.role).inc()
             agent = task.lease_agent
             may_run = not self._stop.is_set() and (self.gate is None or self.gate())
             if may_run and agent in self.agents and agent not in self.running:
@@ -425,7 +439,7 @@ class AgentHost:
                         work.agent,
                         work.task.id,
                         exc,
-                        extra={"action": "work.db_retry", "task": work.task.id},
+                        extra=_fields(work, "work.db_retry"),
                     )
                     if not await self._still_held(work):
                         log.warning("%s: task %s: lease lost meanwhile", work.agent, work.task.id)
@@ -436,13 +450,17 @@ class AgentHost:
             if work.ending is not None:
                 self._free_slot(work)  # the agent takes new work while its ending is written
                 await self._await_ending(work)
+            metrics.WORK.labels(self.role, "completed").inc()
         except asyncio.CancelledError:
+            metrics.WORK.labels(self.role, "released").inc()
             raise
         except errors.StaleLease as exc:
             self.stale += 1
-            log.warning("%s lost its lease: %s", work.agent, exc)
+            metrics.WORK.labels(self.role, "lease_lost").inc()
+            log.warning("%s lost its lease: %s", work.agent, exc, extra=_fields(work, "lease.lost"))
         except Exception as exc:
-            log.exception("handler failed for %s", work.agent)
+            metrics.WORK.labels(self.role, "failed").inc()
+            log.exception("handler failed for %s", work.agent, extra=_fields(work, "work.failed"))
             if work.ending is not None and not work.ending.done():
                 # retrieved here, so an ending that fails later is not reported twice
                 work.ending.add_done_callback(lambda f: f.cancelled() or f.exception())
@@ -487,7 +505,7 @@ class AgentHost:
                         work.agent,
                         work.task.id,
                         exc,
-                        extra={"action": "work.db_retry", "task": work.task.id},
+                        extra=_fields(work, "work.db_retry"),
                     )
                     if not await self._still_held(work):
                         # written before the connection went (or taken over): ours no more

@@ -144,7 +144,17 @@ async def record_call(
     outcome: str,
     error: str | None = None,
 ) -> None:
-    """One row in agentos.llm_calls."""
+    """One row in agentos.llm_calls (and the process's LLM counters, kernel/metrics.py)."""
+    from agentos.kernel import metrics
+
+    metrics.observe_llm_call(
+        agent=agent,
+        model=model,
+        outcome=outcome,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cost_usd=cost_usd,
+    )
     await conn.execute(
         "INSERT INTO agentos.llm_calls (agent, role, task_id, model, prompt_tokens, "
         "completion_tokens, cost_usd, latency_ms, outcome, error) "
