@@ -9,9 +9,16 @@ the caller's business: the kernel only knows claims and leases.
 
 Protocol: nothing claimed is forgotten
 --------------------------------------
-* Two coroutines talk to the database: the run loop (claims, on the dispatcher's own
-  connection) and the lease keeper (renewals, heartbeats, on pooled connections). They
-  share no connection, so a failure of one never breaks the other's call in flight.
+* Three coroutines talk to the database: the run loop (claims, on the dispatcher's own
+  connection), the lease keeper (renewals, heartbeats) and the Finisher's writer (stage
+  endings handed to AgentHost.finish or finish_soon, in batches), the last two on pooled
+  connections. They share no connection, so a failure of one never breaks another's
+  call in flight.
+* An ending handed over with finish_soon frees its agent's slot at once (the agent may
+  claim its next task meanwhile: two leases, each with its own token), and its lease is
+  renewed with the running ones until the ending is written; a lost connection writes
+  it again while the lease is still held, and shutdown waits for it before the session
+  stops. A failed ending is handled as a handler failure would be.
 * Every lease token the host was handed is remembered until its lease ends. When a
   claim fails in a way that may have committed (its reply was lost), the run loop at
   once lists the leases its session holds: a lease it never saw was given to it by the
@@ -196,7 +203,8 @@ class Finisher:
                     )
                 )
         if ended:
-            free = {"names": [e.actor for e in ended], "tasks": [e.task.id for e in ended]}
+            names = [e.actor for e in ended]
+            free = {"names": names, "tasks": [e.task.id for e in ended]}
 
             async def run(conn: Conn) -> None:
                 # a lost one leaves an agent shown busy, no work at stake: no WAL wait
@@ -209,7 +217,7 @@ class Finisher:
                 log.warning(
                     "agents %s not set idle after their stage (%s); their next claim or "
                     "registration does",
-                    ", ".join(free["names"]),
+                    ", ".join(names),
                     exc,
                 )
 
