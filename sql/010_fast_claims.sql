@@ -57,6 +57,7 @@ DECLARE
     v_picked  bigint[] := '{}';
     v_free    text[];
     v_payload jsonb;
+    v_text    text;
     v_task    bigint;
     r         record;
     t         agentos.tasks;
@@ -139,11 +140,17 @@ BEGIN
         claim_job := v_ids[i];
         claim_entrypoint := v_eps[i];
         task := NULL;
-        BEGIN
-            v_payload := convert_from(coalesce(v_loads[i], '\x7b7d'::bytea), 'UTF8')::jsonb;
-        EXCEPTION WHEN OTHERS THEN
-            v_payload := NULL;  -- not JSON: an activation of unknown kind, acked as such
-        END;
+        v_text := encode(coalesce(v_loads[i], '\x7b7d'::bytea), 'escape');
+        IF v_text ~ '^\{"kind": "task", "task_id": [0-9]{1,18}\}$' THEN
+            -- a task job as enqueue_task_work writes it: no decoding that could fail
+            v_payload := v_text::jsonb;
+        ELSE
+            BEGIN  -- anything else (an activation, a job someone enqueued by hand)
+                v_payload := convert_from(coalesce(v_loads[i], '\x7b7d'::bytea), 'UTF8')::jsonb;
+            EXCEPTION WHEN OTHERS THEN
+                v_payload := NULL;  -- not JSON: an activation of unknown kind, acked as such
+            END;
+        END IF;
         IF jsonb_typeof(v_payload) IS DISTINCT FROM 'object' THEN
             v_payload := '{}';
         END IF;

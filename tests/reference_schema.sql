@@ -197,7 +197,7 @@ $$;
 CREATE FUNCTION agentos.claim_work(p_role text, p_agents text[], p_session uuid, p_lease interval, p_stale interval, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(claim_agent text, claim_job bigint, claim_entrypoint text, claim_kind text, claim_payload jsonb, task agentos.tasks)
     LANGUAGE plpgsql
     SET plan_cache_mode TO 'force_generic_plan'
-    AS $$
+    AS $_$
 DECLARE
     v_now     timestamptz := coalesce(p_now, now());
     v_n       integer := coalesce(array_length(p_agents, 1), 0);
@@ -211,6 +211,7 @@ DECLARE
     v_picked  bigint[] := '{}';
     v_free    text[];
     v_payload jsonb;
+    v_text    text;
     v_task    bigint;
     r         record;
     t         agentos.tasks;
@@ -293,11 +294,17 @@ BEGIN
         claim_job := v_ids[i];
         claim_entrypoint := v_eps[i];
         task := NULL;
-        BEGIN
-            v_payload := convert_from(coalesce(v_loads[i], '\x7b7d'::bytea), 'UTF8')::jsonb;
-        EXCEPTION WHEN OTHERS THEN
-            v_payload := NULL;  -- not JSON: an activation of unknown kind, acked as such
-        END;
+        v_text := encode(coalesce(v_loads[i], '\x7b7d'::bytea), 'escape');
+        IF v_text ~ '^\{"kind": "task", "task_id": [0-9]{1,18}\}$' THEN
+            -- a task job as enqueue_task_work writes it: no decoding that could fail
+            v_payload := v_text::jsonb;
+        ELSE
+            BEGIN  -- anything else (an activation, a job someone enqueued by hand)
+                v_payload := convert_from(coalesce(v_loads[i], '\x7b7d'::bytea), 'UTF8')::jsonb;
+            EXCEPTION WHEN OTHERS THEN
+                v_payload := NULL;  -- not JSON: an activation of unknown kind, acked as such
+            END;
+        END IF;
         IF jsonb_typeof(v_payload) IS DISTINCT FROM 'object' THEN
             v_payload := '{}';
         END IF;
@@ -337,7 +344,7 @@ BEGIN
         WHERE id = ANY(v_picked);
     END IF;
 END;
-$$;
+$_$;
 CREATE FUNCTION agentos.current_actor() RETURNS text
     LANGUAGE sql STABLE
     AS $$
