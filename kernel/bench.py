@@ -216,40 +216,89 @@ LEFT_KERNEL_SQL = (
 LEFT_PGQUEUER_SQL = "SELECT EXISTS (SELECT 1 FROM agentos.pgqueuer)"
 
 
+async def _prefilled_raw(url: str, n: int, procs: int, concurrency: int) -> float:
+    return await _drained_rate(
+        url,
+        n,
+        [["consume-pgqueuer", url, str(concurrency)] for _ in range(procs)],
+        PREFILL_PGQUEUER_SQL,
+        LEFT_PGQUEUER_SQL,
+    )
+
+
+async def _prefilled_kernel(url: str, n: int, procs: int, concurrency: int) -> float:
+    return await _drained_rate(
+        url,
+        n,
+        [["consume-kernel", url, str(concurrency), f"b{i}"] for i in range(procs)],
+        PREFILL_KERNEL_SQL,
+        LEFT_KERNEL_SQL,
+    )
+
+
+RunFn = Callable[[str, int, int, int], Awaitable[float]]
+
+
+async def _compare(
+    settings: Settings,
+    out: dict[str, Any],
+    *,
+    prefix: str,
+    n: int,
+    concurrency: int,
+    rounds: int,
+    raw: RunFn,
+    kernel: RunFn,
+    say: Callable[[str], None],
+) -> None:
+    """Raw pgqueuer beside the kernel with 1 and 2 consumer processes, `rounds` times,
+    the two sides taking turns (each run on a fresh scratch database), so both see the
+    same machine; the medians and their ratio go into out."""
+    for procs in (1, 2):
+        rates: dict[str, list[float]] = {"pgqueuer": [], "kernel": []}
+        for _ in range(rounds):
+            for side, fn in (("pgqueuer", raw), ("kernel", kernel)):
+                async with scratch_database(settings) as url:
+                    rates[side].append(await fn(url, n, procs, concurrency))
+        for side, unit in (("pgqueuer", "jobs/s "), ("kernel", "tasks/s")):
+            med = statistics.median(rates[side])
+            out[f"{prefix}{side}_{procs}p"] = round(med, 1)
+            out[f"{prefix}{side}_{procs}p_runs"] = [round(r, 1) for r in rates[side]]
+            spread = f" (runs {min(rates[side]):.0f}-{max(rates[side]):.0f})" if rounds > 1 else ""
+            name = "raw pgqueuer  " if side == "pgqueuer" else "agentos kernel"
+            line = f"  {name}    {procs} process(es): {med:8.1f} {unit}{spread}"
+            if side == "kernel":
+                ratio = med / out[f"{prefix}pgqueuer_{procs}p"]
+                out[f"{prefix}ratio_{procs}p"] = round(ratio, 3)
+                line += f"  {ratio:.2f}x raw pgqueuer (target >= 0.5)"
+            say(line)
+
+
 async def prefilled(
-    settings: Settings, *, n: int = 10000, concurrency: int = 8, echo: Echo = print
+    settings: Settings,
+    *,
+    n: int = 10000,
+    concurrency: int = 8,
+    rounds: int = 3,
+    echo: Echo = print,
 ) -> dict[str, Any]:
     """The pre-filled drain: n no-op items queued before the clock starts, drained by 1
-    and 2 consumer processes, raw pgqueuer beside the kernel; returns the figures."""
-    out: dict[str, Any] = {"prefilled": n}
+    and 2 consumer processes, raw pgqueuer beside the kernel (medians of `rounds`
+    interleaved runs); returns the figures."""
+    out: dict[str, Any] = {"prefilled": n, "rounds": rounds}
     say = echo or (lambda _s: None)
-    say(f"pre-filled drain: {n} no-op items queued before the clock starts")
-    for procs in (1, 2):
-        async with scratch_database(settings) as url:
-            rate = await _drained_rate(
-                url,
-                n,
-                [["consume-pgqueuer", url, str(concurrency)] for _ in range(procs)],
-                PREFILL_PGQUEUER_SQL,
-                LEFT_PGQUEUER_SQL,
-            )
-        out[f"prefilled_pgqueuer_{procs}p"] = round(rate, 1)
-        say(f"  raw pgqueuer      {procs} process(es): {rate:8.1f} jobs/s")
-        async with scratch_database(settings) as url:
-            rate = await _drained_rate(
-                url,
-                n,
-                [["consume-kernel", url, str(concurrency), f"b{i}"] for i in range(procs)],
-                PREFILL_KERNEL_SQL,
-                LEFT_KERNEL_SQL,
-            )
-        out[f"prefilled_kernel_{procs}p"] = round(rate, 1)
-        ratio = rate / out[f"prefilled_pgqueuer_{procs}p"]
-        out[f"prefilled_ratio_{procs}p"] = round(ratio, 3)
-        say(
-            f"  agentos kernel    {procs} process(es): {rate:8.1f} tasks/s "
-            f"({ratio:.2f}x raw pgqueuer; target >= 0.5)"
-        )
+    say(f"pre-filled drain: {n} no-op items queued before the clock starts (median of {rounds})")
+    await _compare(
+        settings,
+        out,
+        prefix="prefilled_",
+        n=n,
+        concurrency=concurrency,
+        rounds=rounds,
+        raw=_prefilled_raw,
+        kernel=_prefilled_kernel,
+        say=say,
+    )
     return out
 
 
@@ -259,29 +308,30 @@ async def dispatch(
     n: int = 2000,
     concurrency: int = 8,
     prefill: int = 10000,
+    rounds: int = 3,
     echo: Echo = print,
 ) -> dict[str, Any]:
     """Run the dispatch benchmark (paced by a serial producer, then the pre-filled
-    drain of `prefill` items; 0 skips it); returns the figures."""
-    out: dict[str, Any] = {"tasks": n, "concurrency": concurrency}
+    drain of `prefill` items; 0 skips it), each side `rounds` times in turn; returns
+    the figures (medians)."""
+    out: dict[str, Any] = {"tasks": n, "concurrency": concurrency, "rounds": rounds}
     say = echo or (lambda _s: None)
-    say(f"dispatch: {n} no-op tasks, {concurrency} slots per consumer process")
-    for procs in (1, 2):
-        async with scratch_database(settings) as url:
-            rate = await _pgqueuer_run(url, n, procs, concurrency)
-        out[f"pgqueuer_{procs}p"] = round(rate, 1)
-        say(f"  raw pgqueuer      {procs} process(es): {rate:8.1f} jobs/s")
-        async with scratch_database(settings) as url:
-            rate = await _kernel_run(url, n, procs, concurrency)
-        out[f"kernel_{procs}p"] = round(rate, 1)
-        ratio = rate / out[f"pgqueuer_{procs}p"]
-        out[f"ratio_{procs}p"] = round(ratio, 3)
-        say(
-            f"  agentos kernel    {procs} process(es): {rate:8.1f} tasks/s "
-            f"({ratio:.2f}x raw pgqueuer; target >= 0.5)"
-        )
+    say(f"dispatch: {n} no-op tasks, {concurrency} slots per consumer process (median of {rounds})")
+    await _compare(
+        settings,
+        out,
+        prefix="",
+        n=n,
+        concurrency=concurrency,
+        rounds=rounds,
+        raw=_pgqueuer_run,
+        kernel=_kernel_run,
+        say=say,
+    )
     if prefill:
-        out.update(await prefilled(settings, n=prefill, concurrency=concurrency, echo=echo))
+        out.update(
+            await prefilled(settings, n=prefill, concurrency=concurrency, rounds=rounds, echo=echo)
+        )
     return out
 
 
@@ -632,6 +682,7 @@ def _main() -> None:
     f = sub.add_parser("prefilled")
     f.add_argument("--tasks", type=int, default=10000)
     f.add_argument("--concurrency", type=int, default=8)
+    f.add_argument("--rounds", type=int, default=3)
     b = sub.add_parser("consume-pgqueuer")
     b.add_argument("url")
     b.add_argument("concurrency", type=int)
@@ -647,7 +698,9 @@ def _main() -> None:
             drain(Settings(), n=args.tasks, slots=args.slots, runs=args.runs, lease=args.lease)
         )
     elif args.cmd == "prefilled":
-        asyncio.run(prefilled(Settings(), n=args.tasks, concurrency=args.concurrency))
+        asyncio.run(
+            prefilled(Settings(), n=args.tasks, concurrency=args.concurrency, rounds=args.rounds)
+        )
     elif args.cmd == "consume-pgqueuer":
         asyncio.run(_consume_pgqueuer(args.url, args.concurrency))
     else:
