@@ -138,6 +138,18 @@ BEGIN
     SELECT id, 'successful', priority, entrypoint FROM gone;
 END;
 $$;
+CREATE FUNCTION agentos.claim_target(t agentos.tasks, p_agent text, p_role text, p_now timestamp with time zone) RETURNS agentos.task_status
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT CASE
+        WHEN t.lease_token IS NOT NULL OR t.available_at > p_now THEN NULL
+        WHEN t.status IN ('inbox', 'assigned') THEN
+            CASE WHEN ((t.assignee = p_agent) OR (t.assignee IS NULL AND t.role = p_role))
+                      AND agentos.dependencies_done(t.id)
+                 THEN 'in_progress'::agentos.task_status END
+        WHEN t.status = 'review' AND t.review_role = p_role THEN 'review'::agentos.task_status
+    END
+$$;
 CREATE FUNCTION agentos.claim_task(p_task bigint, p_agent text, p_role text, p_session uuid, p_lease interval, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS SETOF agentos.tasks
     LANGUAGE plpgsql
     AS $$
@@ -149,23 +161,11 @@ BEGIN
     -- Wait for the row rather than skip it: the job already made this claimer the only
     -- one for this task, and skipping would drop the hint while a person edits the row.
     SELECT * INTO t FROM agentos.tasks WHERE id = p_task FOR UPDATE;
-    IF NOT FOUND OR t.lease_token IS NOT NULL OR t.available_at > v_now THEN
+    IF NOT FOUND THEN
         RETURN;
     END IF;
-    IF t.status IN ('inbox', 'assigned') THEN
-        IF NOT ((t.assignee = p_agent) OR (t.assignee IS NULL AND t.role = p_role)) THEN
-            RETURN;
-        END IF;
-        IF NOT agentos.dependencies_done(t.id) THEN
-            RETURN;
-        END IF;
-        v_to := 'in_progress';
-    ELSIF t.status = 'review' THEN
-        IF t.review_role <> p_role THEN
-            RETURN;
-        END IF;
-        v_to := 'review';
-    ELSE
+    v_to := agentos.claim_target(t, p_agent, p_role, v_now);
+    IF v_to IS NULL THEN
         RETURN;
     END IF;
     PERFORM set_config('agentos.actor', p_agent, true);
@@ -180,8 +180,6 @@ BEGIN
         lease_expires_at = v_now + p_lease
     WHERE id = t.id
     RETURNING * INTO t;
-    -- inbox/assigned -> in_progress is audited by the transition trigger; a review claim
-    -- changes no status, so it is recorded here
     IF v_to = 'review' THEN
         PERFORM agentos.record_activity('task.claimed', t.id,
             'review claimed by ' || p_agent || ' (attempt ' || t.attempts || ')',
@@ -212,7 +210,17 @@ DECLARE
     v_free    text[];
     v_payload jsonb;
     v_text    text;
-    v_task    bigint;
+    v_to      agentos.task_status;
+    v_cfg     text;
+    v_busy    text[] := '{}';
+    v_busy_task bigint[] := '{}';
+    v_json    jsonb[] := '{}';
+    v_tids    bigint[] := '{}';
+    v_locked  bigint[] := '{}';
+    c_ids     bigint[] := '{}';
+    c_agents  text[] := '{}';
+    c_to      agentos.task_status[] := '{}';
+    v_leased  agentos.tasks[] := '{}';
     r         record;
     t         agentos.tasks;
     i         integer;
@@ -289,11 +297,8 @@ BEGIN
     END IF;
     -- The agent rows first, in id order (003), as claim_jobs does.
     PERFORM 1 FROM agentos.agents WHERE name = ANY(v_who) ORDER BY id FOR NO KEY UPDATE;
+    -- Read each job: a task job names its task, anything else is an activation.
     FOR i IN 1 .. array_length(v_ids, 1) LOOP
-        claim_agent := v_who[i];
-        claim_job := v_ids[i];
-        claim_entrypoint := v_eps[i];
-        task := NULL;
         v_text := encode(coalesce(v_loads[i], '\x7b7d'::bytea), 'escape');
         IF v_text ~ '^\{"kind": "task", "task_id": [0-9]{1,18}\}$' THEN
             -- a task job as enqueue_task_work writes it: no decoding that could fail
@@ -308,29 +313,77 @@ BEGIN
         IF jsonb_typeof(v_payload) IS DISTINCT FROM 'object' THEN
             v_payload := '{}';
         END IF;
-        claim_payload := v_payload;
+        v_json := v_json || v_payload;
         IF v_payload ->> 'kind' = 'task' AND jsonb_typeof(v_payload -> 'task_id') = 'number' THEN
-            v_task := (v_payload ->> 'task_id')::bigint;
-            -- a row someone else is writing is left for the next claim, job and all
-            PERFORM 1 FROM agentos.tasks WHERE id = v_task FOR UPDATE SKIP LOCKED;
-            IF NOT FOUND AND EXISTS (SELECT 1 FROM agentos.tasks WHERE id = v_task) THEN
-                CONTINUE;
-            END IF;
-            v_retire := v_retire || v_ids[i];
-            SELECT * INTO t FROM agentos.claim_task(v_task, v_who[i], p_role, p_session,
-                                                    p_lease, p_now);
-            IF t.id IS NOT NULL THEN
-                task := t;
-                claim_kind := 'task';
-            ELSE
-                claim_kind := 'dropped';
-            END IF;
+            v_tids := v_tids || (v_payload ->> 'task_id')::bigint;
         ELSE
+            v_tids := v_tids || NULL::bigint;
+        END IF;
+    END LOOP;
+    -- Lock the named tasks in one statement, in id order, skipping rows someone else is
+    -- writing (their jobs stay queued for the next claim), and decide each lease.
+    FOR t IN SELECT * FROM agentos.tasks WHERE id = ANY(v_tids) ORDER BY id
+             FOR UPDATE SKIP LOCKED LOOP
+        v_locked := v_locked || t.id;
+        i := array_position(v_tids, t.id);
+        v_to := agentos.claim_target(t, v_who[i], p_role, v_now);
+        IF v_to IS NOT NULL THEN
+            c_ids := c_ids || t.id; c_agents := c_agents || v_who[i]; c_to := c_to || v_to;
+        END IF;
+    END LOOP;
+    -- One UPDATE leases them all (the transition trigger audits each claim under its
+    -- agent's name: agentos.claiming, below); per-row statements cost more than the work.
+    IF array_length(c_ids, 1) > 0 THEN
+        v_cfg := set_config('agentos.claiming', 'on', true);
+        FOR t IN
+            UPDATE agentos.tasks x SET
+                status = c.to_status, attempts = x.attempts + 1, lease_session = p_session,
+                lease_agent = c.agent, lease_token = gen_random_uuid(),
+                lease_expires_at = v_now + p_lease
+            FROM unnest(c_ids, c_agents, c_to) AS c(id, agent, to_status)
+            WHERE x.id = c.id
+            RETURNING x.*
+        LOOP
+            v_leased := v_leased || t;
+            IF t.status = 'review' THEN  -- no status change: recorded here, as claim_task does
+                PERFORM agentos.record_activity('task.claimed', t.id,
+                    'review claimed by ' || t.lease_agent || ' (attempt ' || t.attempts || ')',
+                    jsonb_build_object('agent', t.lease_agent, 'attempt', t.attempts,
+                                       'stage', 'review'), t.lease_agent);
+            END IF;
+            v_busy := v_busy || t.lease_agent;
+            v_busy_task := v_busy_task || t.id;
+        END LOOP;
+        v_cfg := set_config('agentos.claiming', '', true);
+    END IF;
+    -- One row per job taken.
+    FOR i IN 1 .. array_length(v_ids, 1) LOOP
+        claim_agent := v_who[i];
+        claim_job := v_ids[i];
+        claim_entrypoint := v_eps[i];
+        claim_payload := v_json[i];
+        task := NULL;
+        IF v_tids[i] IS NULL THEN
             v_picked := v_picked || v_ids[i];
             claim_kind := 'activation';
+        ELSIF NOT (v_tids[i] = ANY(v_locked))
+              AND EXISTS (SELECT 1 FROM agentos.tasks WHERE id = v_tids[i]) THEN
+            CONTINUE;  -- its row is being written: the job stays queued
+        ELSE
+            v_retire := v_retire || v_ids[i];
+            task := (SELECT l FROM unnest(v_leased) AS l
+                     WHERE l.id = v_tids[i] AND l.lease_agent = v_who[i]);
+            claim_kind := CASE WHEN task IS NULL THEN 'dropped' ELSE 'task' END;
         END IF;
         RETURN NEXT;
     END LOOP;
+    IF array_length(v_busy, 1) > 0 THEN
+        -- the agents' rows say what they now do, in one statement (locked above)
+        UPDATE agentos.agents a SET status = 'working', current_task_id = b.task,
+               updated_at = now()
+        FROM unnest(v_busy, v_busy_task) AS b(name, task)
+        WHERE a.name = b.name;
+    END IF;
     IF array_length(v_retire, 1) > 0 THEN
         WITH gone AS (
             DELETE FROM agentos.pgqueuer WHERE id = ANY(v_retire)
@@ -946,7 +999,9 @@ CREATE FUNCTION agentos.tasks_after_write() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 DECLARE
-    v_dep bigint;
+    v_dep    bigint;
+    v_reason text;
+    v_actor  text;
 BEGIN
     IF TG_OP = 'INSERT' THEN
         PERFORM agentos.record_activity('task.created', NEW.id, NEW.title,
@@ -955,11 +1010,18 @@ BEGIN
             coalesce(nullif(current_setting('agentos.actor', true), ''), NEW.created_by));
         PERFORM agentos.enqueue_task_work(NEW.id);
     ELSIF NEW.status IS DISTINCT FROM OLD.status THEN
+        v_reason := nullif(current_setting('agentos.reason', true), '');
+        IF current_setting('agentos.claiming', true) = 'on'
+           AND NEW.lease_token IS DISTINCT FROM OLD.lease_token AND NEW.lease_agent IS NOT NULL
+        THEN
+            v_actor := NEW.lease_agent;
+            v_reason := 'claimed by ' || NEW.lease_agent || ' (attempt ' || NEW.attempts || ')';
+        END IF;
         PERFORM agentos.record_activity('task.' || NEW.status::text, NEW.id,
-            coalesce(nullif(current_setting('agentos.reason', true), ''),
-                     OLD.status::text || ' -> ' || NEW.status::text),
+            coalesce(v_reason, OLD.status::text || ' -> ' || NEW.status::text),
             jsonb_build_object('from', OLD.status, 'to', NEW.status,
-                               'agent', coalesce(NEW.lease_agent, OLD.lease_agent)));
+                               'agent', coalesce(NEW.lease_agent, OLD.lease_agent)),
+            v_actor);
         -- only these states can be ready work (a claim moves to in_progress: skip the look-up)
         IF NEW.status IN ('inbox', 'assigned', 'review') THEN
             PERFORM agentos.enqueue_task_work(NEW.id);

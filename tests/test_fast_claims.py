@@ -377,3 +377,51 @@ async def test_a_thousand_slots_claim_every_task_exactly_once_on_few_connections
     assert sessions_n == [{"n": hosts}]  # one session per process, not one per agent
     # pool + listener + claim connection per process
     assert peak <= hosts * (HOST_POOL_MAX + 2), peak
+
+
+async def test_a_batch_claim_audits_each_task_under_its_own_agent(kernel: Kernel) -> None:
+    agents = ["a1", "a2", "a3"]
+    sid = await _register(kernel, "worker", agents)
+    async with kernel.connection() as conn:
+        made = [await tasks.create_task(conn, title=f"t{i}") for i in range(3)]
+    d = await Dispatcher(kernel, role="worker", session_id=sid).open()
+    try:
+        got = await d.claim(agents)
+    finally:
+        await d.close()
+    holder = {t.id: a for a, t in got.tasks}
+    assert set(holder) == {t.id for t in made}
+    rows = await _rows(
+        kernel,
+        "SELECT task_id, actor, message, data->>'agent' AS agent FROM agentos.activities "
+        "WHERE kind = 'task.in_progress' ORDER BY task_id",
+    )
+    assert [(r["task_id"], r["actor"], r["message"], r["agent"]) for r in rows] == [
+        (tid, holder[tid], f"claimed by {holder[tid]} (attempt 1)", holder[tid])
+        for tid in sorted(holder)
+    ]
+    # a review claim changes no status: it is recorded as task.claimed, by its agent
+    async with kernel.connection() as conn:
+        t = await tasks.get_task(conn, made[0].id)
+        await tasks.complete(conn, t, actor=holder[t.id], to=TaskStatus.review)
+    rsid = await _register(kernel, "reviewer", ["r1", "r2"])
+    dr = await Dispatcher(kernel, role="reviewer", session_id=rsid).open()
+    try:
+        got = await dr.claim(["r1", "r2"])
+    finally:
+        await dr.close()
+    assert {t.id for _, t in got.tasks} == {made[0].id}
+    claimed = await _rows(
+        kernel, "SELECT actor, message FROM agentos.activities WHERE kind = 'task.claimed'"
+    )
+    ((agent, _),) = got.tasks
+    assert claimed == [{"actor": agent, "message": f"review claimed by {agent} (attempt 1)"}]
+    # the ordinary path keeps its own words: a transition by a person is not a claim
+    later = await _rows(
+        kernel,
+        "SELECT actor, message FROM agentos.activities WHERE kind = 'task.review' AND task_id = %s",
+        made[0].id,
+    )
+    assert later == [
+        {"actor": holder[made[0].id], "message": f"in_progress -> review by {holder[made[0].id]}"}
+    ]
