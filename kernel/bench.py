@@ -477,6 +477,38 @@ async def active_ms(url: str) -> float:
         await conn.close()
 
 
+STATEMENTS_MS_SQL = """
+SELECT coalesce(sum(total_exec_time + total_plan_time), 0) AS ms FROM pg_stat_statements
+WHERE toplevel AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+"""
+
+
+async def statements_reset(url: str) -> bool:
+    """Start counting statement time in url's database with pg_stat_statements; False
+    when the server does not load it (shared_preload_libraries) or we may not use it."""
+    conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    try:
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        await conn.execute("SELECT pg_stat_statements_reset()")
+        await conn.execute(STATEMENTS_MS_SQL)
+        return True
+    except psycopg.Error:
+        return False
+    finally:
+        await conn.close()
+
+
+async def statements_ms(url: str) -> float:
+    """Milliseconds url's database spent executing and planning top-level statements
+    since statements_reset (pg_stat_statements; commits' WAL flushes not included)."""
+    conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    try:
+        row = await (await conn.execute(STATEMENTS_MS_SQL)).fetchone()
+        return float(row[0]) if row else 0.0
+    finally:
+        await conn.close()
+
+
 async def round_trips(url: str, n: int) -> dict[str, list[float]]:
     """Baselines in milliseconds: `SELECT 1`, and a bare autocommitted INSERT of one row
     into a plain (logged) table with the server's synchronous_commit, so each waits for
