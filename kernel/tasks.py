@@ -387,10 +387,11 @@ async def wait_for_subtasks(
 
 
 @translated
-async def unblock_stuck_goals(conn: Conn) -> None:
-    """Goals waiting on a failed, blocked or cancelled subtask come back for re-planning."""
+async def unblock_stuck_goals(conn: Conn, *, role: str) -> None:
+    """Goals of the planning `role` waiting on a failed, blocked or cancelled subtask come
+    back for re-planning."""
     async with conn.transaction():
-        await conn.execute(query("unblock_goals_of_stuck_subtasks"))
+        await conn.execute(query("unblock_goals_of_stuck_subtasks"), {"role": role})
         await conn.execute(query("requeue_orphans_now"))
 
 

@@ -295,12 +295,12 @@ INSERT INTO agentos.task_dependencies (task_id, depends_on_id)
 VALUES (%(task_id)s, %(depends_on_id)s) ON CONFLICT DO NOTHING;
 
 -- name: unblock_goals_of_stuck_subtasks
--- Goals (orchestrator tasks) waiting on a failed, blocked or cancelled subtask stop
--- waiting on it, so they come back for re-planning.
+-- Goals (tasks of the planning role) waiting on a failed, blocked or cancelled subtask
+-- stop waiting on it, so they come back for re-planning.
 DELETE FROM agentos.task_dependencies d USING agentos.tasks c, agentos.tasks g
 WHERE d.depends_on_id = c.id AND d.task_id = g.id
   AND c.status IN ('failed', 'blocked', 'cancelled')
-  AND g.status IN ('inbox', 'assigned') AND g.role = 'orchestrator';
+  AND g.status IN ('inbox', 'assigned') AND g.role = %(role)s;
 
 -- name: requeue_orphans_now
 -- Enqueue every ready task that has no job, however recent.
