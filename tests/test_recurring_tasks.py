@@ -6,12 +6,14 @@ connections, firing the same ticks at the same instants.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ import psycopg
 import pytest
 from agentos.kernel import errors, schedules
 from agentos.kernel.db import Kernel
+from agentos.kernel.duties import KernelDuties
 
 BASE = dt.datetime(2031, 3, 1, 9, 0, tzinfo=dt.UTC)  # a minute boundary: ticks are BASE + i min
 
@@ -306,3 +309,162 @@ def test_schedulers_racing_in_separate_processes_create_one_task_per_tick(
     assert runs == (ticks, ticks)
     assert orphans == (0,)
     print(f"ticks won per process: {[len(w) for w in won]}")
+
+
+async def test_two_leaders_duty_loops_fire_a_due_tick_once(kernel: Kernel, settings) -> None:  # type: ignore[no-untyped-def]
+    """Two processes' kernel duties (leader election, then the tick) on one due tick."""
+    async with kernel.connection() as conn:
+        await schedules.add_schedule(
+            conn,
+            name="standup",
+            cron="* * * * *",
+            task={"title": "Write the standup notes"},
+            now=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=2),
+        )
+    other = await Kernel(settings).open(min_size=1, max_size=4)
+    loops = [KernelDuties(k, uuid.uuid4(), interval=0.1) for k in (kernel, other)]
+    runs = [asyncio.create_task(d.run()) for d in loops]
+    try:
+        # leadership moves mid-way: the first leader resigns, the other takes over
+        await asyncio.sleep(1.0)
+        loops[0].stop()
+        await runs[0]
+        await asyncio.sleep(1.5)
+    finally:
+        loops[1].stop()
+        await asyncio.gather(*runs)
+        await other.close()
+    rows = await _rows(kernel, "SELECT title, created_by FROM agentos.tasks")
+    assert rows == [{"title": "Write the standup notes", "created_by": "schedule:standup"}]
+
+
+def test_schedule_commands_for_recurring_tasks(run_cli, cli_env, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    r = run_cli(
+        "schedule",
+        "add",
+        "triage",
+        "0 9 * * 1-5",
+        "--task",
+        "Triage yesterday's failures",
+        "--role",
+        "orchestrator",
+        "--priority",
+        "5",
+        "--budget",
+        "2",
+        "--description",
+        "-",
+        "--json",
+        input="every failed task: retry it or say why not\n",
+    )
+    assert r.returncode == 0, r.stderr
+    added = json.loads(r.stdout)
+    assert added["activation"] == "task" and added["target_role"] == "orchestrator"
+    assert added["task_template"] == {
+        "title": "Triage yesterday's failures",
+        "description": "every failed task: retry it or say why not\n",
+        "acceptance": "",
+        "role": "orchestrator",
+        "priority": 5,
+        "budget_usd": 2.0,
+        "max_attempts": 3,
+    }
+    r = run_cli("schedule", "add", "beat", "*/5 * * * *", "--role", "worker")
+    assert r.returncode == 0, r.stderr
+    listed = run_cli("schedule", "list")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0].startswith("beat ") and "heartbeat -> role worker" in lines[0]
+    assert lines[1].startswith("triage ")
+    assert (
+        '0 9 * * 1-5     task "Triage yesterday\'s failures" (p5, $2, described) '
+        "-> role orchestrator; next " in lines[1]
+    ), lines[1]
+    as_json = json.loads(run_cli("schedule", "list", "--json").stdout)
+    assert [s["task_template"] is not None for s in as_json] == [False, True]
+
+    # the tick comes (here: moved to now by psql), the leader's duties fire it
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE agentos.schedules SET next_fire_at = now() - interval '1 second' "
+            "WHERE name = 'triage'"
+        )
+    r = subprocess.run(
+        [sys.executable, "-c", DUTIES_ONCE],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    shown = json.loads(run_cli("task", "list", "--json").stdout)
+    assert [(t["title"], t["role"], t["priority"], t["status"]) for t in shown] == [
+        ("Triage yesterday's failures", "orchestrator", 5, "inbox")
+    ]
+    log = run_cli("log", "--json")
+    kinds = [json.loads(ln)["kind"] for ln in log.stdout.splitlines()]
+    assert "schedule.fired" in kinds and "task.created" in kinds
+
+
+def test_bad_recurring_tasks_are_one_line_errors_and_store_nothing(run_cli, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    cases = [
+        (("schedule", "add", "x", "every day", "--task", "t"), "bad cron"),
+        (("schedule", "add", "x", "0 0 31 2 *", "--task", "t"), "never fires"),
+        (
+            ("schedule", "add", "x", "0 9 * * *", "--task", "t", "--role", "workr"),
+            "unknown role 'workr'",
+        ),
+        (
+            ("schedule", "add", "x", "0 9 * * *", "--task", "t", "--role", "Bad Role"),
+            "bad role name",
+        ),
+        (
+            ("schedule", "add", "x", "0 9 * * *", "--task", "t", "--agent", "ghost"),
+            "no agent 'ghost'",
+        ),
+        (("schedule", "add", "x", "0 9 * * *", "--task", ""), "title"),
+        (("schedule", "add", "x", "0 9 * * *", "--task", "t", "--budget", "nan"), "finite"),
+        (("schedule", "add", "x", "0 9 * * *", "--task", "t", "--budget", "0"), "above 0"),
+        (("schedule", "add", "x", "0 9 * * *", "--task", "t", "--priority", "5000"), "5000"),
+        (
+            ("schedule", "add", "x", "0 9 * * *", "--task", "t", "--activation", "plan"),
+            "--activation does not go with --task",
+        ),
+        (
+            ("schedule", "add", "x", "0 9 * * *", "--role", "worker", "--priority", "3"),
+            "--priority goes with --task",
+        ),
+        (
+            ("schedule", "add", "x", "0 9 * * *", "--task", "t", "-d", "-", "-a", "-"),
+            "only one of --description and --acceptance",
+        ),
+    ]
+    for args, needle in cases:
+        r = run_cli(*args, input="")
+        assert r.returncode == 2, (args, r.returncode, r.stdout, r.stderr)
+        assert r.stderr.startswith("error: ") and len(r.stderr.splitlines()) == 1, (args, r.stderr)
+        assert needle in r.stderr, (args, r.stderr)
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM agentos.schedules").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM agentos.tasks").fetchone() == (0,)
+
+
+DUTIES_ONCE = r"""
+import asyncio, uuid
+from agentos.kernel.db import Kernel
+from agentos.kernel.duties import KernelDuties
+from agentos.kernel.settings import Settings
+
+async def main() -> None:
+    kernel = await Kernel(Settings()).open(min_size=1, max_size=2)
+    try:
+        duties = KernelDuties(kernel, uuid.uuid4())
+        assert await duties.leadership.tick()
+        done = await duties.run_once()
+        assert done["schedules"] == 1, done
+        await duties.leadership.release()
+    finally:
+        await kernel.close()
+
+asyncio.run(main())
+"""
