@@ -81,7 +81,7 @@ def make_server(command: str, *, port: int, token: str, max_sessions: int, publi
     from textual_serve.app_service import AppService
     from textual_serve.server import Server
 
-    class DashboardServer(Server):  # type: ignore[misc]
+    class DashboardServer(Server):
         """textual-serve's server, guarded; its page is ours (offline)."""
 
         def __init__(self) -> None:
@@ -110,7 +110,8 @@ def make_server(command: str, *, port: int, token: str, max_sessions: int, publi
         @web.middleware
         async def guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
             if request.path.startswith("/static/"):
-                return await handler(request)  # textual-serve's script, styles and fonts
+                static: web.StreamResponse = await handler(request)
+                return static  # textual-serve's script, styles and fonts
             given = request.match_info.get("token") or request.query.get("token", "")
             if not hmac.compare_digest(given.encode(), self.token.encode()):
                 return web.Response(
@@ -138,10 +139,9 @@ def make_server(command: str, *, port: int, token: str, max_sessions: int, publi
                 "application": {"name": TITLE},
             }
 
-        async def handle_websocket(self, request: web.Request) -> web.StreamResponse:
+        async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
             if len(self.sockets) >= self.max_sessions:
-                return web.Response(
-                    status=503,
+                raise web.HTTPServiceUnavailable(
                     text=f"already {self.max_sessions} sessions open "
                     "(agentos dashboard --max-sessions)\n",
                 )
@@ -150,11 +150,15 @@ def make_server(command: str, *, port: int, token: str, max_sessions: int, publi
             height = _int(request.query.get("height"), 24)
             await websocket.prepare(request)
             self.sockets.add(websocket)
+
+            async def close() -> None:
+                await websocket.close()
+
             service = AppService(
                 self.command,
                 write_bytes=websocket.send_bytes,
                 write_str=websocket.send_str,
-                close=websocket.close,
+                close=close,
                 download_manager=self.download_manager,
                 debug=False,
             )
