@@ -193,3 +193,14 @@ def _template(t: dict[str, Any]) -> str:
         parts.append("with acceptance")
     extra = f" ({', '.join(parts)})" if parts else ""
     return f"task {safe(json.dumps(short, ensure_ascii=False))}{extra}"
+
+
+@schedule.command("remove", context_settings=CONTEXT)
+@click.argument("name")
+@handle_errors
+def schedule_remove(name: str) -> None:
+    """Remove a schedule by name (or id)."""
+    from agentos.kernel import schedules
+
+    sc = with_conn(lambda conn: schedules.remove_schedule(conn, name))
+    click.echo(f"removed schedule {sc.name}")
