@@ -167,9 +167,9 @@ def make_server(command: str, *, port: int, token: str, max_sessions: int, publi
                 await self._process_messages(websocket, service)
             finally:
                 self.sockets.discard(websocket)
-                # tells the app to quit and waits for its process
                 with contextlib.suppress(Exception):
-                    await service.stop()
+                    await service.stop()  # tells the app to quit, reads it to the end
+                await _reap(service)
                 with contextlib.suppress(Exception):
                     await websocket.close()
             return websocket
@@ -179,6 +179,26 @@ def make_server(command: str, *, port: int, token: str, max_sessions: int, publi
                 await websocket.close(code=WSCloseCode.GOING_AWAY, message=b"dashboard stopped")
 
     return DashboardServer()
+
+
+async def _reap(service: Any, grace: float = 10.0) -> None:
+    """Wait for a session's process to exit (killed after `grace` seconds).
+
+    textual-serve's AppService reads the app's output to its end but never waits for
+    the process; unreaped, it would outlive the session and be torn down only when the
+    event loop closes.
+    """
+    import asyncio
+
+    process = getattr(service, "_process", None)
+    if process is None or process.returncode is not None:
+        return
+    try:
+        await asyncio.wait_for(process.wait(), timeout=grace)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
 
 
 def _int(value: str | None, default: int) -> int:
@@ -243,7 +263,8 @@ def dashboard(port: int, host: str, allow_remote: bool, max_sessions: int) -> No
             "behind TLS.",
             err=True,
         )
-    command = shlex.join([sys.executable, "-m", "agentos.cli.main", "tui"])
+    # run by /bin/sh (textual-serve's choice); exec: the session's process is the app's
+    command = "exec " + shlex.join([sys.executable, "-m", "agentos.cli.main", "tui"])
     server = make_server(
         command, port=bound_port, token=token, max_sessions=max_sessions, public_url=base
     )
