@@ -294,6 +294,7 @@ def test_only_the_token_opens_it_and_sessions_are_capped(cli_env: dict[str, str]
     # the token is printed once, on stdout, and logged nowhere
     assert sum(d.token in ln for ln in d.out) == 1
     assert not any(d.token in ln for ln in d.err), d.err
+    assert not any("Traceback" in ln for ln in d.out + d.err), d.out + d.err
 
 
 def test_stopping_it_ends_the_open_sessions(cli_env: dict[str, str]) -> None:
@@ -321,6 +322,7 @@ def test_stopping_it_ends_the_open_sessions(cli_env: dict[str, str]) -> None:
         assert d.proc.wait(timeout=15) == 0, d.err
     finally:
         d.stop()
+    assert not any("Traceback" in ln for ln in d.out + d.err), d.out + d.err
     _wait(
         lambda: not any(p.is_running() and p.status() != "zombie" for p in procs),
         10,
