@@ -27,6 +27,7 @@ import socket
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 from agentos.cli.common import CONTEXT, EXIT_BAD_INPUT, fail, handle_errors, open_kernel, run
@@ -121,7 +122,8 @@ def make_server(command: str, *, port: int, token: str, max_sessions: int, publi
                 )
             origin = request.headers.get("Origin")
             if request.path.startswith("/ws/") and origin is not None:
-                if origin != f"{request.scheme}://{request.host}":
+                # the page's own host (the scheme may differ behind a TLS proxy)
+                if urlsplit(origin).netloc != request.host:
                     return web.Response(status=403, text="foreign origin\n")
             response: web.StreamResponse = await handler(request)
             response.headers.setdefault("Cache-Control", "no-store")
@@ -131,7 +133,9 @@ def make_server(command: str, *, port: int, token: str, max_sessions: int, publi
         @aiohttp_jinja2.template("dashboard.html")
         async def handle_index(self, request: web.Request) -> dict[str, Any]:
             font_size = request.query.get("fontsize", "16")
-            scheme = "wss" if request.secure else "ws"
+            # behind a TLS proxy the page is https and its WebSocket must be wss
+            forwarded = request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+            scheme = "wss" if request.secure or forwarded else "ws"
             return {
                 "font_size": int(font_size) if font_size.isdigit() else 16,
                 "app_websocket_url": f"{scheme}://{request.host}/ws/{self.token}",

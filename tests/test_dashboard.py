@@ -265,6 +265,9 @@ def test_only_the_token_opens_it_and_sessions_are_capped(cli_env: dict[str, str]
         status, page = _get(d.url)
         assert status == 200
         assert "/static/js/textual.js" in page and f"/ws/{d.token}" in page
+        assert f'"ws://{d.base[len("http://") :]}/ws/' in page
+        # behind a TLS proxy the page's WebSocket is wss
+        assert "wss://" in _get(d.url, {"X-Forwarded-Proto": "https"})[1]
         # nothing on the page points off this server (textual-serve's own page does)
         assert not re.search(r"(src|href)=\"https?://", page), page
         assert _get(d.base + "/static/js/textual.js")[0] == 200  # static files: no token
