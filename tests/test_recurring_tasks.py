@@ -406,9 +406,7 @@ def test_schedule_commands_for_recurring_tasks(run_cli, cli_env, db_url: str) ->
     assert "schedule.fired" in kinds and "task.created" in kinds
     r = run_cli("schedule", "remove", "triage")
     assert r.returncode == 0 and r.stdout == "removed schedule triage\n", r.stderr
-    assert [s["name"] for s in json.loads(run_cli("schedule", "list", "--json").stdout)] == [
-        "beat"
-    ]
+    assert [s["name"] for s in json.loads(run_cli("schedule", "list", "--json").stdout)] == ["beat"]
 
 
 def test_bad_recurring_tasks_are_one_line_errors_and_store_nothing(run_cli, db_url: str) -> None:  # type: ignore[no-untyped-def]
