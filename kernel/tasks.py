@@ -27,7 +27,8 @@ from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
 
-def _validate(**fields: Any) -> NewTask:
+def validate_new_task(**fields: Any) -> NewTask:
+    """The fields of a new task, checked; BadInput names the first problem."""
     for key, value in fields.items():
         # pydantic's own message for these ("unable to parse raw data") names no cause
         if isinstance(value, str) and not value.isascii():
@@ -46,7 +47,7 @@ def _validate(**fields: Any) -> NewTask:
 @translated
 async def create_task(conn: Conn, *, created_by: str = "cli", **fields: Any) -> Task:
     """Create a task (and its dependencies) in one transaction; one round trip when simple."""
-    new = _validate(**fields)
+    new = validate_new_task(**fields)
     # Unknown dependencies, parent or assignee fail on their foreign keys, translated into
     # one-line errors (kernel.db), with nothing written.
     async with conn.transaction():

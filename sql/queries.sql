@@ -4,9 +4,10 @@
 -- name: insert_task
 -- Create a task; triggers record the activity and enqueue its work.
 INSERT INTO agentos.tasks (title, description, acceptance, role, review_role, assignee, priority,
-                           parent_id, max_attempts, created_by, metadata)
+                           parent_id, max_attempts, created_by, metadata, budget_usd)
 VALUES (%(title)s, %(description)s, %(acceptance)s, %(role)s, %(review_role)s, %(assignee)s,
-        %(priority)s, %(parent_id)s, %(max_attempts)s, %(created_by)s, %(metadata)s)
+        %(priority)s, %(parent_id)s, %(max_attempts)s, %(created_by)s, %(metadata)s,
+        %(budget_usd)s)
 RETURNING *;
 
 -- name: insert_dependency
@@ -153,11 +154,11 @@ VALUES (%(task)s, %(from_agent)s, %(to_agent)s, %(kind)s, %(body)s)
 RETURNING *;
 
 -- name: insert_schedule
--- Store a cron schedule.
+-- Store a cron schedule (task_template set: each tick creates a task from it).
 INSERT INTO agentos.schedules (name, cron, target_role, target_agent, activation, payload,
-                               precondition, next_fire_at)
+                               precondition, next_fire_at, task_template)
 VALUES (%(name)s, %(cron)s, %(target_role)s, %(target_agent)s, %(activation)s, %(payload)s,
-        %(precondition)s, %(next_fire_at)s)
+        %(precondition)s, %(next_fire_at)s, %(task_template)s)
 RETURNING *;
 
 -- name: list_schedules
@@ -182,6 +183,11 @@ INSERT INTO agentos.schedule_runs (schedule_id, tick, fired, job_id)
 VALUES (%(schedule)s, %(tick)s, %(fired)s, %(job)s)
 ON CONFLICT DO NOTHING
 RETURNING tick;
+
+-- name: mark_schedule_run_fired
+-- A claimed tick fired: the activation job or the task it created.
+UPDATE agentos.schedule_runs SET fired = true, job_id = %(job)s, task_id = %(task)s
+WHERE schedule_id = %(schedule)s AND tick = %(tick)s;
 
 -- name: advance_schedule
 -- Move a schedule to its next tick.
