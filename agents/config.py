@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from agentos.kernel import errors
@@ -94,6 +94,14 @@ class RoleConfig(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     check_command: str | None = None
     max_rejections: int = Field(default=3, ge=1, le=100)
+    # The merge gate of a review role (agents/gate.py): `human` holds every approved
+    # merge for a person (`agentos task approve`); `auto` merges at once, except what
+    # the tiers hold: more than auto_merge_max_lines changed lines, or a file outside
+    # auto_merge_paths (fnmatch globs; `*` also matches `/`). A task's own
+    # `--approval human|auto` beats both.
+    merge: Literal["auto", "human"] = "auto"
+    auto_merge_max_lines: int | None = Field(default=None, ge=0)
+    auto_merge_paths: list[str] = Field(default_factory=list)
     # What the role's commands and browser may reach (docs/security.md): sandboxed
     # commands get no network unless `network`; the browser refuses loopback and
     # private addresses unless `allow_private_network` or the host:port is listed.

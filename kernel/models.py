@@ -86,6 +86,7 @@ class TaskStatus(enum.StrEnum):
     assigned = "assigned"
     in_progress = "in_progress"
     review = "review"
+    approval = "approval"  # approved by review; the merge waits for a person
     done = "done"
     blocked = "blocked"
     failed = "failed"
@@ -93,6 +94,15 @@ class TaskStatus(enum.StrEnum):
 
 
 TERMINAL = {TaskStatus.done}
+# States in which the task is work somebody will still do (or decide on).
+UNFINISHED = {
+    TaskStatus.inbox,
+    TaskStatus.assigned,
+    TaskStatus.in_progress,
+    TaskStatus.review,
+    TaskStatus.approval,
+}
+APPROVALS = ("auto", "human")
 RETRYABLE = {TaskStatus.failed, TaskStatus.blocked, TaskStatus.cancelled}
 
 
@@ -129,6 +139,7 @@ class Task(BaseModel):
     started_at: dt.datetime | None
     completed_at: dt.datetime | None
     budget_usd: float | None = None
+    approval: str | None = None  # 'human' | 'auto' | None (the review role decides)
     depends_on: list[int] = Field(default_factory=list)
 
 
@@ -146,6 +157,14 @@ class NewTask(BaseModel):
     depends_on: list[int] = Field(default_factory=list)
     max_attempts: int = Field(default=3, ge=1, le=100)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    approval: str | None = None
+
+    @field_validator("approval")
+    @classmethod
+    def _approval(cls, v: str | None) -> str | None:
+        if v is not None and v not in APPROVALS:
+            raise ValueError(f"must be one of {', '.join(APPROVALS)} (or unset), not {v!r}")
+        return v
 
     @field_validator("title")
     @classmethod
