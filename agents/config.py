@@ -193,6 +193,15 @@ def load_role(name: str, settings: AgentSettings) -> RoleConfig:
     return role
 
 
+def with_agent_model(role: RoleConfig, settings: AgentSettings, model: str | None) -> RoleConfig:
+    """The role as one agent runs it: its own model (`agentos agent create --model`)
+    replaces the role's (fallbacks dropped, heartbeats too) and beats AGENTOS_MODEL;
+    only AGENTOS_DEMO (the scripted model for everyone) beats it."""
+    if not model or settings.demo:
+        return role
+    return role.model_copy(update={"model": model, "fallbacks": [], "heartbeat_model": model})
+
+
 def available_roles(settings: AgentSettings) -> list[str]:
     """Names of every role that can be loaded."""
     names = {

@@ -11,9 +11,9 @@ branch's diff numstat:
    a changed file that matches none of `auto_merge_paths` (fnmatch globs, `*` also
    matches `/`: `docs/*`, `*.md`).
 
-`hold_for_person()` is what the reviewer's approve runs before merging: when the gate
-holds, the task moves to `approval` with the review's comment, the reason and the
-diffstat (kernel/approvals.py) and nothing is merged. `approve()` and `reject()` are
+The reviewer's approve asks `check()` before merging; when the gate holds, `hold()`
+moves the task to `approval` with the review's comment, the reason and the diffstat
+(kernel/approvals.py) and nothing is merged. `approve()` and `reject()` are
 what a person runs (`agentos task approve|reject`): the merge is the reviewer's own
 plumbing merge (Workspace.merge), done while the task's row is locked, so the merge
 and its record commit together or not at all.
@@ -42,6 +42,14 @@ class Decision:
     reason: str
 
 
+@dataclass(frozen=True)
+class Gate:
+    """A decision and the numstat it was made on."""
+
+    decision: Decision
+    changes: list[FileChange]
+
+
 def changed_lines(changes: list[FileChange]) -> int:
     """Lines added plus lines deleted (binary files count 0)."""
     return sum((c.added or 0) + (c.deleted or 0) for c in changes)
@@ -54,7 +62,9 @@ def decide(role: RoleConfig, task: Task, changes: list[FileChange]) -> Decision:
     if task.approval == "auto":
         return Decision(True, "the task allows an automatic merge (approval: auto)")
     if role.merge == "human":
-        return Decision(False, f"the {role.name} role merges with a person's approval (merge: human)")
+        return Decision(
+            False, f"the {role.name} role merges with a person's approval (merge: human)"
+        )
     lines = changed_lines(changes)
     if role.auto_merge_max_lines is not None:
         binary = [c.path for c in changes if c.added is None or c.deleted is None]
@@ -95,8 +105,7 @@ def diffstat(changes: list[FileChange]) -> dict[str, Any]:
         "added": sum(c.added or 0 for c in changes),
         "deleted": sum(c.deleted or 0 for c in changes),
         "changes": [
-            {"path": c.path, "added": c.added, "deleted": c.deleted}
-            for c in changes[:MAX_LISTED]
+            {"path": c.path, "added": c.added, "deleted": c.deleted} for c in changes[:MAX_LISTED]
         ],
     }
 
@@ -107,28 +116,30 @@ def describe_diffstat(stat: dict[str, Any]) -> str:
     return f"{n} file{'s' if n != 1 else ''}, +{stat.get('added') or 0} -{stat.get('deleted') or 0}"
 
 
-async def hold_for_person(
-    workspace: Workspace,
-    kernel: Kernel,
-    role: RoleConfig,
-    task: Task,
-    *,
-    actor: str,
-    comment: str,
-) -> Decision | None:
-    """Before the reviewer merges: when the gate holds, the task waits in `approval`
-    (lease-checked; StaleLease when the review was taken away) and the decision is
-    returned; None means merge now."""
-    changes = await workspace.numstat(task.id)
-    decision = decide(role, task, changes)
-    if decision.merge:
-        return None
+async def check(workspace: Workspace, role: RoleConfig, task: Task) -> Gate:
+    """The gate's decision on the task's branch as it stands, with its numstat."""
+    try:
+        changes: list[FileChange] | None = await workspace.numstat(task.id)
+    except GitError as exc:
+        changes, why = None, str(exc)
+    decision = decide(role, task, changes or [])
+    if (
+        changes is None
+        and decision.merge
+        and (role.auto_merge_max_lines is not None or role.auto_merge_paths)
+    ):
+        decision = Decision(False, f"the branch's changes could not be measured ({why})")
+    return Gate(decision, changes or [])
+
+
+async def hold(kernel: Kernel, task: Task, gate_: Gate, *, actor: str, comment: str) -> Task:
+    """The task waits in `approval` with the review's comment and the diffstat
+    (lease-checked: StaleLease when the review was taken away)."""
     async with kernel.connection() as conn:
-        await approvals.hold(
-            conn, task, actor=actor, comment=comment, reason=decision.reason,
-            diffstat=diffstat(changes),
+        return await approvals.hold(
+            conn, task, actor=actor, comment=comment, reason=gate_.decision.reason,
+            diffstat=diffstat(gate_.changes),
         )  # fmt: skip
-    return decision
 
 
 async def approve(

@@ -22,12 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from agentos.agents import checks
-from agentos.agents.actions import Actions
-from agentos.agents.config import AgentSettings, RoleConfig, load_role
+from agentos.agents.config import (
+    AgentSettings,
+    RoleConfig,
+    available_roles,
+    load_role,
+    with_agent_model,
+)
+from agentos.agents.gated_actions import GatedActions
 from agentos.agents.llm import LLMClient, ensure_litellm
 from agentos.agents.loop import Loop, Stage, StageOutcome
 from agentos.agents.workspace import Workspace, branch_name
-from agentos.kernel import bus, errors, schedules, tasks
+from agentos.kernel import bus, errors, roster, schedules, tasks
 from agentos.kernel import memory as kmemory
 from agentos.kernel import messages as kmessages
 from agentos.kernel.db import Kernel
@@ -63,7 +69,7 @@ class AgentRuntime:
         self.workspace = workspace
         self.llm = LLMClient(kernel, settings)
         self.tools = get_tools(role.tools)
-        self.actions = Actions(workspace)
+        self.actions = GatedActions(workspace)
         self.stops: dict[int, asyncio.Event] = {}
         self.browser: Any = None
         if any(t.name.startswith("browser_") for t in self.tools):
@@ -104,7 +110,7 @@ class AgentRuntime:
 
         watcher = asyncio.create_task(watch_lost())
         try:
-            stage, round_key, tvars = await self._stage_for(task, work.agent)
+            stage, round_key, tvars, role = await self._stage_for(task, work.agent)
             worktree = await self.workspace.worktree(task.id)
             refs_before = await self.workspace.refs_snapshot() if stage == "work" else None
             if stage == "review":
@@ -116,7 +122,7 @@ class AgentRuntime:
             st = Stage(
                 kernel=self.kernel,
                 settings=self.settings,
-                role=self.role,
+                role=role,
                 agent=work.agent,
                 task=task,
                 stage=stage,
@@ -133,7 +139,7 @@ class AgentRuntime:
                 },
                 refs_before=refs_before,
             )
-            if stage == "work" and self.role.executor != "builtin":
+            if stage == "work" and role.executor != "builtin":
                 from agentos.agents import executors
 
                 outcome = await executors.run_work_stage(st)
@@ -198,11 +204,17 @@ class AgentRuntime:
             async with self.kernel.connection() as conn:
                 await tasks.release(conn, task, reason=reason)
 
-    async def _stage_for(self, task: Task, agent: str) -> tuple[str, str, dict[str, Any]]:
+    async def _stage_for(
+        self, task: Task, agent: str
+    ) -> tuple[str, str, dict[str, Any], RoleConfig]:
         async with self.kernel.connection() as conn:
             memory = await kmemory.read_memory(conn, agent)
             msgs = await kmessages.list_messages(conn, task_id=task.id, limit=kmessages.MAX_LIST)
             children = await tasks.list_tasks(conn, parent_id=task.id)
+            extra = await roster.overrides(conn, agent)
+        # the agent's own model and instructions sit on top of its role's (read per task,
+        # so `agentos agent edit` takes effect at the agent's next task)
+        role = with_agent_model(self.role, self.settings, extra.model if extra else None)
         tdict = task.model_dump(mode="json")
         base = {
             "agent": agent,
@@ -210,6 +222,8 @@ class AgentRuntime:
             "memory": memory,
             "branch": branch_name(task.id),
             "base_branch": self.workspace.base_branch,
+            "instructions": extra.instructions if extra else "",
+            "skills": extra.skills if extra else [],
         }
         feedback = [m.body for m in msgs if m.kind == "review"]
         others = [
@@ -218,7 +232,7 @@ class AgentRuntime:
             if m.kind != "review"
         ]
         if task.status == TaskStatus.review:
-            return "review", f"rejections={task.rejections}", {**base, "messages": others}
+            return "review", f"rejections={task.rejections}", {**base, "messages": others}, role
         if self.role.name == "orchestrator" or task.role == "orchestrator":
             done = [c for c in children if c.status == TaskStatus.done]
             key = f"children={len(children)},done={len(done)}"
@@ -228,11 +242,13 @@ class AgentRuntime:
                 "plan",
                 key,
                 {**base, "subtasks": subtasks, "all_done": all_done, "messages": others},
+                role,
             )
         return (
             "work",
             f"rejections={task.rejections}",
             {**base, "feedback": feedback, "messages": others},
+            role,
         )
 
     async def check_command(self) -> tuple[str | None, str]:
@@ -352,26 +368,14 @@ async def serve_role(
     health_port: int | None = None,
     stop: asyncio.Event | None = None,
 ) -> int:
-    """Run agents of a role until SIGTERM/SIGINT (or `stop`); returns the exit code."""
-    from agentos.kernel.migrate import migrate, status
+    """Run agents of a role until SIGTERM/SIGINT (or `stop`); returns the exit code.
 
+    Besides its own agents (`name`, or role-<host>, N of them), the process hosts the
+    role's defined agents (`agentos agent create`) that no live session hosts."""
     role = load_role(role_name, settings)
-    n = concurrency or role.concurrency
-    names = default_names(role.name, name, n)
-    # Migrations need the admin role; the agents then connect as one that cannot change
-    # the schema or reach past the database (kernel.db.resolve_database_url).
-    admin = await Kernel(settings).open(min_size=1, max_size=1)
-    try:
-        async with admin.connection() as conn:
-            st = await status(conn)
-        if not st.ok:
-            conn2 = await admin.connect(autocommit=True)
-            try:
-                await migrate(conn2)
-            finally:
-                await conn2.close()
-    finally:
-        await admin.close()
+    n = role.concurrency if concurrency is None else concurrency
+    names = default_names(role.name, name, n) if n else []
+    await _migrated(settings)
     kernel = await Kernel(settings, agent=True).open(min_size=1, max_size=max(4, n * 2 + 2))
     try:
         workspace = await Workspace(
@@ -421,6 +425,10 @@ async def serve_role(
         background = [
             asyncio.create_task(duties.run(), name="duties"),
             asyncio.create_task(host.run(), name="host"),
+            asyncio.create_task(
+                _host_defined_agents(kernel, host, role.name, stop, settings.poll_interval * 3),
+                name="defined-agents",
+            ),
         ]
         if leadership is not None:
             background.append(asyncio.create_task(_lead(leadership, listener, stop), name="lead"))
@@ -496,6 +504,10 @@ async def serve_team(
         finally:
             stop.set()  # one role ending (a crash, or the signal) ends the team
 
+    # roles only defined agents have (`agentos agent create --role R`) run too, as roles
+    # with no agents of their own
+    await _migrated(settings)
+    roles = [*roles, *((r, None, 0) for r in await _defined_only_roles(settings, roles))]
     codes = await asyncio.gather(
         *(one(i, r, n, c) for i, (r, n, c) in enumerate(roles)), return_exceptions=True
     )
@@ -503,6 +515,81 @@ async def serve_team(
         if isinstance(code, BaseException):
             log.error("team process failed: %s", code)
     return max((c if isinstance(c, int) else 1) for c in codes) if codes else 0
+
+
+async def _migrated(settings: AgentSettings) -> None:
+    """Apply pending migrations (they need the admin role; agents then connect as one
+    that cannot change the schema or reach past the database: kernel.db)."""
+    from agentos.kernel.migrate import migrate, status
+
+    admin = await Kernel(settings).open(min_size=1, max_size=1)
+    try:
+        async with admin.connection() as conn:
+            st = await status(conn)
+        if not st.ok:
+            conn2 = await admin.connect(autocommit=True)
+            try:
+                await migrate(conn2)
+            finally:
+                await conn2.close()
+    finally:
+        await admin.close()
+
+
+async def _defined_only_roles(
+    settings: AgentSettings, roles: list[tuple[str, str | None, int]]
+) -> list[str]:
+    """Roles of defined agents that the team does not run yet and this machine can load."""
+    kernel = await Kernel(settings, agent=True).open(min_size=1, max_size=1)
+    try:
+        async with kernel.connection() as conn:
+            wanted = await roster.defined_roles(conn)
+    finally:
+        await kernel.close()
+    have = {r for r, _, _ in roles}
+    known = set(available_roles(settings))
+    missing = [r for r in wanted if r not in have and r not in known]
+    if missing:
+        log.warning(
+            "defined agents have roles this machine has no file for (%s); they wait for a "
+            "process of their role",
+            ", ".join(missing),
+        )
+    return [r for r in wanted if r not in have and r in known]
+
+
+MAX_DEFINED_PER_PROCESS = 64
+
+
+async def _host_defined_agents(
+    kernel: Kernel, host: AgentHost, role: str, stop: asyncio.Event, every: float
+) -> None:
+    """Host the role's defined agents no live session hosts, as slots of this process;
+    give back those removed or moved to another role (once they are idle)."""
+    await host.ready.wait()
+    adopted: list[str] = []
+    while not stop.is_set():
+        session = host.session_id
+        try:
+            if session is not None:
+                async with kernel.connection() as conn:
+                    if adopted:
+                        keep = set(await roster.still_hosted(conn, session, role, adopted))
+                        for gone in [a for a in adopted if a not in keep]:
+                            if host.drop_agent(gone):
+                                await roster.release(conn, session, gone)
+                                adopted.remove(gone)
+                                log.info("%s: no longer hosted here (removed or moved)", gone)
+                    room = MAX_DEFINED_PER_PROCESS - len(adopted)
+                    new = await roster.adopt(conn, session, role, limit=room) if room > 0 else []
+                if new:
+                    host.add_agents(new)
+                    adopted.extend(new)
+                    log.info("%s agents hosted here as well: %s", role, ", ".join(new))
+        except errors.KernelError as exc:
+            log.warning("defined agents of %s: %s", role, exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=max(every, 0.5))
 
 
 async def _lead(leadership: Leadership, listener: bus.Listener, stop: asyncio.Event) -> None:

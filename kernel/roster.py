@@ -158,7 +158,7 @@ async def create_agent(
     created_by: str | None = None,
 ) -> AgentRecord:
     """Define an agent; BadInput when the name is taken (nothing changed)."""
-    params = {
+    params: dict[str, Any] = {
         "name": _name(name),
         "role": _role(role),
         "model_override": _model(model),
