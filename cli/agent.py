@@ -344,7 +344,7 @@ def agent_memory_show(name: str) -> None:
 
     text = with_conn(lambda conn: memory.read_memory(conn, name))
     if text:
-        click.echo(safe(text, keep_newlines=True))
+        click.echo(safe(text, keep_newlines=True), nl=not text.endswith("\n"))
 
 
 @agent_memory.command("edit", context_settings=CONTEXT)
