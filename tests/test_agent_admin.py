@@ -45,7 +45,9 @@ def test_create_show_edit_duplicate_and_remove(run_cli: Any, db_url: str) -> Non
     ):
         assert text in shown, (text, shown)
     data = json.loads(_ok(run_cli("agent", "show", "ada", "--json")).stdout)
-    assert data["defined"] and data["role"] == "worker" and data["model_override"] == "openai/gpt-4o"
+    assert (
+        data["defined"] and data["role"] == "worker" and data["model_override"] == "openai/gpt-4o"
+    )
     assert data["alive"] is False and data["skills"] == ["py-style"] and data["work"] == []
     listed = _ok(run_cli("agent", "list")).stdout
     assert listed.startswith("ada ") and "worker" in listed
@@ -58,7 +60,9 @@ def test_create_show_edit_duplicate_and_remove(run_cli: Any, db_url: str) -> Non
     assert data["description"] == "Reviews the parsers"
 
     _ok(run_cli("agent", "memory", "edit", "ada", input="The parser lives in parse.py.\n"))
-    assert _ok(run_cli("agent", "memory", "show", "ada")).stdout == "The parser lives in parse.py.\n"
+    assert (
+        _ok(run_cli("agent", "memory", "show", "ada")).stdout == "The parser lives in parse.py.\n"
+    )
     r = _ok(run_cli("agent", "duplicate", "ada", "ada-2"))
     assert "created agent ada-2 (reviewer) as a copy of ada" in r.stdout
     copy = json.loads(_ok(run_cli("agent", "show", "ada-2", "--json")).stdout)
@@ -101,9 +105,7 @@ def test_bad_input_changes_nothing(run_cli: Any, db_url: str) -> None:
     _refused(run_cli("agent", "duplicate", "bob", "bob"), 2, "agent bob exists")
     _refused(run_cli("agent", "rm", "zed"), 3, "no agent 'zed'")
     _refused(run_cli("agent", "memory", "show", "zed"), 3, "no agent 'zed'")
-    _refused(
-        run_cli("agent", "memory", "edit", "bob", input="x" * 20_001), 2, "the limit is 20000"
-    )
+    _refused(run_cli("agent", "memory", "edit", "bob", input="x" * 20_001), 2, "the limit is 20000")
     with psycopg.connect(db_url) as conn:
         names = [r[0] for r in conn.execute("SELECT name FROM agentos.agents ORDER BY name")]
         memory = conn.execute("SELECT memory FROM agentos.agents WHERE name = 'bob'").fetchone()
@@ -114,9 +116,7 @@ def test_rm_is_refused_while_the_agent_holds_work(run_cli: Any, db_url: str) -> 
     _ok(run_cli("agent", "create", "cy", "--role", "worker"))
     t = json.loads(_ok(run_cli("task", "create", "For cy", "--assign", "cy", "--json")).stdout)
     _refused(run_cli("agent", "rm", "cy"), 2, f"agent cy holds work (#{t['id']} assigned)")
-    _refused(
-        run_cli("agent", "edit", "cy", "--role", "reviewer"), 2, "its role can change once"
-    )
+    _refused(run_cli("agent", "edit", "cy", "--role", "reviewer"), 2, "its role can change once")
     shown = _ok(run_cli("agent", "show", "cy")).stdout
     assert f"holds: #{t['id']} assigned" in shown
     _ok(run_cli("task", "cancel", str(t["id"])))

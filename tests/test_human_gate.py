@@ -257,7 +257,9 @@ async def test_a_migration_stopped_between_parts_is_applied_again_from_its_start
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shipped = sql.migrations()
-    first = "ALTER TYPE agentos.task_status ADD VALUE IF NOT EXISTS 'zz_later';\n-- agentos:commit\n"
+    first = (
+        "ALTER TYPE agentos.task_status ADD VALUE IF NOT EXISTS 'zz_later';\n-- agentos:commit\n"
+    )
     broken = sql.Migration(
         "999", "test", first + "INSERT INTO agentos.task_transitions VALUES ('zz_later', 'inbox');"
         "\nSELECT agentos.no_such_function();\n",
