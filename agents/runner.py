@@ -29,7 +29,6 @@ from agentos.agents.config import (
     load_role,
     with_agent_model,
 )
-from agentos.agents.gated_actions import GatedActions
 from agentos.agents.llm import LLMClient, ensure_litellm
 from agentos.agents.loop import Loop, Stage, StageOutcome
 from agentos.agents.workspace import Workspace, branch_name
@@ -69,7 +68,6 @@ class AgentRuntime:
         self.workspace = workspace
         self.llm = LLMClient(kernel, settings)
         self.tools = get_tools(role.tools)
-        self.actions = GatedActions(workspace)
         self.stops: dict[int, asyncio.Event] = {}
         self.browser: Any = None
         if any(t.name.startswith("browser_") for t in self.tools):
@@ -131,7 +129,7 @@ class AgentRuntime:
                 llm=self.llm,
                 tools=self.tools,
                 template_vars=tvars,
-                actions=self.actions,
+                workspace=self.workspace,
                 stop=stop,
                 tool_extra={
                     "base_branch": self.workspace.base_branch,
@@ -233,7 +231,7 @@ class AgentRuntime:
         ]
         if task.status == TaskStatus.review:
             return "review", f"rejections={task.rejections}", {**base, "messages": others}, role
-        if self.role.name == "orchestrator" or task.role == "orchestrator":
+        if self.role.stage == "plan":
             done = [c for c in children if c.status == TaskStatus.done]
             key = f"children={len(children)},done={len(done)}"
             subtasks = [c.model_dump(mode="json") for c in children]
@@ -320,7 +318,7 @@ class AgentRuntime:
             )
             async with self.kernel.connection() as conn:
                 await kmessages.answer(conn, m, from_agent=work.agent, body=reply.content)
-        if act.kind == "heartbeat" and self.role.name == "orchestrator":
+        if act.kind == "heartbeat" and self.role.stage == "plan":
             await self._replan_stuck_goals(work.agent)
 
     async def _replan_stuck_goals(self, agent: str) -> None:

@@ -94,14 +94,6 @@ class TaskStatus(enum.StrEnum):
 
 
 TERMINAL = {TaskStatus.done}
-# States in which the task is work somebody will still do (or decide on).
-UNFINISHED = {
-    TaskStatus.inbox,
-    TaskStatus.assigned,
-    TaskStatus.in_progress,
-    TaskStatus.review,
-    TaskStatus.approval,
-}
 APPROVALS = ("auto", "human")
 RETRYABLE = {TaskStatus.failed, TaskStatus.blocked, TaskStatus.cancelled}
 
