@@ -584,8 +584,10 @@ async def _host_defined_agents(
                     host.add_agents(new)
                     adopted.extend(new)
                     log.info("%s agents hosted here as well: %s", role, ", ".join(new))
-        except errors.KernelError as exc:
-            log.warning("defined agents of %s: %s", role, exc)
+        except Exception as exc:  # never the reason a host stops: try again later
+            log.warning(
+                "defined agents of %s: %s", role, str(exc).splitlines()[0] if str(exc) else exc
+            )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=max(every, 0.5))
 

@@ -140,12 +140,7 @@ def _print_agent(a: Any) -> None:
     click.echo(f"{a.name} ({a.role}){'' if a.defined else ' [registered by its process]'}")
     if a.description:
         click.echo(f"  description: {safe(a.description, keep_newlines=True)}")
-    model = (
-        f"{a.model_override} (its own)"
-        if a.model_override
-        else f"{a.model or 'the role default'} (the role's)"
-    )
-    click.echo(f"  model: {safe(model)}")
+    click.echo(f"  model: {safe(_model_line(a))}")
     where = f" in pid {a.pid} on {safe(a.host or '')}" if a.alive and a.pid else ""
     click.echo(f"  status: {state}{where}")
     click.echo(
@@ -169,6 +164,35 @@ def _print_agent(a: Any) -> None:
             click.echo(f"    {line}")
         if len(memory.splitlines()) > 10:
             click.echo(f"    ... (agentos agent memory show {a.name})")
+
+
+def _role_model(a: Any) -> str | None:
+    """The model the agent's role gives it here (AGENTOS_MODEL and AGENTOS_DEMO count)."""
+    from agentos.agents.config import AgentSettings, load_role
+    from agentos.kernel.errors import BadInput
+
+    try:
+        return load_role(a.role, AgentSettings()).model
+    except BadInput:
+        # no role file here: what its process registered, if anything
+        return str(a.model) if a.model else None
+
+
+def _model_line(a: Any) -> str:
+    from agentos.agents.config import AgentSettings, load_role, with_agent_model
+    from agentos.kernel.errors import BadInput
+
+    if not a.model_override:
+        return f"{_role_model(a) or 'unknown'} (the role's)"
+    try:
+        runs = with_agent_model(
+            load_role(a.role, AgentSettings()), AgentSettings(), a.model_override
+        )
+    except BadInput:
+        return f"{a.model_override} (its own)"
+    if runs.model != a.model_override:
+        return f"{runs.model} (AGENTOS_DEMO; its own: {a.model_override})"
+    return f"{a.model_override} (its own)"
 
 
 async def _check_role(conn: Any, role: str) -> None:
@@ -239,7 +263,7 @@ def agent_show(name: str, as_json: bool) -> None:
 
     a = with_conn(lambda conn: roster.get_agent(conn, name))
     if as_json:
-        echo_json(a)
+        echo_json({**a.model_dump(mode="json"), "role_model": _role_model(a)})
     else:
         _print_agent(a)
 

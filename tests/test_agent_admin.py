@@ -57,6 +57,8 @@ def test_create_show_edit_duplicate_and_remove(run_cli: Any, db_url: str) -> Non
     assert "agent ada (reviewer, model the role's) changed" in r.stdout
     data = json.loads(_ok(run_cli("agent", "show", "ada", "--json")).stdout)
     assert (data["role"], data["model_override"], data["skills"]) == ("reviewer", None, [])
+    assert data["role_model"] == "openai/gpt-4o"  # the shipped reviewer's
+    assert "model: openai/gpt-4o (the role's)" in _ok(run_cli("agent", "show", "ada")).stdout
     assert data["description"] == "Reviews the parsers"
 
     _ok(run_cli("agent", "memory", "edit", "ada", input="The parser lives in parse.py.\n"))
@@ -123,3 +125,35 @@ def test_rm_is_refused_while_the_agent_holds_work(run_cli: Any, db_url: str) -> 
     _ok(run_cli("agent", "rm", "cy"))
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM agentos.agents").fetchone() == (0,)
+
+
+def test_memory_edit_opens_editor_on_a_terminal(
+    run_cli: Any, cli_env: dict[str, str], tmp_path: Any
+) -> None:
+    """On a terminal `agent memory edit` runs $EDITOR on the current memory."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    _ok(run_cli("agent", "create", "dee", "--role", "worker"))
+    _ok(run_cli("agent", "memory", "edit", "dee", input="first note\n"))
+    editor = tmp_path / "editor.sh"
+    editor.write_text('#!/bin/sh\nsed -i "s/first/edited/" "$1"\necho "second note" >> "$1"\n')
+    editor.chmod(0o755)
+    primary, secondary = pty.openpty()
+    try:
+        r = subprocess.run(
+            [sys.executable, "-m", "agentos.cli.main", "agent", "memory", "edit", "dee"],
+            env={**cli_env, "EDITOR": str(editor)},
+            stdin=secondary,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(secondary)
+        os.close(primary)
+    assert r.returncode == 0, r.stderr
+    assert "memory of dee rewritten" in r.stdout
+    assert _ok(run_cli("agent", "memory", "show", "dee")).stdout == "edited note\nsecond note\n"
