@@ -178,3 +178,41 @@ def test_a_budget_breach_waits_for_approve_with_a_new_budget(
     assert r.returncode == 0, r.stderr
     assert "with a budget of $5" in r.stdout
     _status(wait_for, tid, "done")
+
+
+def test_a_goal_created_for_approval_holds_its_subtasks_and_approving_them_finishes_it(
+    spawn: Any, wait_for: Any, cli: Any, team_env: dict[str, str], db_url: str
+) -> None:
+    """--approval human on a goal: its subtasks inherit it, each merge waits, and
+    approving them wakes the goal, which the orchestrator then completes."""
+    spawn("orchestrator", "orchestrator")
+    spawn("worker", "worker-1")
+    spawn("reviewer", "reviewer")
+    goal = _create(
+        cli, "Build a tiny greetings library", "--role", "orchestrator", "--approval", "human"
+    )
+    wait_for(
+        "SELECT count(*) FROM agentos.tasks WHERE parent_id = %s AND status = 'approval'",
+        lambda rows: rows[0][0] == 2,
+        timeout=180,
+        params=(goal,),
+    )
+    with psycopg.connect(db_url) as conn:
+        subs = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM agentos.tasks WHERE parent_id = %s AND approval = 'human' "
+                "ORDER BY id",
+                (goal,),
+            )
+        ]
+        status = conn.execute("SELECT status::text FROM agentos.tasks WHERE id = %s", (goal,))
+        assert status.fetchone() != ("done",)
+    assert len(subs) == 2
+    for sub in subs:
+        r = cli("task", "approve", str(sub))
+        assert r.returncode == 0, r.stderr
+    _status(wait_for, goal, "done", timeout=120)
+    repo = Path(team_env["AGENTOS_HOME"]) / "workspace"
+    merges = _git(repo, "log", "--merges", "--format=%s", "main")
+    assert all(f"Merge task #{sub}" in merges for sub in subs)
