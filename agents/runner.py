@@ -25,11 +25,17 @@ from pathlib import Path
 from typing import Any
 
 from agentos.agents import checks
-from agentos.agents.config import AgentSettings, RoleConfig, load_role
+from agentos.agents.config import (
+    AgentSettings,
+    RoleConfig,
+    available_roles,
+    load_role,
+    with_agent_model,
+)
 from agentos.agents.llm import LLMClient, ensure_litellm
 from agentos.agents.loop import Loop, Stage, StageOutcome
 from agentos.agents.workspace import Workspace, branch_name
-from agentos.kernel import bus, errors, schedules, tasks
+from agentos.kernel import bus, errors, roster, schedules, tasks
 from agentos.kernel import memory as kmemory
 from agentos.kernel import messages as kmessages
 from agentos.kernel.db import Kernel
@@ -105,7 +111,7 @@ class AgentRuntime:
 
         watcher = asyncio.create_task(watch_lost())
         try:
-            stage, round_key, tvars = await self._stage_for(task, work.agent)
+            stage, round_key, tvars, role = await self._stage_for(task, work.agent)
             worktree = await self.workspace.worktree(task.id)
             refs_before = await self.workspace.refs_snapshot() if stage == "work" else None
             if stage == "review":
@@ -117,7 +123,7 @@ class AgentRuntime:
             st = Stage(
                 kernel=self.kernel,
                 settings=self.settings,
-                role=self.role,
+                role=role,
                 agent=work.agent,
                 task=task,
                 stage=stage,
@@ -134,7 +140,7 @@ class AgentRuntime:
                 },
                 refs_before=refs_before,
             )
-            if self.role.executor != "builtin" and stage in ("work", "review"):
+            if role.executor != "builtin" and stage in ("work", "review"):
                 from agentos.agents import executors
 
                 run = executors.run_work_stage if stage == "work" else executors.run_review_stage
@@ -200,11 +206,17 @@ class AgentRuntime:
             async with self.kernel.connection() as conn:
                 await tasks.release(conn, task, reason=reason)
 
-    async def _stage_for(self, task: Task, agent: str) -> tuple[str, str, dict[str, Any]]:
+    async def _stage_for(
+        self, task: Task, agent: str
+    ) -> tuple[str, str, dict[str, Any], RoleConfig]:
         async with self.kernel.connection() as conn:
             memory = await kmemory.read_memory(conn, agent)
             msgs = await kmessages.list_messages(conn, task_id=task.id, limit=kmessages.MAX_LIST)
             children = await tasks.list_tasks(conn, parent_id=task.id)
+            extra = await roster.overrides(conn, agent)
+        # the agent's own model and instructions sit on top of its role's (read per task,
+        # so `agentos agent edit` takes effect at the agent's next task)
+        role = with_agent_model(self.role, self.settings, extra.model if extra else None)
         tdict = task.model_dump(mode="json")
         base = {
             "agent": agent,
@@ -212,6 +224,8 @@ class AgentRuntime:
             "memory": memory,
             "branch": branch_name(task.id),
             "base_branch": self.workspace.base_branch,
+            "instructions": extra.instructions if extra else "",
+            "skills": extra.skills if extra else [],
         }
         feedback = [m.body for m in msgs if m.kind == "review"]
         others = [
@@ -220,7 +234,7 @@ class AgentRuntime:
             if m.kind != "review"
         ]
         if task.status == TaskStatus.review:
-            return "review", f"rejections={task.rejections}", {**base, "messages": others}
+            return "review", f"rejections={task.rejections}", {**base, "messages": others}, role
         if self.role.stage == "plan":
             done = [c for c in children if c.status == TaskStatus.done]
             key = f"children={len(children)},done={len(done)}"
@@ -230,11 +244,13 @@ class AgentRuntime:
                 "plan",
                 key,
                 {**base, "subtasks": subtasks, "all_done": all_done, "messages": others},
+                role,
             )
         return (
             "work",
             f"rejections={task.rejections}",
             {**base, "feedback": feedback, "messages": others},
+            role,
         )
 
     async def check_command(self) -> tuple[str | None, str]:
@@ -389,7 +405,7 @@ class AgentProcess:
             await admin.close()
 
     async def _open(self) -> Kernel:
-        slots = sum(n or role.concurrency for role, _, n in self.specs)
+        slots = sum(role.concurrency if n is None else n for role, _, n in self.specs)
         await self._migrate()
         kernel = await Kernel(self.settings, agent=True).open(
             min_size=1, max_size=max(4, slots * 2 + 2)
@@ -409,8 +425,15 @@ class AgentProcess:
         sandbox = await asyncio.to_thread(sandbox_status)
         # said at start: without a sandbox the shell tool and executors refuse to run
         (log.info if sandbox.available else log.warning)("%s", sandbox.describe())
+        # roles only defined agents have (`agentos agent create --role R`) run too, with
+        # no agents of their own, when this process hosts a team
+        if len(self.specs) > 1:
+            have = [(r.name, name, n or 0) for r, name, n in self.specs]
+            for extra in await _defined_only_roles(kernel, self.settings, have):
+                self.specs.append((load_role(extra, self.settings), None, 0))
         for role, name, n in self.specs:
-            names = default_names(role.name, name, n or role.concurrency)
+            count = role.concurrency if n is None else n
+            names = default_names(role.name, name, count) if count else []
             runtime = AgentRuntime(kernel, self.settings, role, workspace)
             if role.heartbeat is not None:
                 await _ensure_heartbeat(kernel, role)
@@ -447,6 +470,14 @@ class AgentProcess:
         lead_stop = asyncio.Event()  # leases are released after the hosts stopped
         for part in self.parts:
             background.append(asyncio.create_task(part.host.run(), name=f"host-{part.role.name}"))
+            background.append(
+                asyncio.create_task(
+                    _host_defined_agents(
+                        kernel, part.host, part.role.name, stop, self.settings.poll_interval * 3
+                    ),
+                    name=f"defined-agents-{part.role.name}",
+                )
+            )
             if part.leadership is not None:
                 background.append(
                     asyncio.create_task(
@@ -542,6 +573,60 @@ async def serve_team(
     so its supervisor restarts it."""
     process = AgentProcess(settings, list(roles), health_port=health_port)
     return await process.run(_stop_on_signals())
+
+
+async def _defined_only_roles(
+    kernel: Kernel, settings: AgentSettings, roles: list[tuple[str, str | None, int]]
+) -> list[str]:
+    """Roles of defined agents that the team does not run yet and this machine can load."""
+    async with kernel.connection() as conn:
+        wanted = await roster.defined_roles(conn)
+    have = {r for r, _, _ in roles}
+    known = set(available_roles(settings))
+    missing = [r for r in wanted if r not in have and r not in known]
+    if missing:
+        log.warning(
+            "defined agents have roles this machine has no file for (%s); they wait for a "
+            "process of their role",
+            ", ".join(missing),
+        )
+    return [r for r in wanted if r not in have and r in known]
+
+
+MAX_DEFINED_PER_PROCESS = 64
+
+
+async def _host_defined_agents(
+    kernel: Kernel, host: AgentHost, role: str, stop: asyncio.Event, every: float
+) -> None:
+    """Host the role's defined agents no live session hosts, as slots of this process;
+    give back those removed or moved to another role (once they are idle)."""
+    await host.ready.wait()
+    adopted: list[str] = []
+    while not stop.is_set():
+        session = host.session_id
+        try:
+            if session is not None:
+                async with kernel.connection() as conn:
+                    if adopted:
+                        keep = set(await roster.still_hosted(conn, session, role, adopted))
+                        for gone in [a for a in adopted if a not in keep]:
+                            if host.drop_agent(gone):
+                                await roster.release(conn, session, gone)
+                                adopted.remove(gone)
+                                log.info("%s: no longer hosted here (removed or moved)", gone)
+                    room = MAX_DEFINED_PER_PROCESS - len(adopted)
+                    new = await roster.adopt(conn, session, role, limit=room) if room > 0 else []
+                if new:
+                    host.add_agents(new)
+                    adopted.extend(new)
+                    log.info("%s agents hosted here as well: %s", role, ", ".join(new))
+        except Exception as exc:  # never the reason a host stops: try again later
+            log.warning(
+                "defined agents of %s: %s", role, str(exc).splitlines()[0] if str(exc) else exc
+            )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=max(every, 0.5))
 
 
 async def _scale(

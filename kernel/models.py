@@ -86,6 +86,7 @@ class TaskStatus(enum.StrEnum):
     assigned = "assigned"
     in_progress = "in_progress"
     review = "review"
+    approval = "approval"  # approved by review; the merge waits for a person
     done = "done"
     blocked = "blocked"
     failed = "failed"
@@ -93,6 +94,7 @@ class TaskStatus(enum.StrEnum):
 
 
 TERMINAL = {TaskStatus.done}
+APPROVALS = ("auto", "human")
 RETRYABLE = {TaskStatus.failed, TaskStatus.blocked, TaskStatus.cancelled}
 
 
@@ -129,6 +131,7 @@ class Task(BaseModel):
     started_at: dt.datetime | None
     completed_at: dt.datetime | None
     budget_usd: float | None = None
+    approval: str | None = None  # 'human' | 'auto' | None (the review role decides)
     depends_on: list[int] = Field(default_factory=list)
 
 
@@ -148,6 +151,14 @@ class NewTask(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     # USD for the task's LLM calls (None: the role's task_budget_usd); numeric(14, 6)
     budget_usd: float | None = Field(default=None, gt=0, le=99_999_999, allow_inf_nan=False)
+    approval: str | None = None
+
+    @field_validator("approval")
+    @classmethod
+    def _approval(cls, v: str | None) -> str | None:
+        if v is not None and v not in APPROVALS:
+            raise ValueError(f"must be one of {', '.join(APPROVALS)} (or unset), not {v!r}")
+        return v
 
     @field_validator("title")
     @classmethod

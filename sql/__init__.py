@@ -3,7 +3,8 @@
 Migrations are files named NNN_title.sql, applied in order. Queries live in
 queries.sql as named blocks (`-- name: claim_jobs`, a one-line description, the SQL)
 and are loaded once by name; Python never builds SQL by concatenating strings.
-Mission control's reads sit in tui.sql, in the same format (run by kernel.views).
+Mission control's reads sit in tui.sql, in the same format (run by kernel.views), and
+what people do to the team (approvals, agents as data) in admin.sql.
 """
 
 from __future__ import annotations
@@ -77,3 +78,13 @@ def tui_queries() -> dict[str, str]:
 def tui_query(name: str) -> str:
     """One named read of tui.sql; KeyError names the missing query."""
     return tui_queries()[name]
+
+
+def admin_queries() -> dict[str, str]:
+    """The named statements of admin.sql: approvals and agents as data (run by the kernel)."""
+    return _blocks("admin.sql")
+
+
+def admin_query(name: str) -> str:
+    """One named statement of admin.sql; KeyError names the missing one."""
+    return admin_queries()[name]

@@ -4,10 +4,10 @@
 -- name: insert_task
 -- Create a task; triggers record the activity and enqueue its work.
 INSERT INTO agentos.tasks (title, description, acceptance, role, review_role, assignee, priority,
-                           parent_id, max_attempts, created_by, metadata, budget_usd)
+                           parent_id, max_attempts, created_by, metadata, budget_usd, approval)
 VALUES (%(title)s, %(description)s, %(acceptance)s, %(role)s, %(review_role)s, %(assignee)s,
         %(priority)s, %(parent_id)s, %(max_attempts)s, %(created_by)s, %(metadata)s,
-        %(budget_usd)s)
+        %(budget_usd)s, %(approval)s)
 RETURNING *;
 
 -- name: insert_dependency

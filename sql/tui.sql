@@ -11,7 +11,7 @@
 -- plus %(qid)s when the text is a task id (`12` or `#12`).
 
 -- name: header_stats
--- Agents online / registered, tasks done today, spend today.
+-- Agents online / registered, tasks done today, spend today, what waits for a person.
 SELECT
   (SELECT count(*) FROM agentos.agents) AS registered,
   (SELECT count(*) FROM agentos.agents a JOIN agentos.agent_sessions s ON s.id = a.session_id
@@ -20,7 +20,8 @@ SELECT
   (SELECT count(*) FROM agentos.tasks
     WHERE status = 'done' AND completed_at >= %(day)s) AS done_today,
   (SELECT coalesce(sum(cost_usd), 0) FROM agentos.llm_calls
-    WHERE created_at >= %(day)s) AS spend_today;
+    WHERE created_at >= %(day)s) AS spend_today,
+  (SELECT count(*) FROM agentos.awaiting_people) AS awaiting;
 
 -- name: agents
 -- Agents with liveness judged at %(now)s, their current task and today's spend.
@@ -83,12 +84,20 @@ UNION ALL
 (SELECT 4, t.id, t.status::text, t.priority, left(t.title, 200), t.role,
         coalesce(t.lease_agent, t.assignee), t.created_at, t.updated_at, t.attempts, t.max_attempts
  FROM agentos.tasks t
+ WHERE t.status = 'approval'
+   AND (%(like)s::text IS NULL OR t.title ILIKE %(like)s OR t.role ILIKE %(like)s
+        OR coalesce(t.lease_agent, t.assignee, '') ILIKE %(like)s OR t.id = %(qid)s::bigint)
+ ORDER BY t.updated_at, t.id LIMIT %(l4)s)
+UNION ALL
+(SELECT 5, t.id, t.status::text, t.priority, left(t.title, 200), t.role,
+        coalesce(t.lease_agent, t.assignee), t.created_at, t.updated_at, t.attempts, t.max_attempts
+ FROM agentos.tasks t
  WHERE t.status = 'done'
    AND (%(like)s::text IS NULL OR t.title ILIKE %(like)s OR t.role ILIKE %(like)s
         OR coalesce(t.lease_agent, t.assignee, '') ILIKE %(like)s OR t.id = %(qid)s::bigint)
- ORDER BY t.completed_at DESC NULLS LAST, t.id DESC LIMIT %(l4)s)
+ ORDER BY t.completed_at DESC NULLS LAST, t.id DESC LIMIT %(l5)s)
 UNION ALL
-(SELECT 5, t.id, t.status::text, t.priority, left(t.title, 200), t.role,
+(SELECT 6, t.id, t.status::text, t.priority, left(t.title, 200), t.role,
         coalesce(t.lease_agent, t.assignee), t.created_at, t.updated_at, t.attempts, t.max_attempts
  FROM agentos.tasks t
  WHERE t.status IN ('blocked', 'failed', 'cancelled')
@@ -96,7 +105,7 @@ UNION ALL
         OR coalesce(t.lease_agent, t.assignee, '') ILIKE %(like)s OR t.id = %(qid)s::bigint)
  ORDER BY array_position(ARRAY['blocked', 'failed', 'cancelled']::agentos.task_status[], t.status),
           t.updated_at DESC, t.id DESC
- LIMIT %(l5)s);
+ LIMIT %(l6)s);
 
 -- name: feed
 -- The newest activities under the filter, newest first.

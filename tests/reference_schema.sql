@@ -13,6 +13,7 @@ CREATE TYPE agentos.task_status AS ENUM (
     'assigned',
     'in_progress',
     'review',
+    'approval',
     'done',
     'blocked',
     'failed',
@@ -35,6 +36,50 @@ BEGIN
         WHERE l.holder = excluded.holder OR l.expires_at < v_now
     RETURNING holder INTO v_holder;
     RETURN v_holder IS NOT DISTINCT FROM p_holder;
+END;
+$$;
+CREATE FUNCTION agentos.adopt_agents(p_session uuid, p_role text, p_limit integer DEFAULT 64) RETURNS SETOF text
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_name text;
+    v_host uuid;
+    n      integer := 0;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM agentos.agent_sessions
+                   WHERE id = p_session AND status = 'running') THEN
+        RETURN;
+    END IF;
+    FOR v_name, v_host IN
+        SELECT a.name, a.session_id FROM agentos.agents a
+        WHERE a.defined AND a.role = p_role AND a.session_id IS DISTINCT FROM p_session
+        ORDER BY a.id
+        FOR NO KEY UPDATE SKIP LOCKED
+    LOOP
+        EXIT WHEN n >= p_limit;
+        CONTINUE WHEN v_host IS NOT NULL AND EXISTS (
+            SELECT 1 FROM agentos.agent_sessions s
+            WHERE s.id = v_host AND agentos.session_alive(s.status, s.heartbeat_at, s.lease_seconds));
+        UPDATE agentos.agents
+        SET session_id = p_session, status = 'idle', current_task_id = NULL,
+            last_heartbeat = now(), updated_at = now()
+        WHERE name = v_name;
+        UPDATE agentos.agent_sessions SET agents = array_append(agents, v_name)
+        WHERE id = p_session AND NOT (v_name = ANY(agents));
+        n := n + 1;
+        RETURN NEXT v_name;
+    END LOOP;
+END;
+$$;
+CREATE FUNCTION agentos.agents_after_delete() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM agentos.record_activity('agent.removed', NULL, 'agent ' || OLD.name || ' removed',
+        jsonb_build_object('agent', OLD.name, 'role', OLD.role));
+    PERFORM agentos.notify_once('agentos_agent',
+        jsonb_build_object('name', OLD.name, 'status', 'removed'));
+    RETURN NULL;
 END;
 $$;
 CREATE FUNCTION agentos.agents_after_write() RETURNS trigger
@@ -88,6 +133,8 @@ CREATE TABLE agentos.tasks (
     started_at timestamp with time zone,
     completed_at timestamp with time zone,
     budget_usd numeric(14,6),
+    approval text,
+    CONSTRAINT tasks_approval_check CHECK ((approval = ANY (ARRAY['auto'::text, 'human'::text]))),
     CONSTRAINT tasks_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT tasks_budget_is_a_number CHECK ((budget_usd <> 'NaN'::numeric)),
     CONSTRAINT tasks_budget_usd_check CHECK ((budget_usd >= (0)::numeric)),
@@ -450,6 +497,15 @@ BEGIN
         jsonb_build_object('id', v_id, 'kind', p_kind, 'task', p_task));
     RETURN v_id;
 END;
+$$;
+CREATE FUNCTION agentos.release_agent(p_session uuid, p_name text) RETURNS void
+    LANGUAGE sql
+    AS $$
+    UPDATE agentos.agents SET session_id = NULL, status = 'offline', current_task_id = NULL,
+           updated_at = now()
+    WHERE name = p_name AND session_id = p_session;
+    UPDATE agentos.agent_sessions SET agents = array_remove(agents, p_name)
+    WHERE id = p_session;
 $$;
 CREATE FUNCTION agentos.release_leadership(p_duty text, p_holder uuid) RETURNS void
     LANGUAGE sql
@@ -851,6 +907,16 @@ BEGIN
     RETURN NULL;
 END;
 $$;
+CREATE FUNCTION agentos.tasks_inherit_approval() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF NEW.approval IS NULL AND NEW.parent_id IS NOT NULL THEN
+        SELECT p.approval INTO NEW.approval FROM agentos.tasks p WHERE p.id = NEW.parent_id;
+    END IF;
+    RETURN NEW;
+END;
+$$;
 CREATE FUNCTION agentos.tasks_release_reservations() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -945,6 +1011,15 @@ CREATE TABLE agentos.agents (
     memory text DEFAULT ''::text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    defined boolean DEFAULT false NOT NULL,
+    description text DEFAULT ''::text NOT NULL,
+    model_override text,
+    instructions text DEFAULT ''::text NOT NULL,
+    skills text[] DEFAULT '{}'::text[] NOT NULL,
+    created_by text,
+    CONSTRAINT agents_description_check CHECK (((length(description) <= 2000) AND (description !~ '[\x01-\x08\x0b-\x1f\x7f-\x9f]'::text))),
+    CONSTRAINT agents_instructions_check CHECK (((length(instructions) <= 20000) AND (instructions !~ '[\x01-\x08\x0b-\x1f\x7f-\x9f]'::text))),
+    CONSTRAINT agents_model_override_check CHECK ((model_override ~ '^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$'::text)),
     CONSTRAINT agents_name_check CHECK ((name ~ '^[a-z0-9][a-z0-9_.-]{0,62}$'::text)),
     CONSTRAINT agents_role_check CHECK ((role ~ '^[a-z][a-z0-9_-]{0,31}$'::text)),
     CONSTRAINT agents_status_check CHECK ((status = ANY (ARRAY['idle'::text, 'working'::text, 'offline'::text])))
@@ -973,6 +1048,33 @@ ALTER TABLE agentos.agents ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     NO MAXVALUE
     CACHE 1
 );
+CREATE VIEW agentos.awaiting_people AS
+ SELECT t.id,
+    t.title,
+    'merge'::text AS waits_for,
+    ((t.metadata -> 'approval'::text) ->> 'reason'::text) AS reason,
+    ((t.metadata -> 'approval'::text) ->> 'reviewer'::text) AS reviewer,
+    ((t.metadata -> 'approval'::text) ->> 'comment'::text) AS comment,
+    (((t.metadata -> 'approval'::text) ->> 'files'::text))::integer AS files,
+    (((t.metadata -> 'approval'::text) ->> 'added'::text))::integer AS added,
+    (((t.metadata -> 'approval'::text) ->> 'deleted'::text))::integer AS deleted,
+    t.updated_at AS since
+   FROM agentos.tasks t
+  WHERE (t.status = 'approval'::agentos.task_status)
+UNION ALL
+ SELECT t.id,
+    t.title,
+    'budget'::text AS waits_for,
+    t.error AS reason,
+    NULL::text AS reviewer,
+    NULL::text AS comment,
+    NULL::integer AS files,
+    NULL::integer AS added,
+    NULL::integer AS deleted,
+    t.updated_at AS since
+   FROM agentos.tasks t
+  WHERE ((t.status = 'blocked'::agentos.task_status) AND (t.error ~~ 'budget exhausted: task:%'::text))
+  ORDER BY 10, 1;
 CREATE TABLE agentos.task_dependencies (
     task_id bigint NOT NULL,
     depends_on_id bigint NOT NULL,
@@ -1371,6 +1473,7 @@ CREATE INDEX activities_actor_idx ON agentos.activities USING btree (actor, id) 
 CREATE INDEX activities_created_idx ON agentos.activities USING btree (created_at);
 CREATE INDEX activities_task_idx ON agentos.activities USING btree (task_id, id) WHERE (task_id IS NOT NULL);
 CREATE INDEX agent_sessions_running_idx ON agentos.agent_sessions USING btree (heartbeat_at) WHERE (status = 'running'::text);
+CREATE INDEX agents_defined_idx ON agentos.agents USING btree (role, id) WHERE defined;
 CREATE INDEX budget_reservations_lease_idx ON agentos.budget_reservations USING btree (lease_token) WHERE (lease_token IS NOT NULL);
 CREATE INDEX llm_calls_agent_day_idx ON agentos.llm_calls USING btree (agent, created_at);
 CREATE INDEX llm_calls_task_idx ON agentos.llm_calls USING btree (task_id) WHERE (task_id IS NOT NULL);
@@ -1412,6 +1515,7 @@ CREATE OR REPLACE VIEW agentos.cost_per_task AS
      LEFT JOIN agentos.llm_calls c ON ((c.task_id = t.id)))
   GROUP BY t.id
   ORDER BY COALESCE(sum(c.cost_usd), (0)::numeric) DESC, t.id;
+CREATE TRIGGER agents_after_delete AFTER DELETE ON agentos.agents FOR EACH ROW EXECUTE FUNCTION agentos.agents_after_delete();
 CREATE TRIGGER agents_after_write AFTER INSERT OR UPDATE OF status, current_task_id, session_id ON agentos.agents FOR EACH ROW EXECUTE FUNCTION agentos.agents_after_write();
 CREATE TRIGGER messages_after_insert AFTER INSERT ON agentos.messages FOR EACH ROW EXECUTE FUNCTION agentos.messages_after_insert();
 CREATE TRIGGER steps_after_insert AFTER INSERT ON agentos.steps FOR EACH ROW EXECUTE FUNCTION agentos.steps_after_insert();
@@ -1420,6 +1524,7 @@ CREATE TRIGGER task_dependencies_withdraw AFTER INSERT ON agentos.task_dependenc
 CREATE TRIGGER tasks_after_write AFTER INSERT OR UPDATE ON agentos.tasks FOR EACH ROW EXECUTE FUNCTION agentos.tasks_after_write();
 CREATE TRIGGER tasks_check_transition BEFORE INSERT OR UPDATE ON agentos.tasks FOR EACH ROW EXECUTE FUNCTION agentos.tasks_before_write();
 CREATE TRIGGER tasks_free_agent AFTER UPDATE ON agentos.tasks FOR EACH ROW WHEN (((old.lease_token IS NOT NULL) AND (new.lease_token IS NULL))) EXECUTE FUNCTION agentos.tasks_free_agent();
+CREATE TRIGGER tasks_inherit_approval BEFORE INSERT ON agentos.tasks FOR EACH ROW EXECUTE FUNCTION agentos.tasks_inherit_approval();
 CREATE TRIGGER tasks_release_reservations AFTER UPDATE ON agentos.tasks FOR EACH ROW WHEN (((old.lease_token IS NOT NULL) AND (old.lease_token IS DISTINCT FROM new.lease_token))) EXECUTE FUNCTION agentos.tasks_release_reservations();
 CREATE TRIGGER tg_pgqueuer_changed AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON agentos.pgqueuer FOR EACH STATEMENT EXECUTE FUNCTION agentos.fn_pgqueuer_changed();
 ALTER TABLE ONLY agentos.agents

@@ -90,7 +90,10 @@ class MissionControl(App[None]):
         Binding("ctrl+r", "resync", "Re-read", show=False),
         Binding("a", "focus_agents", "Agents", show=False),
         Binding("f", "focus_feed", "Activity", show=False),
-        *(Binding(str(i + 1), f"column({i})", f"Column {i + 1}", show=False) for i in range(6)),
+        *(
+            Binding(str(i + 1), f"column({i})", f"Column {i + 1}", show=False)
+            for i in range(len(model.COLUMNS))
+        ),
     ]
 
     def __init__(

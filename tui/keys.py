@@ -8,7 +8,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         (
             ("← → or h l", "previous / next board column"),
             ("↑ ↓ or j k", "previous / next card or row"),
-            ("1 … 6", "jump to a board column"),
+            ("1 … 7", "jump to a board column"),
             ("a / f", "jump to the agents panel / the activity feed"),
             ("tab, shift+tab", "next / previous panel"),
             ("enter", "open the task (a card, an agent's task, an activity's task)"),

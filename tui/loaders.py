@@ -64,6 +64,7 @@ async def load_header(conn: Conn, now: dt.datetime) -> model.HeaderStats:
         ),
         done_today=row["done_today"],
         spend_today=Decimal(row["spend_today"]),
+        awaiting=row["awaiting"],
     )
 
 

@@ -12,13 +12,15 @@ from decimal import Decimal
 from typing import Any
 
 # The board's columns: key, title, short title (narrow screens), the task states shown
-# there. The last column holds exactly the states `retry` applies to (blocked, failed,
-# cancelled): what needs a person.
+# there. `approval` holds reviewed work whose merge waits for a person (`agentos task
+# approve`); the last column holds exactly the states `retry` applies to (blocked,
+# failed, cancelled).
 COLUMNS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("inbox", "inbox", "inbox", ("inbox",)),
-    ("assigned", "assigned", "assigned", ("assigned",)),
+    ("assigned", "assigned", "assign", ("assigned",)),
     ("in_progress", "in progress", "in prog", ("in_progress",)),
     ("review", "review", "review", ("review",)),
+    ("approval", "approval", "approve", ("approval",)),
     ("done", "done", "done", ("done",)),
     ("stuck", "blocked/failed", "blk/fail", ("blocked", "failed", "cancelled")),
 )
@@ -45,13 +47,15 @@ class QueueDepth:
 
 @dataclass(frozen=True)
 class HeaderStats:
-    """The header line: agents online / registered, queues, done and spend today."""
+    """The header line: agents online / registered, queues, what waits for a person,
+    done and spend today."""
 
     registered: int
     online: int
     queues: tuple[QueueDepth, ...]
     done_today: int
     spend_today: Decimal
+    awaiting: int = 0  # merges to approve and budgets to raise: what waits for a person
 
 
 @dataclass(frozen=True)

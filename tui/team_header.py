@@ -1,4 +1,5 @@
-"""The header line: who is online, what is queued, what got done and spent today."""
+"""The header line: who is online, what is queued, what waits for a person, what got
+done and spent today."""
 
 from __future__ import annotations
 
@@ -60,6 +61,9 @@ class TeamHeader(Static):
                 t.append(str(q.ready), style="bold")
                 if q.waiting:
                     t.append(f"+{q.waiting}", style="dim")
+            if s.awaiting:  # a held merge or a spent budget: a person's turn
+                t.append(" │ ", style="dim")
+                t.append(f"{s.awaiting} waiting for you", style="bold yellow")
             t.append(" │ today ", style="dim")
             t.append(fmt.count(s.done_today), style="bold green")
             t.append(" done ", style="dim")
