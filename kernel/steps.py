@@ -78,8 +78,17 @@ async def append(
             await conn.execute(
                 "INSERT INTO agentos.steps (task_id, stage, seq, agent, attempt, kind, tool_name, "
                 "tool_call_id, content) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
-                (task_id, stage, seq, agent, attempt, kind, tool_name, tool_call_id,
-                 Jsonb(content)),
+                (
+                    task_id,
+                    stage,
+                    seq,
+                    agent,
+                    attempt,
+                    kind,
+                    tool_name,
+                    tool_call_id,
+                    Jsonb(content),
+                ),
             )
         ).fetchone()
     return Step.model_validate(row)
