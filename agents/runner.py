@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from agentos.agents import checks
-from agentos.agents.actions import Actions
 from agentos.agents.config import AgentSettings, RoleConfig, load_role
 from agentos.agents.conversation import Answerer
 from agentos.agents.llm import LLMClient, ensure_litellm
@@ -64,7 +63,6 @@ class AgentRuntime:
         self.workspace = workspace
         self.llm = LLMClient(kernel, settings)
         self.tools = get_tools(role.tools)
-        self.actions = Actions(workspace)
         self.stops: dict[int, asyncio.Event] = {}
         self.answerer = Answerer(kernel, role, self.llm)
         self.mail: dict[str, asyncio.Event] = {}  # agents at work: set when mail wakes them
@@ -137,7 +135,7 @@ class AgentRuntime:
                 llm=self.llm,
                 tools=self.tools,
                 template_vars=tvars,
-                actions=self.actions,
+                workspace=self.workspace,
                 stop=stop,
                 tool_extra={
                     "base_branch": self.workspace.base_branch,
@@ -235,7 +233,7 @@ class AgentRuntime:
         ]
         if task.status == TaskStatus.review:
             return "review", f"rejections={task.rejections}", {**base, "messages": others}
-        if self.role.name == "orchestrator" or task.role == "orchestrator":
+        if self.role.stage == "plan":
             done = [c for c in children if c.status == TaskStatus.done]
             key = f"children={len(children)},done={len(done)}"
             subtasks = [c.model_dump(mode="json") for c in children]
@@ -299,7 +297,7 @@ class AgentRuntime:
         act = work.activation
         assert act is not None
         await self.answerer.answer_pending(work.agent)
-        if act.kind == "heartbeat" and self.role.name == "orchestrator":
+        if act.kind == "heartbeat" and self.role.stage == "plan":
             await self._replan_stuck_goals(work.agent)
 
     async def _replan_stuck_goals(self, agent: str) -> None:
