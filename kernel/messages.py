@@ -280,6 +280,29 @@ async def conversation(
 
 
 @translated
+async def thread(
+    conn: Conn, thread_id: int, *, reader: str, limit: int = MAX_LIST
+) -> list[Message]:
+    """A whole thread (its first messages, up to limit), oldest first, read flags for reader."""
+    _check_limit(limit)
+    rows = await (
+        await conn.execute(
+            query("thread_messages"), {"thread": thread_id, "me": reader, "limit": limit}
+        )
+    ).fetchall()
+    return [_msg(r) for r in rows]
+
+
+@translated
+async def by_ids(conn: Conn, ids: list[int]) -> dict[int, Message]:
+    """Messages by id (those that exist)."""
+    if not ids:
+        return {}
+    rows = await (await conn.execute(query("messages_by_ids"), {"ids": list(ids)})).fetchall()
+    return {int(r["id"]): _msg(r) for r in rows}
+
+
+@translated
 async def unread_count(conn: Conn, reader: str) -> int:
     """How many of the reader's mail they have not read."""
     row = await (await conn.execute(query("unread_count"), {"me": reader})).fetchone()

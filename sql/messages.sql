@@ -190,3 +190,19 @@ SELECT c.*, coalesce((SELECT array_agg(cm.member ORDER BY cm.member)
 FROM agentos.channels c
 ORDER BY c.name
 LIMIT %(limit)s;
+
+-- name: thread_messages
+-- A whole thread, oldest first, each row saying whether the reader has read it.
+SELECT m.*, c.name AS channel, agentos.message_read_by(m, %(me)s) AS read
+FROM agentos.messages m
+LEFT JOIN agentos.channels c ON c.id = m.channel_id
+WHERE m.thread_id = %(thread)s
+ORDER BY m.id
+LIMIT %(limit)s;
+
+-- name: messages_by_ids
+-- Messages by id (what activity lines point to).
+SELECT m.*, c.name AS channel FROM agentos.messages m
+LEFT JOIN agentos.channels c ON c.id = m.channel_id
+WHERE m.id = ANY(%(ids)s::bigint[])
+ORDER BY m.id;
