@@ -92,23 +92,10 @@ def test_mypy_strict_on_the_whole_package(tmp_path: Path) -> None:
     for sub in ("kernel", "agents", "tools", "sql", "cli", "tui"):
         (pkg / sub).symlink_to(ROOT / sub)
     env = {**os.environ, "MYPYPATH": str(tmp_path)}
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--config-file",
-            str(ROOT / "pyproject.toml"),
-            "--cache-dir",
-            str(tmp_path / ".mypy_cache"),
-            "-p",
-            "agentos",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-    )
+    r = subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"),
+                        "--cache-dir", str(tmp_path / ".mypy_cache"),
+                        "-p", "agentos"],
+                       capture_output=True, text=True, cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
 
 

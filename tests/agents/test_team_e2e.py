@@ -82,14 +82,8 @@ def test_demo_goal_is_planned_built_reviewed_and_merged(spawn, wait_for, team_en
         json.loads(ln) for ln in _cli(team_env, "log", "--json", "-n", "1000").stdout.splitlines()
     ]
     kinds = [e["kind"] for e in log]
-    for kind in (
-        "task.created",
-        "task.in_progress",
-        "agent.step",
-        "task.review",
-        "task.merged",
-        "task.done",
-    ):
+    for kind in ("task.created", "task.in_progress", "agent.step", "task.review", "task.merged",
+                 "task.done"):
         assert kind in kinds, kind
     steps = [e["message"] for e in log if e["kind"] == "agent.step"]
     assert any(m.startswith("write_file(greetings.py)") for m in steps), steps
@@ -249,34 +243,23 @@ async def test_the_leading_orchestrator_scales_workers_from_queue_depth(kernel) 
     assert calls and calls[0] == (3, 0, True)
 
 
-def test_pods_with_separate_disks_share_work_through_a_git_remote(
-    spawn, wait_for, team_env, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+def test_pods_with_separate_disks_share_work_through_a_git_remote(spawn, wait_for, team_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Worker and reviewer on different AGENTOS_HOMEs (as pods), one bare remote."""
     remote = tmp_path / "origin.git"
     seed = tmp_path / "seed"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
     subprocess.run(["git", "init", "-q", "-b", "main", str(seed)], check=True)
     (seed / "README.md").write_text("# shared\n")
-    env = {
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@t",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@t",
-        "PATH": os.environ["PATH"],
-    }
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t", "PATH": os.environ["PATH"]}
     for args in (["add", "-A"], ["commit", "-qm", "init"], ["push", "-q", str(remote), "main"]):
         subprocess.run(["git", *args], cwd=seed, check=True, env=env)
     shared = {"AGENTOS_WORKSPACE_REMOTE": str(remote)}
     spawn("worker", "pod-worker", AGENTOS_HOME=str(tmp_path / "pod-w"), **shared)
     spawn("reviewer", "pod-reviewer", AGENTOS_HOME=str(tmp_path / "pod-r"), **shared)
     tid = json.loads(_cli(team_env, "task", "create", "Write shared notes", "--json").stdout)["id"]
-    wait_for(
-        "SELECT status::text FROM agentos.tasks WHERE id = %s",
-        lambda rows: rows[0][0] == "done",
-        timeout=120,
-        params=(tid,),
-    )
+    wait_for("SELECT status::text FROM agentos.tasks WHERE id = %s", lambda rows: rows[0][0] == "done",
+             timeout=120, params=(tid,))
     log = _git(remote, "log", "--format=%s", "main")
     assert f"Merge task #{tid}: Write shared notes" in log
     files = _git(remote, "ls-tree", "-r", "--name-only", "main")
@@ -286,12 +269,8 @@ def test_pods_with_separate_disks_share_work_through_a_git_remote(
 def test_task_show_prints_cost_and_the_transcript(spawn, wait_for, team_env) -> None:  # type: ignore[no-untyped-def]
     spawn("worker", "worker-1")
     tid = json.loads(_cli(team_env, "task", "create", "Write show notes", "--json").stdout)["id"]
-    wait_for(
-        "SELECT status::text FROM agentos.tasks WHERE id = %s",
-        lambda rows: rows[0][0] == "review",
-        timeout=60,
-        params=(tid,),
-    )
+    wait_for("SELECT status::text FROM agentos.tasks WHERE id = %s",
+             lambda rows: rows[0][0] == "review", timeout=60, params=(tid,))
     r = _cli(team_env, "task", "show", str(tid), "--steps")
     assert r.returncode == 0, r.stderr
     assert "llm: 4 calls" in r.stdout

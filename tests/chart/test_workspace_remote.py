@@ -10,13 +10,8 @@ pytest.importorskip("helm_python")
 
 
 def test_every_role_gets_the_workspace_remote_from_the_secret(chart: Any) -> None:
-    docs = chart.render(
-        {
-            "database": {"url": "postgresql://a:b@db:5432/agentos"},
-            "workspaceRemoteSecret": "team-git",
-            "workspaceRemoteSecretKey": "https-url",
-        }
-    )
+    docs = chart.render({"database": {"url": "postgresql://a:b@db:5432/agentos"},
+                   "workspaceRemoteSecret": "team-git", "workspaceRemoteSecretKey": "https-url"})
     seen = 0
     for name, spec in chart.pod_specs(docs):
         for c in spec["containers"]:
