@@ -104,6 +104,9 @@ CREATE INDEX messages_reply_idx ON agentos.messages (reply_to) WHERE reply_to IS
 CREATE INDEX messages_to_idx ON agentos.messages (to_agent, id) WHERE to_agent IS NOT NULL;
 CREATE INDEX messages_from_idx ON agentos.messages (from_agent, id);
 CREATE INDEX messages_woken_idx ON agentos.messages USING gin (woken);
+CREATE INDEX messages_mentions_idx ON agentos.messages USING gin (mentions);
+CREATE INDEX messages_broadcast_idx ON agentos.messages (id)
+    WHERE to_agent IS NULL AND task_id IS NULL AND channel_id IS NULL;
 
 -- ---------------------------------------------------------- read receipts ----
 
@@ -122,12 +125,13 @@ SELECT id, to_agent, read_at FROM agentos.messages
 WHERE read_at IS NOT NULL AND to_agent IS NOT NULL;
 
 -- The addressee's receipt is also the message's read_at (what older readers, and the
--- roles' heartbeat preconditions, look at).
+-- roles' heartbeat preconditions, look at). Screens showing unread counts are told.
 CREATE FUNCTION agentos.message_reads_after_insert() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE agentos.messages SET read_at = NEW.read_at
     WHERE id = NEW.message_id AND to_agent = NEW.reader AND read_at IS NULL;
+    PERFORM agentos.notify_once('agentos_message', jsonb_build_object('read_by', NEW.reader));
     RETURN NULL;
 END;
 $$;
@@ -254,6 +258,39 @@ LANGUAGE sql STABLE AS $$
                    WHERE r.message_id = m.id AND r.reader = p_reader)
 $$;
 
+-- Whether a message passed between a reader and someone else: one wrote to the other,
+-- the reader's message woke them, or they answered it to the reader.
+CREATE FUNCTION agentos.message_with(m agentos.messages, p_reader text, p_other text)
+RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT (m.from_agent = p_reader AND (m.to_agent = p_other OR p_other = ANY (m.woken)))
+        OR (m.from_agent = p_other AND m.to_agent = p_reader)
+        OR EXISTS (SELECT 1 FROM agentos.messages a
+                   WHERE a.reply_to = m.id AND a.from_agent = p_other AND a.to_agent = p_reader)
+$$;
+
+-- How many of a reader's mail (as message_for) they have not read, through the indexes:
+-- what a screen's header counts after every message.
+CREATE FUNCTION agentos.unread_for(p_reader text) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT count(*) FROM (
+        SELECT m.id FROM agentos.messages m WHERE m.to_agent = p_reader
+        UNION
+        SELECT m.id FROM agentos.messages m
+        WHERE m.to_agent IS NULL AND m.task_id IS NULL AND m.channel_id IS NULL
+        UNION
+        SELECT m.id FROM agentos.messages m WHERE m.mentions @> ARRAY[p_reader]
+        UNION
+        SELECT m.id FROM agentos.messages m
+        JOIN agentos.channel_members cm ON cm.channel_id = m.channel_id
+        WHERE cm.member = p_reader
+    ) mine
+    JOIN agentos.messages m ON m.id = mine.id
+    WHERE m.from_agent IS DISTINCT FROM p_reader
+      AND NOT EXISTS (SELECT 1 FROM agentos.message_reads r
+                      WHERE r.message_id = m.id AND r.reader = p_reader)
+$$;
+
 DO $$
 BEGIN
     -- 005's default privileges cover what this file creates for the agents' role; grant
@@ -264,7 +301,9 @@ BEGIN
         GRANT USAGE, SELECT, UPDATE ON SEQUENCE agentos.channels_id_seq TO agentos_agent;
         GRANT EXECUTE ON FUNCTION agentos.message_mentions(text),
             agentos.message_for(agentos.messages, text),
-            agentos.message_read_by(agentos.messages, text) TO agentos_agent;
+            agentos.message_read_by(agentos.messages, text),
+            agentos.message_with(agentos.messages, text, text),
+            agentos.unread_for(text) TO agentos_agent;
     END IF;
 EXCEPTION WHEN insufficient_privilege THEN
     NULL;

@@ -141,12 +141,7 @@ LEFT JOIN agentos.channels c ON c.id = m.channel_id
 WHERE m.id > %(after)s
   AND (%(task)s::bigint IS NULL OR m.task_id = %(task)s::bigint)
   AND (%(channel)s::bigint IS NULL OR m.channel_id = %(channel)s::bigint)
-  AND (%(with)s::text IS NULL
-       OR (m.from_agent = %(me)s AND (m.to_agent = %(with)s OR m.woken @> ARRAY[%(with)s::text]))
-       OR (m.from_agent = %(with)s AND m.to_agent = %(me)s)
-       OR m.id IN (SELECT a.reply_to FROM agentos.messages a
-                   WHERE a.from_agent = %(with)s AND a.to_agent = %(me)s
-                     AND a.reply_to IS NOT NULL))
+  AND (%(with)s::text IS NULL OR agentos.message_with(m, %(me)s, %(with)s::text))
   AND (%(task)s::bigint IS NOT NULL OR %(channel)s::bigint IS NOT NULL
        OR %(with)s::text IS NOT NULL
        OR m.from_agent = %(me)s OR agentos.message_for(m, %(me)s))
@@ -156,8 +151,7 @@ LIMIT %(limit)s;
 
 -- name: unread_count
 -- How many of a reader's mail they have not read.
-SELECT count(*) AS n FROM agentos.messages m
-WHERE agentos.message_for(m, %(me)s) AND NOT agentos.message_read_by(m, %(me)s);
+SELECT agentos.unread_for(%(me)s) AS n;
 
 -- name: insert_channel
 -- Create a channel.

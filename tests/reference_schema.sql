@@ -445,8 +445,17 @@ CREATE FUNCTION agentos.message_reads_after_insert() RETURNS trigger
 BEGIN
     UPDATE agentos.messages SET read_at = NEW.read_at
     WHERE id = NEW.message_id AND to_agent = NEW.reader AND read_at IS NULL;
+    PERFORM agentos.notify_once('agentos_message', jsonb_build_object('read_by', NEW.reader));
     RETURN NULL;
 END;
+$$;
+CREATE FUNCTION agentos.message_with(m agentos.messages, p_reader text, p_other text) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT (m.from_agent = p_reader AND (m.to_agent = p_other OR p_other = ANY (m.woken)))
+        OR (m.from_agent = p_other AND m.to_agent = p_reader)
+        OR EXISTS (SELECT 1 FROM agentos.messages a
+                   WHERE a.reply_to = m.id AND a.from_agent = p_other AND a.to_agent = p_reader)
 $$;
 CREATE FUNCTION agentos.messages_after_insert() RETURNS trigger
     LANGUAGE plpgsql
@@ -1032,6 +1041,26 @@ BEGIN
     RETURN t;
 END;
 $$;
+CREATE FUNCTION agentos.unread_for(p_reader text) RETURNS bigint
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT count(*) FROM (
+        SELECT m.id FROM agentos.messages m WHERE m.to_agent = p_reader
+        UNION
+        SELECT m.id FROM agentos.messages m
+        WHERE m.to_agent IS NULL AND m.task_id IS NULL AND m.channel_id IS NULL
+        UNION
+        SELECT m.id FROM agentos.messages m WHERE m.mentions @> ARRAY[p_reader]
+        UNION
+        SELECT m.id FROM agentos.messages m
+        JOIN agentos.channel_members cm ON cm.channel_id = m.channel_id
+        WHERE cm.member = p_reader
+    ) mine
+    JOIN agentos.messages m ON m.id = mine.id
+    WHERE m.from_agent IS DISTINCT FROM p_reader
+      AND NOT EXISTS (SELECT 1 FROM agentos.message_reads r
+                      WHERE r.message_id = m.id AND r.reader = p_reader)
+$$;
 CREATE TABLE agentos.activities (
     id bigint NOT NULL,
     created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
@@ -1534,8 +1563,10 @@ CREATE INDEX channel_members_member_idx ON agentos.channel_members USING btree (
 CREATE INDEX llm_calls_agent_day_idx ON agentos.llm_calls USING btree (agent, created_at);
 CREATE INDEX llm_calls_task_idx ON agentos.llm_calls USING btree (task_id) WHERE (task_id IS NOT NULL);
 CREATE INDEX message_reads_reader_idx ON agentos.message_reads USING btree (reader, message_id);
+CREATE INDEX messages_broadcast_idx ON agentos.messages USING btree (id) WHERE ((to_agent IS NULL) AND (task_id IS NULL) AND (channel_id IS NULL));
 CREATE INDEX messages_channel_idx ON agentos.messages USING btree (channel_id, id) WHERE (channel_id IS NOT NULL);
 CREATE INDEX messages_from_idx ON agentos.messages USING btree (from_agent, id);
+CREATE INDEX messages_mentions_idx ON agentos.messages USING gin (mentions);
 CREATE INDEX messages_reply_idx ON agentos.messages USING btree (reply_to) WHERE (reply_to IS NOT NULL);
 CREATE INDEX messages_task_idx ON agentos.messages USING btree (task_id, id) WHERE (task_id IS NOT NULL);
 CREATE INDEX messages_thread_idx ON agentos.messages USING btree (thread_id, id);
