@@ -357,3 +357,46 @@ def test_cli_wait_times_out_when_nobody_answers(cli_env: dict[str, str], db_url:
     assert r.returncode == 1
     assert r.stdout.startswith("sent message #") and "(woke w1)" in r.stdout
     assert "error: no answer within 1.5 s; message #" in r.stderr
+
+
+def test_cli_list_follow_prints_new_messages_as_they_come(
+    cli_env: dict[str, str], db_url: str
+) -> None:
+    import subprocess
+    import sys
+    import time
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO agentos.agents (name, role) VALUES ('w1', 'worker')")
+        conn.execute(
+            "INSERT INTO agentos.messages (from_agent, to_agent, kind, body) "
+            "VALUES ('w1', 'carol', 'answer', 'before')"
+        )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agentos.cli.main", "message", "list", "--follow", "--json"],
+        env={**cli_env, "AGENTOS_USER": "carol"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = json.loads(proc.stdout.readline())
+        assert first["body"] == "before" and first["read"] is False
+        time.sleep(0.5)  # following now (the listener started before the first read)
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO agentos.messages (from_agent, to_agent, kind, body) "
+                "VALUES ('w1', 'carol', 'answer', 'after'), ('w1', 'dave', 'answer', 'not hers')"
+            )
+        second = json.loads(proc.stdout.readline())
+        assert second["body"] == "after" and second["to_agent"] == "carol"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    with psycopg.connect(db_url) as conn:
+        read = conn.execute(
+            "SELECT m.body FROM agentos.message_reads r JOIN agentos.messages m "
+            "ON m.id = r.message_id WHERE r.reader = 'carol' ORDER BY m.id"
+        ).fetchall()
+    assert read == [("before",), ("after",)]

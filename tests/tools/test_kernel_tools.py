@@ -286,3 +286,43 @@ async def test_skills_library(kernel: Kernel, team: dict[str, ToolContext], call
             await skills.remove_skill(conn, "git-hygiene")
         with pytest.raises(errors.NotFound):
             await skills.get_skill(conn, "git-hygiene")
+
+
+async def test_channels_and_replies_through_the_tool(
+    kernel: Kernel, team: dict[str, ToolContext], call
+) -> None:
+    from agentos.kernel import channels
+
+    async with kernel.connection() as conn:
+        await channels.create_channel(
+            conn, "ops", members=["worker-1", "worker-2"], created_by="alice"
+        )
+        q = await messages.send_message(
+            conn, body="Who broke main?", to_agent="worker-1", from_agent="alice", as_person=True
+        )
+    r = await call(team["w1"], "send_message", {"channel": "ops", "body": "@worker-2 was it you?"})
+    assert r.ok and r.output.endswith("to channel ops")
+    r = await call(
+        team["w1"], "send_message", {"reply_to": q.id, "body": "Not me.", "kind": "answer"}
+    )
+    assert r.ok and r.output.endswith("to alice")  # back to whoever wrote, in its thread
+    w2 = await call(team["w2"], "read_messages")
+    assert "@worker-2 was it you?" in w2.output and "to channel ops" in w2.output
+    async with kernel.connection() as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT channel_id IS NOT NULL AS in_channel, woken, reply_to, thread_id "
+                "FROM agentos.messages WHERE from_agent = 'worker-1' ORDER BY id"
+            )
+        ).fetchall()
+    assert rows == [
+        {
+            "in_channel": True,
+            "woken": ["worker-2"],
+            "reply_to": None,
+            "thread_id": rows[0]["thread_id"],
+        },
+        {"in_channel": False, "woken": [], "reply_to": q.id, "thread_id": q.id},
+    ]
+    r = await call(team["w1"], "send_message", {"channel": "nope", "body": "x"})
+    assert not r.ok and r.output == "error: no channel 'nope' (see `agentos channel list`)"
