@@ -88,10 +88,10 @@ def _answer(system: str, prompt: str) -> str:
     mem_text = lines[lines.index(memory) + 1] if memory == "Your memory:" else "(empty)"
     parts = [f"{who.group(1) if who else 'An agent'} here."]
     if task:
-        parts.append(task.replace("Your current task", "My current task") + ".")
+        parts.append(task.replace("Your current task", "My current task").rstrip(".") + ".")
     if steps:
-        parts.append(f"My last step: {steps[-1]}.")
-    parts.append(f"My memory: {mem_text[:80]}.")
+        parts.append(f"My last step: {steps[-1].rstrip('.')}.")
+    parts.append(f"My memory: {mem_text[:80].rstrip('.')}.")
     parts.append(f"You wrote: {body[:120]}")
     return " ".join(parts)
 
