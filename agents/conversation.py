@@ -15,14 +15,13 @@ under the agent's daily budget and, for a task's message, the task's budget. The
 agent sees what it needs to answer, not the message alone: its current task (title and
 status), its last few steps on it, its memory and the thread so far; each part capped,
 so the prompt stays small whatever the task's history. At most MAX_PER_WAKE messages
-are answered per wake-up. The answer goes back to whoever wrote, in the same thread.
+are answered per wake-up (a later wake-up answers the rest). The answer goes back to whoever wrote, in the same thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import Any
 
@@ -36,7 +35,8 @@ from agentos.kernel.usage import BudgetExceeded
 
 log = logging.getLogger("agentos.agents")
 
-MAX_PER_WAKE = 5  # answers per wake-up (a burst of messages is answered in rounds)
+BATCH = 5  # owed messages read at a time
+MAX_PER_WAKE = 25  # answers per wake-up at most (the budgets bound them too)
 CONTEXT_STEPS = 6  # the agent's last steps on its task
 STEP_CHARS = 200
 MEMORY_CHARS = 2000
@@ -59,21 +59,13 @@ def _cut(text: str, n: int) -> str:
 
 
 def step_line(step: dict[str, Any]) -> str:
-    """One step of the transcript as one short line."""
-    raw = step.get("content") or ""
-    what: Any = raw
-    with contextlib.suppress(ValueError, TypeError):
-        what = json.loads(raw)
-    if isinstance(what, dict):
-        if step["kind"] == "tool_call":
-            args = what.get("arguments", {})
-            what = f"{step.get('tool_name')}({json.dumps(args)[1:-1] if isinstance(args, dict) else args})"
-        elif step["kind"] == "tool_result":
-            ok = "ok" if what.get("ok", True) else "failed"
-            what = f"{step.get('tool_name')} {ok}: {what.get('output', '')}"
-        else:
-            what = what.get("content") or what.get("text") or ""
-    return f"{step['kind']}: {_cut(str(what), STEP_CHARS)}"
+    """One step of the transcript as one short line (kernel: agent_recent_steps)."""
+    text = str(step.get("text") or "")
+    if step["kind"] == "tool_call":
+        text = f"{step.get('tool_name')}({text})"
+    elif step["kind"] == "tool_result":
+        text = f"{step.get('tool_name')} {'failed' if step.get('ok') is False else 'ok'}: {text}"
+    return f"{step['kind']}: {_cut(text, STEP_CHARS)}"
 
 
 def answer_prompt(ctx: kmessages.AnswerContext, message: Message) -> list[dict[str, str]]:
@@ -125,15 +117,22 @@ class Answerer:
         self.answered = 0  # answers written by this process (tests, logs)
 
     async def answer_pending(self, agent: str) -> int:
-        """Answer up to MAX_PER_WAKE owed messages, oldest first; returns how many."""
+        """Answer what the agent owes, oldest first, BATCH at a time, at most MAX_PER_WAKE
+        (the rest waits for the next wake-up); returns how many were answered."""
         lock = self._locks.setdefault(agent, asyncio.Lock())
         async with lock:
-            async with self.kernel.connection() as conn:
-                pending = await kmessages.pending_answers(conn, agent, limit=MAX_PER_WAKE)
-            done = 0
-            for m in pending:
-                if await self._answer(agent, m):
-                    done += 1
+            done = tried = 0
+            while tried < MAX_PER_WAKE:
+                async with self.kernel.connection() as conn:
+                    pending = await kmessages.pending_answers(
+                        conn, agent, limit=min(BATCH, MAX_PER_WAKE - tried)
+                    )
+                if not pending:
+                    break
+                for m in pending:
+                    tried += 1
+                    if await self._answer(agent, m):
+                        done += 1
             return done
 
     async def _answer(self, agent: str, message: Message) -> bool:

@@ -110,8 +110,13 @@ LEFT JOIN agentos.tasks t ON t.id = coalesce(a.current_task_id, %(task)s::bigint
 WHERE a.name = %(agent)s;
 
 -- name: agent_recent_steps
--- An agent's last steps on a task, newest first (content cut at 600 characters).
-SELECT s.stage, s.seq, s.kind, s.tool_name, left(s.content::text, 600) AS content, s.created_at
+-- An agent's last steps on a task, newest first: what each said, called or got back
+-- (the step's text, a reply's content, a result's output, a call's arguments), cut at
+-- 600 characters, and whether a tool result was ok.
+SELECT s.stage, s.seq, s.kind, s.tool_name,
+       left(coalesce(s.content->>'content', s.content->>'text', s.content->>'output',
+                     (s.content->'arguments')::text, s.content::text), 600) AS text,
+       (s.content->>'ok')::boolean AS ok, s.created_at
 FROM agentos.steps s
 WHERE s.task_id = %(task)s AND s.agent = %(agent)s
 ORDER BY s.id DESC

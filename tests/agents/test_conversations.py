@@ -255,3 +255,74 @@ def test_an_answer_from_a_local_openai_compatible_server(
         and "from bob [question]:\nAnything to review?" in user["content"]
     )
     assert "tools" not in chats[0]  # one call, no tools
+
+
+# ------------------------------------------------------------- in-process ----
+
+
+async def test_the_answerer_works_through_a_burst_and_keeps_its_prompt_small(
+    db_url: str, tmp_path: Path
+) -> None:
+    from agentos.agents import conversation
+    from agentos.agents.config import AgentSettings, load_role
+    from agentos.agents.llm import LLMClient
+    from agentos.kernel import messages, tasks
+    from agentos.kernel.db import Kernel
+
+    s = AgentSettings(database_url=db_url, home=tmp_path / "home", demo=True)  # type: ignore[arg-type]
+    kernel = await Kernel(s).open(min_size=1, max_size=4)
+    try:
+        async with kernel.connection() as conn:
+            await conn.execute(
+                "INSERT INTO agentos.agents (name, role, memory) VALUES ('w-burst', 'worker', %s)",
+                ("remember this " * 500,),
+            )
+            t = await tasks.create_task(conn, title="Busy work")
+            await conn.execute(
+                "UPDATE agentos.tasks SET status = 'in_progress', lease_agent = 'w-burst', "
+                "lease_token = gen_random_uuid(), lease_expires_at = now() + interval '1 hour' "
+                "WHERE id = %s",
+                (t.id,),
+            )
+            await conn.execute(
+                "UPDATE agentos.agents SET current_task_id = %s WHERE name = 'w-burst'", (t.id,)
+            )
+            for i in range(40):
+                await conn.execute(
+                    "INSERT INTO agentos.steps (task_id, stage, seq, agent, kind, content) "
+                    "VALUES (%s, 'work', %s, 'w-burst', 'llm', %s)",
+                    (t.id, i, json.dumps({"content": f"step {i} " + "x" * 1000})),
+                )
+            asked = [
+                await messages.send_message(
+                    conn,
+                    body=f"question {i}",
+                    to_agent="w-burst",
+                    from_agent="alice",
+                    kind="question",
+                    as_person=True,
+                )
+                for i in range(conversation.MAX_PER_WAKE + 3)
+            ]
+        answerer = conversation.Answerer(kernel, load_role("worker", s), LLMClient(kernel, s))
+        # one wake-up answers at most MAX_PER_WAKE, oldest first; the next one the rest
+        assert await answerer.answer_pending("w-burst") == conversation.MAX_PER_WAKE
+        assert await answerer.answer_pending("w-burst") == 3
+        assert await answerer.answer_pending("w-burst") == 0
+        async with kernel.connection() as conn:
+            answers = await (
+                await conn.execute(
+                    "SELECT reply_to, body FROM agentos.messages WHERE kind = 'answer' ORDER BY id"
+                )
+            ).fetchall()
+            ctx = await messages.answer_context(conn, "w-burst", asked[-1])
+        assert [a["reply_to"] for a in answers] == [m.id for m in asked]
+        assert "My current task: #1 Busy work (in_progress)." in answers[0]["body"]
+        assert "My last step: llm: step 39 xxx" in answers[0]["body"]
+        prompt = conversation.answer_prompt(ctx, asked[-1])
+        user = prompt[1]["content"]
+        assert len(user) < 4500  # 40 long steps and a 7,000-character memory, capped
+        assert user.count("\n- llm: step ") == conversation.CONTEXT_STEPS
+        assert "step 34 " in user and "step 33 " not in user  # the last six, oldest first
+    finally:
+        await kernel.close()
