@@ -269,24 +269,18 @@ LANGUAGE sql STABLE AS $$
                    WHERE a.reply_to = m.id AND a.from_agent = p_other AND a.to_agent = p_reader)
 $$;
 
--- How many of a reader's mail (as message_for) they have not read, through the indexes:
--- what a screen's header counts after every message.
+-- How many of a reader's mail (as message_for) they have not read: one scan of the
+-- indexes the mail's four parts have (to_agent, broadcasts, mentions, channel_id), what
+-- a screen's header counts after every message.
 CREATE FUNCTION agentos.unread_for(p_reader text) RETURNS bigint
 LANGUAGE sql STABLE AS $$
-    SELECT count(*) FROM (
-        SELECT m.id FROM agentos.messages m WHERE m.to_agent = p_reader
-        UNION
-        SELECT m.id FROM agentos.messages m
-        WHERE m.to_agent IS NULL AND m.task_id IS NULL AND m.channel_id IS NULL
-        UNION
-        SELECT m.id FROM agentos.messages m WHERE m.mentions @> ARRAY[p_reader]
-        UNION
-        SELECT m.id FROM agentos.messages m
-        JOIN agentos.channel_members cm ON cm.channel_id = m.channel_id
-        WHERE cm.member = p_reader
-    ) mine
-    JOIN agentos.messages m ON m.id = mine.id
-    WHERE m.from_agent IS DISTINCT FROM p_reader
+    SELECT count(*) FROM agentos.messages m
+    WHERE (m.to_agent = p_reader
+           OR (m.to_agent IS NULL AND m.task_id IS NULL AND m.channel_id IS NULL)
+           OR m.mentions @> ARRAY[p_reader]
+           OR m.channel_id = ANY (ARRAY(SELECT cm.channel_id FROM agentos.channel_members cm
+                                        WHERE cm.member = p_reader)))
+      AND m.from_agent IS DISTINCT FROM p_reader
       AND NOT EXISTS (SELECT 1 FROM agentos.message_reads r
                       WHERE r.message_id = m.id AND r.reader = p_reader)
 $$;
