@@ -48,7 +48,10 @@ def _members(ctx: click.Context, param: click.Parameter, value: str) -> list[str
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def channel_create(name: str, members: list[str], description: str, as_json: bool) -> None:
-    """Create a channel, e.g. `agentos channel create ops --members worker-1,reviewer`."""
+    """Create a channel of agents and people (you are a member too).
+
+    For example `agentos channel create ops --members worker-1,reviewer`.
+    """
     from agentos.kernel import channels
 
     me = settings().person
