@@ -32,6 +32,7 @@ from agentos.agents.config import (
     load_role,
     with_agent_model,
 )
+from agentos.agents.conversation import Answerer
 from agentos.agents.llm import LLMClient, ensure_litellm
 from agentos.agents.loop import Loop, Stage, StageOutcome
 from agentos.agents.workspace import Workspace, branch_name
@@ -72,6 +73,8 @@ class AgentRuntime:
         self.llm = LLMClient(kernel, settings)
         self.tools = get_tools(role.tools)
         self.stops: dict[int, asyncio.Event] = {}
+        self.answerer = Answerer(kernel, role, self.llm)
+        self.mail: dict[str, asyncio.Event] = {}  # agents at work: set when mail wakes them
         self.browser: Any = None
         if any(t.name.startswith("browser_") for t in self.tools):
             from agentos.tools.browser import BrowserPool
@@ -79,7 +82,13 @@ class AgentRuntime:
             self.browser = BrowserPool()  # one context per task, closed when its work ends
 
     def on_notify(self, channel: str, payload: str) -> None:
-        """Stop a loop between steps when its task is cancelled (NOTIFY agentos_task)."""
+        """Stop a loop between steps when its task is cancelled (NOTIFY agentos_task); tell
+        an agent at work that a message woke it (its work channel)."""
+        if channel.startswith(bus.work_channel("agent:")):
+            wake = self.mail.get(channel.removeprefix(bus.work_channel("agent:")))
+            if wake is not None:
+                wake.set()
+            return
         if channel != bus.TASK:
             return
         try:
@@ -110,6 +119,9 @@ class AgentRuntime:
             stop.set()
 
         watcher = asyncio.create_task(watch_lost())
+        # the holder answers its task's questions (and its mail) between the task's steps
+        wake = self.mail.setdefault(work.agent, asyncio.Event())
+        answering = asyncio.create_task(self.answerer.watch(work.agent, wake))
         try:
             stage, round_key, tvars, role = await self._stage_for(task, work.agent)
             worktree = await self.workspace.worktree(task.id)
@@ -163,6 +175,10 @@ class AgentRuntime:
             )
         finally:
             watcher.cancel()
+            answering.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await answering
+            self.mail.pop(work.agent, None)
             self.stops.pop(task.id, None)
             if self.browser is not None:
                 with contextlib.suppress(Exception):
@@ -296,32 +312,11 @@ class AgentRuntime:
         return checks.CheckResult(command, outcome, code, checks.tail(res.output), reason)
 
     async def handle_activation(self, work: Work) -> None:
-        """Heartbeats and messages: answer unread mail; an idle team costs nothing."""
+        """Heartbeats and messages: answer what the agent owes (agents/conversation.py);
+        an idle team costs nothing."""
         act = work.activation
         assert act is not None
-        async with self.kernel.connection() as conn:
-            unread = await kmessages.unread_direct(conn, work.agent)
-        for m in unread:
-            reply = await self.llm.chat(
-                agent=work.agent,
-                role=self.role,
-                task_id=m.task_id,
-                model=self.role.heartbeat_model,  # the cheap model: answering mail is routine
-                tools=[],
-                messages=[
-                    {
-                        "role": "system",
-                        "content": f"You are {work.agent}, the {self.role.name} "
-                        "of an AgentOS team. Answer the message briefly.",
-                    },
-                    {
-                        "role": "user",
-                        "content": f"Message from {m.from_agent or 'a person'}: {m.body}",
-                    },
-                ],
-            )
-            async with self.kernel.connection() as conn:
-                await kmessages.answer(conn, m, from_agent=work.agent, body=reply.content)
+        await self.answerer.answer_pending(work.agent)
         if act.kind == "heartbeat" and self.role.stage == "plan":
             await self._replan_stuck_goals()
 

@@ -24,7 +24,7 @@ from typing import Any
 from agentos.kernel import errors, messages, tasks
 from agentos.kernel.db import Conn, translated
 from agentos.kernel.models import BIGINT_MAX, Task, TaskStatus
-from agentos.sql import admin_query
+from agentos.sql import query
 from psycopg.types.json import Jsonb
 
 BUDGET_BREACH = "budget exhausted: task:"
@@ -55,7 +55,7 @@ async def hold(
     async with conn.transaction():
         row = await (
             await conn.execute(
-                admin_query("record_approval_wait"),
+                query("record_approval_wait"),
                 {"id": task.id, "token": task.lease_token, "approval": Jsonb(approval)},
             )
         ).fetchone()
@@ -77,7 +77,7 @@ async def lock_for_decision(conn: Conn, task_id: int) -> Task:
     if not 1 <= task_id <= BIGINT_MAX:
         raise errors.NotFound(f"no task {task_id}")
     row = await (
-        await conn.execute(admin_query("lock_task_for_decision"), {"id": task_id})
+        await conn.execute(query("lock_task_for_decision"), {"id": task_id})
     ).fetchone()
     if row is None:
         raise errors.NotFound(f"no task {task_id}")
@@ -130,7 +130,7 @@ async def reject(conn: Conn, task_id: int, *, actor: str, feedback: str) -> Task
         if (
             worker
             and not await (
-                await conn.execute(admin_query("get_agent"), {"name": worker})
+                await conn.execute(query("get_agent"), {"name": worker})
             ).fetchone()
         ):
             worker = None  # removed since: the feedback stays on the task's thread
@@ -139,7 +139,7 @@ async def reject(conn: Conn, task_id: int, *, actor: str, feedback: str) -> Task
             conn, body=feedback, to_agent=worker, task_id=task.id, from_agent=actor,
             kind="review", wake=False,
         )  # fmt: skip
-        await conn.execute(admin_query("count_person_rejection"), {"id": task.id})
+        await conn.execute(query("count_person_rejection"), {"id": task.id})
         await _decision(conn, task.id, {"by": actor, "decision": "rejected"})
         extra: dict[str, Any] = {"reason": f"rejected by {actor}: {feedback}"[:2000]}
         to = TaskStatus.inbox
@@ -150,12 +150,12 @@ async def reject(conn: Conn, task_id: int, *, actor: str, feedback: str) -> Task
 
 async def _decision(conn: Conn, task_id: int, decision: dict[str, Any]) -> None:
     await conn.execute(
-        admin_query("record_approval_decision"), {"id": task_id, "decision": Jsonb(decision)}
+        query("record_approval_decision"), {"id": task_id, "decision": Jsonb(decision)}
     )
 
 
 @translated
 async def awaiting(conn: Conn, *, limit: int = 1000) -> list[dict[str, Any]]:
     """What waits for a person (the awaiting_people view), oldest first."""
-    rows = await (await conn.execute(admin_query("awaiting_people"), {"limit": limit})).fetchall()
+    rows = await (await conn.execute(query("awaiting_people"), {"limit": limit})).fetchall()
     return [dict(r) for r in rows]

@@ -233,7 +233,12 @@ class Schedule(BaseModel):
 
 
 class Message(BaseModel):
-    """A message between people and agents."""
+    """A message between people and agents (from_agent and to_agent name either).
+
+    thread_id is the first message's id of its conversation, reply_to the message it
+    answers; channel names its channel; woken lists the agents it woke; read (when a
+    reader asked) whether that reader has read it.
+    """
 
     model_config = ConfigDict(extra="ignore")
 
@@ -245,6 +250,29 @@ class Message(BaseModel):
     body: str
     read_at: dt.datetime | None
     created_at: dt.datetime
+    thread_id: int | None = None
+    reply_to: int | None = None
+    channel_id: int | None = None
+    channel: str | None = None
+    mentions: list[str] = Field(default_factory=list)
+    woken: list[str] = Field(default_factory=list)
+    read: bool | None = None
+
+
+class Channel(BaseModel):
+    """A named group of agents and people; a post wakes the members it @mentions."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: int
+    name: str
+    description: str
+    created_by: str
+    created_at: dt.datetime
+    members: list[str] = Field(default_factory=list)
+    messages: int | None = None
+    last_message_at: dt.datetime | None = None
+    unread: int | None = None
 
 
 def first_error(exc: Exception) -> str:

@@ -26,7 +26,7 @@ from agentos.kernel import activities, errors
 from agentos.kernel.db import Conn, translated
 from agentos.kernel.memory import MAX_MEMORY
 from agentos.kernel.models import NAME_RE, ROLE_RE, plain_text
-from agentos.sql import admin_query
+from agentos.sql import query
 from pydantic import BaseModel, ConfigDict, Field
 
 MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
@@ -118,7 +118,7 @@ async def _check_skills(conn: Conn, names: list[str]) -> list[str]:
     names = sorted({_name(n, "skill name") for n in names})
     if not names:
         return []
-    rows = await (await conn.execute(admin_query("known_skills"), {"names": names})).fetchall()
+    rows = await (await conn.execute(query("known_skills"), {"names": names})).fetchall()
     missing = sorted(set(names) - {r["name"] for r in rows})
     if missing:
         raise errors.BadInput(
@@ -129,7 +129,7 @@ async def _check_skills(conn: Conn, names: list[str]) -> list[str]:
 
 
 async def _work(conn: Conn, name: str) -> list[dict[str, Any]]:
-    return list(await (await conn.execute(admin_query("agent_work"), {"name": name})).fetchall())
+    return list(await (await conn.execute(query("agent_work"), {"name": name})).fetchall())
 
 
 def _describe_work(name: str, work: list[dict[str, Any]]) -> str:
@@ -138,7 +138,7 @@ def _describe_work(name: str, work: list[dict[str, Any]]) -> str:
 
 
 async def _lock(conn: Conn, name: str) -> dict[str, Any]:
-    row = await (await conn.execute(admin_query("lock_agent"), {"name": name})).fetchone()
+    row = await (await conn.execute(query("lock_agent"), {"name": name})).fetchone()
     if row is None:
         raise errors.NotFound(f"no agent {name!r} (see `agentos agent list`)")
     return dict(row)
@@ -171,7 +171,7 @@ async def create_agent(
         raise errors.BadInput(f"memory is {len(memory)} characters; the limit is {MAX_MEMORY}")
     async with conn.transaction():
         params["skills"] = await _check_skills(conn, list(skills))
-        row = await (await conn.execute(admin_query("insert_defined_agent"), params)).fetchone()
+        row = await (await conn.execute(query("insert_defined_agent"), params)).fetchone()
         if row is None:
             raise errors.BadInput(
                 f"agent {name} exists; change it with `agentos agent edit {name}` (nothing changed)"
@@ -189,14 +189,14 @@ async def create_agent(
 @translated
 async def get_agent(conn: Conn, name: str) -> AgentDetail:
     """One agent with its liveness, current task, work, skills and spend today."""
-    row = await (await conn.execute(admin_query("agent_detail"), {"name": name})).fetchone()
+    row = await (await conn.execute(query("agent_detail"), {"name": name})).fetchone()
     if row is None:
         raise errors.NotFound(f"no agent {name!r} (see `agentos agent list`)")
     detail = AgentDetail.model_validate(row)
     detail.work = await _work(conn, name)
     if detail.skills:
         rows = await (
-            await conn.execute(admin_query("known_skills"), {"names": detail.skills})
+            await conn.execute(query("known_skills"), {"names": detail.skills})
         ).fetchall()
         detail.skill_descriptions = {r["name"]: r["description"] for r in rows}
     return detail
@@ -260,7 +260,7 @@ async def edit_agent(
         ]
         if set_model and params["model_override"] != current["model_override"]:
             changed.append("model")
-        row = await (await conn.execute(admin_query("update_agent"), params)).fetchone()
+        row = await (await conn.execute(query("update_agent"), params)).fetchone()
         assert row is not None
         if changed:
             await activities.record(
@@ -284,7 +284,7 @@ async def duplicate_agent(
         src = await _lock(conn, name)
         row = await (
             await conn.execute(
-                admin_query("insert_defined_agent"),
+                query("insert_defined_agent"),
                 {
                     "name": new,
                     "role": src["role"],
@@ -320,20 +320,20 @@ async def remove_agent(conn: Conn, name: str, *, actor: str | None = None) -> No
                 f"{_describe_work(name, work)}; cancel it, or wait until it is done "
                 "(nothing changed)"
             )
-        await conn.execute(admin_query("set_actor"), {"actor": actor or ""})
-        await conn.execute(admin_query("delete_agent"), {"name": name})
+        await conn.execute(query("set_actor"), {"actor": actor or ""})
+        await conn.execute(query("delete_agent"), {"name": name})
 
 
 @translated
 async def overrides(conn: Conn, name: str) -> Overrides | None:
     """What the agent adds to its role (None when it is not registered)."""
-    row = await (await conn.execute(admin_query("agent_overrides"), {"name": name})).fetchone()
+    row = await (await conn.execute(query("agent_overrides"), {"name": name})).fetchone()
     if row is None:
         return None
     skills: list[dict[str, str]] = []
     if row["skills"]:
         rows = await (
-            await conn.execute(admin_query("known_skills"), {"names": list(row["skills"])})
+            await conn.execute(query("known_skills"), {"names": list(row["skills"])})
         ).fetchall()
         skills = [{"name": r["name"], "description": r["description"]} for r in rows]
     return Overrides(
@@ -350,7 +350,7 @@ async def adopt(conn: Conn, session_id: uuid.UUID, role: str, *, limit: int = 64
     async with conn.transaction():
         rows = await (
             await conn.execute(
-                admin_query("adopt_agents"), {"session": session_id, "role": role, "limit": limit}
+                query("adopt_agents"), {"session": session_id, "role": role, "limit": limit}
             )
         ).fetchall()
         names = [r["name"] for r in rows]
@@ -370,7 +370,7 @@ async def still_hosted(conn: Conn, session_id: uuid.UUID, role: str, names: list
     """Of `names`, the defined agents of `role` this session still hosts."""
     rows = await (
         await conn.execute(
-            admin_query("still_hosted"), {"session": session_id, "role": role, "names": names}
+            query("still_hosted"), {"session": session_id, "role": role, "names": names}
         )
     ).fetchall()
     return [r["name"] for r in rows]
@@ -380,11 +380,11 @@ async def still_hosted(conn: Conn, session_id: uuid.UUID, role: str, names: list
 async def release(conn: Conn, session_id: uuid.UUID, name: str) -> None:
     """This session no longer hosts the agent."""
     async with conn.transaction():
-        await conn.execute(admin_query("release_agent"), {"session": session_id, "name": name})
+        await conn.execute(query("release_agent"), {"session": session_id, "name": name})
 
 
 @translated
 async def defined_roles(conn: Conn) -> list[str]:
     """Roles that defined agents have."""
-    rows = await (await conn.execute(admin_query("defined_roles"))).fetchall()
+    rows = await (await conn.execute(query("defined_roles"))).fetchall()
     return [r["role"] for r in rows]

@@ -2,9 +2,10 @@
 
 Migrations are files named NNN_title.sql, applied in order. Queries live in
 queries.sql as named blocks (`-- name: claim_jobs`, a one-line description, the SQL)
-and are loaded once by name; Python never builds SQL by concatenating strings.
-Mission control's reads sit in tui.sql, in the same format (run by kernel.views), and
-what people do to the team (approvals, agents as data) in admin.sql.
+and are loaded once by name; Python never builds SQL by concatenating strings. A
+concern with many statements of its own has its own file in the same format, read by
+the same `query(name)` (KERNEL_FILES); a name is defined once across them.
+Mission control's reads sit in tui.sql, in the same format (run by kernel.views).
 """
 
 from __future__ import annotations
@@ -60,9 +61,21 @@ def _blocks(filename: str) -> dict[str, str]:
     return _named_blocks(text)
 
 
+# The kernel's query files: queries.sql, and one per concern with many statements
+# (messages and channels; what people do to the team: approvals, agents as data).
+KERNEL_FILES = ("queries.sql", "messages.sql", "admin.sql")
+
+
+@cache
 def queries() -> dict[str, str]:
-    """The named queries of queries.sql."""
-    return _blocks("queries.sql")
+    """The named queries of the kernel's files (KERNEL_FILES); a name defined twice is an error."""
+    out: dict[str, str] = {}
+    for filename in KERNEL_FILES:
+        for name, text in _blocks(filename).items():
+            if name in out:
+                raise ValueError(f"query {name!r} is defined twice (second time in {filename})")
+            out[name] = text
+    return out
 
 
 def query(name: str) -> str:
@@ -78,13 +91,3 @@ def tui_queries() -> dict[str, str]:
 def tui_query(name: str) -> str:
     """One named read of tui.sql; KeyError names the missing query."""
     return tui_queries()[name]
-
-
-def admin_queries() -> dict[str, str]:
-    """The named statements of admin.sql: approvals and agents as data (run by the kernel)."""
-    return _blocks("admin.sql")
-
-
-def admin_query(name: str) -> str:
-    """One named statement of admin.sql; KeyError names the missing one."""
-    return admin_queries()[name]

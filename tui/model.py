@@ -56,6 +56,7 @@ class HeaderStats:
     done_today: int
     spend_today: Decimal
     awaiting: int = 0  # merges to approve and budgets to raise: what waits for a person
+    unread: int = 0  # the person's messages not read yet
 
 
 @dataclass(frozen=True)
@@ -196,3 +197,41 @@ class TaskMissing:
     """The task screen's task does not exist (deleted, or a wrong id)."""
 
     task_id: int
+
+
+@dataclass(frozen=True)
+class ConversationRef:
+    """One conversation the conversations screen lists: the person's inbox, an agent, a
+    channel or a task's thread. key: "inbox", "agent:NAME", "channel:NAME", "task:ID"."""
+
+    key: str
+    kind: str
+    title: str
+    unread: int
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ConversationMessage:
+    """A message as the conversations screen shows it; new: the person's mail, unread."""
+
+    id: int
+    created_at: dt.datetime
+    from_agent: str | None
+    to_agent: str | None
+    task_id: int | None
+    channel: str | None
+    kind: str
+    body: str
+    reply_to: int | None
+    new: bool
+
+
+@dataclass(frozen=True)
+class Conversations:
+    """The conversations screen: what can be read, and the selected conversation."""
+
+    reader: str
+    refs: tuple[ConversationRef, ...]
+    selected: str
+    messages: tuple[ConversationMessage, ...]

@@ -11,7 +11,8 @@ from textual.widgets import Static
 
 
 class TeamHeader(Static):
-    """One line: AgentOS · agents online/registered · queue by role · done · spend · time."""
+    """One line: AgentOS · agents online/registered · unread messages · queue by role ·
+    done · spend · time."""
 
     DEFAULT_CSS = """
     TeamHeader {
@@ -50,6 +51,9 @@ class TeamHeader(Static):
             t.append(" ● ", style=dot)
             t.append(f"{s.online}/{s.registered}", style="bold")
             t.append(" agents", style="dim")
+            if s.unread:
+                t.append(" │ ", style="dim")
+                t.append(f"✉ {s.unread}", style="bold yellow")  # unread messages
             t.append(" │ ", style="dim")
             busy = [q for q in s.queues if q.ready or q.waiting]
             if not busy:
