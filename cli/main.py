@@ -932,6 +932,9 @@ cli.add_command(doctor)
 from agentos.cli.executors import executor  # noqa: E402
 
 cli.add_command(executor)
+from agentos.cli.secret import secret  # noqa: E402
+
+cli.add_command(secret)
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ and sends the `agentos_message` NOTIFY.
 
 from __future__ import annotations
 
-from agentos.kernel import errors
+from agentos.kernel import errors, redact
 from agentos.kernel.db import Conn, translated
 from agentos.kernel.models import BIGINT_MAX, NAME_RE, Message, plain_text
 from agentos.sql import query
@@ -71,7 +71,7 @@ async def send_message(
     A direct message wakes its addressee (unless `wake` is false or it wrote to itself).
     """
     try:
-        body = plain_text(body).strip()
+        body = redact.redact_text(plain_text(body).strip())
     except ValueError as exc:
         raise errors.BadInput(f"message body {exc}") from None
     if not body:
@@ -170,7 +170,7 @@ async def answer(conn: Conn, question: Message, *, from_agent: str, body: str) -
     """Mark a question read and answer its asker on the same task (nobody is woken: two
     agents answering each other would never stop)."""
     try:
-        text = plain_text(body).strip() or "(no answer)"
+        text = redact.redact_text(plain_text(body).strip()) or "(no answer)"
     except ValueError:
         text = "(the answer held control characters and was dropped)"
     async with conn.transaction():

@@ -3,7 +3,8 @@
 Migrations are files named NNN_title.sql, applied in order. Queries live in
 queries.sql as named blocks (`-- name: claim_jobs`, a one-line description, the SQL)
 and are loaded once by name; Python never builds SQL by concatenating strings.
-Mission control's reads sit in tui.sql, in the same format (run by kernel.views).
+Mission control's reads sit in tui.sql, the secrets store's in secrets.sql, in the
+same format.
 """
 
 from __future__ import annotations
@@ -67,6 +68,11 @@ def queries() -> dict[str, str]:
 def query(name: str) -> str:
     """One named query; KeyError names the missing query."""
     return queries()[name]
+
+
+def secrets_query(name: str) -> str:
+    """One named query of secrets.sql (the secrets store); KeyError names the missing one."""
+    return _blocks("secrets.sql")[name]
 
 
 def tui_queries() -> dict[str, str]:
