@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from agentos.kernel import errors
@@ -97,6 +97,9 @@ class RoleConfig(BaseModel):
     temperature: float = Field(default=0.2, ge=0, le=2)
     concurrency: int = Field(default=1, ge=1, le=64)
     leader_only: bool = False
+    # the stage this role's agents run on the tasks they claim (a task in review is
+    # always a review stage): plan (goals into subtasks), work (code), review (judge)
+    stage: Literal["plan", "work", "review"] = "work"
     tools: list[str] = Field(default_factory=list)
     actions: list[str] = Field(default_factory=list)
     prompts: Prompts
@@ -255,12 +258,29 @@ def load_role(name: str, settings: AgentSettings) -> RoleConfig:
         role = RoleConfig.model_validate(data)
     except ValidationError as exc:
         raise errors.BadInput(f"role {name}: {first_error(exc)}") from exc
+    problems = _check_tools_and_actions(role)
+    if problems:
+        raise errors.BadInput(f"role {name}: {problems[0]}")
     model = settings.model
     if settings.demo:
         model = "agentos/scripted"
     if model:
         role = role.model_copy(update={"model": model, "fallbacks": [], "heartbeat_model": model})
     return role
+
+
+def _check_tools_and_actions(role: RoleConfig) -> list[str]:
+    """A typo in `tools:` or `actions:` is an error when the role loads, not when a
+    task starts; so is an action that cannot end the role's stage."""
+    from agentos.agents.terminal import check_actions
+    from agentos.tools.registry import ALL_TOOLS
+
+    problems = [
+        f"unknown tool {n!r} (known: {', '.join(sorted(ALL_TOOLS))})"
+        for n in role.tools
+        if n not in ALL_TOOLS
+    ]
+    return problems + check_actions(role.actions, role.stage)
 
 
 def available_roles(settings: AgentSettings) -> list[str]:

@@ -15,8 +15,9 @@ messages from the rows; tool calls of the last 'llm' step without a 'tool_result
 the only ones run again, and no completed LLM turn is paid for again. Every append
 checks the lease token, so a frozen holder cannot write into the new holder's
 conversation. Cancellation (NOTIFY on agentos_task) and a lost lease stop the loop
-between steps. Terminal actions (submit_for_review, approve, reject, plan_done,
-complete_goal, block) end the stage through the kernel's transition function.
+between steps. Terminal actions (agents/terminal.py: submit_for_review, approve,
+reject, plan_done, complete_goal, block) are tools whose result ends the stage: the
+loop records the result, then runs the action's transition through the kernel.
 """
 
 from __future__ import annotations
@@ -26,63 +27,21 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
+from agentos.agents import terminal
 from agentos.agents.config import AgentSettings, RoleConfig
 from agentos.agents.llm import LLMClient, LLMUnavailable
-from agentos.kernel import activities, errors, steps, tasks
+from agentos.agents.terminal import StageContext, StageOutcome
+from agentos.agents.workspace import Workspace
+from agentos.kernel import activities, errors, steps
 from agentos.kernel.db import Kernel
-from agentos.kernel.models import Task, TaskStatus
+from agentos.kernel.models import Task
 from agentos.kernel.usage import BudgetExceeded
 from agentos.tools.base import Tool, ToolContext
 
-if TYPE_CHECKING:
-    from agentos.agents.actions import Actions
-
 log = logging.getLogger(__name__)
-
-ACTION_SCHEMAS: dict[str, dict[str, Any]] = {
-    "submit_for_review": {"summary": "What you did, for the reviewer."},
-    "block": {"reason": "Why you cannot go on; a person will read it."},
-    "approve": {"comment": "Why the work meets the acceptance criteria."},
-    "reject": {"feedback": "What the worker must change."},
-    "plan_done": {"summary": "The plan, in a sentence."},
-    "complete_goal": {"summary": "What was achieved."},
-}
-ACTION_HELP = {
-    "submit_for_review": "Hand the task to review (commit first).",
-    "block": "Stop: the task is blocked for a human with your reason.",
-    "approve": "Approve: the branch is merged into main and the task is done.",
-    "reject": "Send the task back to the worker with feedback.",
-    "plan_done": "The subtasks are created; the goal waits for them.",
-    "complete_goal": "Every subtask is done: complete the goal.",
-}
-
-
-def action_schema(name: str) -> dict[str, Any]:
-    """Function-calling schema of a terminal action."""
-    ((arg, desc),) = ACTION_SCHEMAS[name].items()
-    return {
-        "type": "function",
-        "function": {
-            "name": name,
-            "description": ACTION_HELP[name],
-            "parameters": {
-                "type": "object",
-                "properties": {arg: {"type": "string", "description": desc}},
-                "required": [arg],
-            },
-        },
-    }
-
-
-@dataclass
-class StageOutcome:
-    """How a stage ended."""
-
-    kind: str  # action name, 'cancelled', 'lost', 'blocked', 'released'
-    detail: str = ""
 
 
 @dataclass
@@ -100,7 +59,7 @@ class Stage:
     llm: LLMClient
     tools: list[Tool]
     template_vars: dict[str, Any]
-    actions: Actions
+    workspace: Workspace
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     tool_extra: dict[str, Any] = field(default_factory=dict)
     refs_before: dict[str, str] | None = None  # work stages: refs outside the task branches
@@ -153,6 +112,35 @@ class Loop:
         self.st = st
         self.rows: list[steps.Step] = []
         self.by_name = {t.name: t for t in st.tools}
+        self.terminal = terminal.get_actions(st.role.actions)
+
+    def context(self) -> StageContext:
+        """What the stage's terminal actions may use."""
+        st = self.st
+        return StageContext(
+            kernel=st.kernel,
+            agent=st.agent,
+            task=st.task,
+            workspace=st.workspace,
+            max_rejections=st.role.max_rejections,
+            refs_before=st.refs_before,
+        )
+
+    async def block(self, reason: str) -> StageOutcome:
+        """End the stage: the task is blocked for a person with the reason."""
+        return await terminal.block(self.context(), reason)
+
+    async def end_with(
+        self, action: terminal.TerminalAction, raw_args: Any, call_id: str
+    ) -> StageOutcome | None:
+        """Run a terminal action: record its result, then end the stage as it says
+        (None when it was refused: the model reads why and goes on)."""
+        try:
+            ending = await action.run(self.context(), raw_args)
+            await self.record_result(call_id, action.name, ending.ok, ending.output)
+        except errors.StaleLease as exc:
+            return StageOutcome("lost", str(exc))
+        return None if ending.then is None else await ending.then()
 
     async def _append(
         self,
@@ -208,12 +196,12 @@ class Loop:
                 if outcome is not None:
                     return outcome
         iterations = sum(1 for r in self.rows[last_user_idx:] if r.kind == "llm")
-        schemas = [t.schema() for t in st.tools] + [action_schema(a) for a in st.role.actions]
+        schemas = [t.schema() for t in st.tools] + [a.schema() for a in self.terminal.values()]
         while True:
             if st.stop.is_set():
                 return StageOutcome("cancelled", "stopped between steps")
             if iterations >= st.role.limits.max_iterations:
-                return await st.actions.block(self, f"reached max iterations ({iterations})")
+                return await self.block(f"reached max iterations ({iterations})")
             try:
                 reply = await st.llm.chat(
                     agent=st.agent,
@@ -224,11 +212,11 @@ class Loop:
                     task_budget_usd=float(st.template_vars["task"].get("budget_usd") or 0) or None,
                 )
             except BudgetExceeded as exc:
-                return await st.actions.block(self, str(exc))
+                return await self.block(str(exc))
             except LLMUnavailable as exc:
                 # every model failed after retries: usually a key or endpoint problem that
                 # retrying at once cannot fix; block with the reason for a person to see
-                return await st.actions.block(self, f"LLM unavailable: {exc}"[:2000])
+                return await self.block(f"LLM unavailable: {exc}"[:2000])
             iterations += 1
             if st.stop.is_set():
                 return StageOutcome("cancelled", "stopped between steps")
@@ -246,16 +234,13 @@ class Loop:
             await self._log_turn(reply.content, reply.tool_calls)
             same = self._same_replies()
             if same >= st.role.limits.repeat_limit:
-                return await st.actions.block(
-                    self, f"the model gave the same reply {same} times; stopping"
-                )
+                return await self.block(f"the model gave the same reply {same} times; stopping")
             if not reply.tool_calls:
                 if self._nudged_since_last_tool():
                     # one reminder is enough for a model that can call tools; more turns
                     # would only spend the budget on the same answer
                     text = (reply.content or "").strip().replace("\n", " ")[:300]
-                    return await st.actions.block(
-                        self,
+                    return await self.block(
                         "the model answered without calling a tool or ending the stage, "
                         f"even after a reminder; its last reply: {text or '(empty)'}",
                     )
@@ -275,9 +260,7 @@ class Loop:
                 return outcome
             repeated = self._repeats()
             if repeated >= st.role.limits.repeat_limit:
-                return await st.actions.block(
-                    self, f"repeated the same action {repeated} times; stopping"
-                )
+                return await self.block(f"repeated the same action {repeated} times; stopping")
 
     async def _log_turn(self, content: str, calls: list[dict[str, Any]]) -> None:
         """One activity per LLM turn, so `agentos log --follow` shows the agents at work."""
@@ -368,14 +351,15 @@ class Loop:
                 tool_name=name,
                 tool_call_id=call["id"],
             )
-            if name in st.role.actions and name in ACTION_SCHEMAS:
-                outcome = await st.actions.perform(self, name, args or {}, call["id"])
+            action = self.terminal.get(name)
+            if action is not None:
+                outcome = await self.end_with(action, args if args is not None else raw, call["id"])
                 if outcome is not None:
                     return outcome
                 continue
             tool = self.by_name.get(name)
             if tool is None:
-                known = ", ".join([*self.by_name, *st.role.actions])
+                known = ", ".join([*self.by_name, *self.terminal])
                 result_ok, output = False, f"error: unknown tool {name!r}; tools: {known}"
             else:
                 ctx = ToolContext(
@@ -405,10 +389,4 @@ class Loop:
         )
 
 
-async def load_task(kernel: Kernel, task_id: int) -> Task:
-    """Fresh copy of a task."""
-    async with kernel.connection() as conn:
-        return await tasks.get_task(conn, task_id)
-
-
-__all__ = ["Loop", "Stage", "StageOutcome", "TaskStatus", "errors", "load_task", "render"]
+__all__ = ["Loop", "Stage", "StageOutcome", "render"]

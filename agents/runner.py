@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from agentos.agents import checks
-from agentos.agents.actions import Actions
 from agentos.agents.config import AgentSettings, RoleConfig, load_role
 from agentos.agents.llm import LLMClient, ensure_litellm
 from agentos.agents.loop import Loop, Stage, StageOutcome
@@ -63,7 +62,6 @@ class AgentRuntime:
         self.workspace = workspace
         self.llm = LLMClient(kernel, settings)
         self.tools = get_tools(role.tools)
-        self.actions = Actions(workspace)
         self.stops: dict[int, asyncio.Event] = {}
         self.browser: Any = None
         if any(t.name.startswith("browser_") for t in self.tools):
@@ -125,7 +123,7 @@ class AgentRuntime:
                 llm=self.llm,
                 tools=self.tools,
                 template_vars=tvars,
-                actions=self.actions,
+                workspace=self.workspace,
                 stop=stop,
                 tool_extra={
                     "base_branch": self.workspace.base_branch,
@@ -219,7 +217,7 @@ class AgentRuntime:
         ]
         if task.status == TaskStatus.review:
             return "review", f"rejections={task.rejections}", {**base, "messages": others}
-        if self.role.name == "orchestrator" or task.role == "orchestrator":
+        if self.role.stage == "plan":
             done = [c for c in children if c.status == TaskStatus.done]
             key = f"children={len(children)},done={len(done)}"
             subtasks = [c.model_dump(mode="json") for c in children]
@@ -304,7 +302,7 @@ class AgentRuntime:
             )
             async with self.kernel.connection() as conn:
                 await kmessages.answer(conn, m, from_agent=work.agent, body=reply.content)
-        if act.kind == "heartbeat" and self.role.name == "orchestrator":
+        if act.kind == "heartbeat" and self.role.stage == "plan":
             await self._replan_stuck_goals(work.agent)
 
     async def _replan_stuck_goals(self, agent: str) -> None:

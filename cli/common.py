@@ -25,6 +25,7 @@ EXIT_ERROR = 1
 EXIT_BAD_INPUT = 2
 
 BIGINT_MAX = 2**63 - 1  # ids are bigint; a larger one is bad input, not "not found"
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 MAX_STDIN = 10 * 1024 * 1024  # what `-` reads at most; the kernel's limits are lower
 
 ID = click.IntRange(1, BIGINT_MAX)

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 from agentos.cli.common import (
+    CONTEXT,
     EXIT_BAD_INPUT,
     check_role_known,
     decode_text,
@@ -21,8 +22,6 @@ from agentos.cli.common import (
     settings,
     with_conn,
 )
-
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 @click.group("secret", context_settings=CONTEXT)

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from agentos.agents import terminal
 from agentos.agents.executors import process
 from agentos.agents.executors.base import Adapter, Event, Plan
 from agentos.agents.executors.registry import get_adapter, resolve_binary
@@ -498,7 +499,9 @@ class ExecutorRun(Loop):
             tool_name="submit_for_review",
             tool_call_id=call_id,
         )
-        outcome = await st.actions.perform(self, "submit_for_review", {"summary": summary}, call_id)
+        outcome = await self.end_with(
+            terminal.ACTIONS["submit_for_review"], {"summary": summary}, call_id
+        )
         if outcome is not None:
             return outcome
         why = self.rows[-1].content.get("output", "refused") if self.rows else "refused"
@@ -506,7 +509,7 @@ class ExecutorRun(Loop):
 
     async def block(self, reason: str) -> StageOutcome:
         """Block the task for a person (reason redacted)."""
-        return await self.st.actions.block(self, self.redact(reason)[:2000])
+        return await terminal.block(self.context(), self.redact(reason)[:2000])
 
 
 def _estimate(model: str, prompt_tokens: int, completion_tokens: int) -> float:

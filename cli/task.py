@@ -1,0 +1,251 @@
+"""`agentos task`: create, list, show, cancel and retry tasks."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import click
+from agentos.cli.common import (
+    CONTEXT,
+    ID,
+    budget_usd,
+    check_role_known,
+    echo_json,
+    fail,
+    handle_errors,
+    read_text,
+    safe,
+    with_conn,
+)
+
+STATUSES = ["inbox", "assigned", "in_progress", "review", "done", "blocked", "failed", "cancelled"]
+
+
+@click.group(context_settings=CONTEXT)
+def task() -> None:
+    """Create, list, show, cancel and retry tasks."""
+
+
+def _print_task(t: Any) -> None:
+    click.echo(f"#{t.id} [{t.status}] {safe(t.title)}")
+    click.echo(
+        f"  role {t.role}, priority {t.priority}, assignee {t.assignee or '-'}, "
+        f"attempts {t.attempts}/{t.max_attempts}"
+    )
+    if t.parent_id:
+        click.echo(f"  parent #{t.parent_id}")
+    if t.depends_on:
+        click.echo(f"  depends on {', '.join('#%d' % d for d in t.depends_on)}")
+    if t.lease_agent:
+        click.echo(f"  held by {t.lease_agent} until {t.lease_expires_at:%H:%M:%S}")
+    if t.branch:
+        click.echo(f"  branch {safe(t.branch)}")
+    # Agents write results and errors (tool output with colour codes, say): escaped, so
+    # nothing stored can move the cursor or rewrite a line on the reader's terminal.
+    if t.description:
+        click.echo(f"  description: {safe(t.description, keep_newlines=True)}")
+    if t.acceptance:
+        click.echo(f"  acceptance: {safe(t.acceptance, keep_newlines=True)}")
+    if t.result:
+        click.echo(f"  result: {safe(t.result, keep_newlines=True)}")
+    if t.error:
+        click.echo(f"  error: {safe(t.error, keep_newlines=True)}")
+
+
+@task.command("create", context_settings=CONTEXT)
+@click.argument("title")
+@click.option(
+    "--description", "-d", default="", help="What to do, in detail (- reads it from stdin)."
+)
+@click.option(
+    "--acceptance", "-a", default="", help="How a reviewer knows it is done (- for stdin)."
+)
+@click.option(
+    "--role",
+    "-r",
+    default="worker",
+    show_default=True,
+    help="Role that takes it: a shipped role, one defined in AGENTOS_HOME/roles or "
+    "AGENTOS_ROLES_DIR, or one a registered agent has.",
+)
+@click.option("--assign", "assignee", default=None, help="A specific agent to take it.")
+@click.option("--priority", "-p", type=click.IntRange(-1000, 1000), default=0, show_default=True)
+@click.option("--parent", type=ID, default=None, help="Parent task id.")
+@click.option(
+    "--depends-on",
+    type=ID,
+    multiple=True,
+    help="A task id that must be done first (repeatable).",
+)
+@click.option("--max-attempts", type=click.IntRange(1, 100), default=3, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the task as JSON.")
+@handle_errors
+def task_create(
+    title: str,
+    description: str,
+    acceptance: str,
+    role: str,
+    assignee: str | None,
+    priority: int,
+    parent: int | None,
+    depends_on: tuple[int, ...],
+    max_attempts: int,
+    as_json: bool,
+) -> None:
+    """Create a task; ready tasks wake an agent of the role at once."""
+    from agentos.kernel import tasks
+
+    if description == "-" and acceptance == "-":
+        fail("only one of --description and --acceptance can be read from stdin", 2)
+    description = read_text(description, "--description")
+    acceptance = read_text(acceptance, "--acceptance")
+
+    async def _go(conn: Any) -> Any:
+        if assignee is None:
+            # An assigned task goes to its agent whatever the role; otherwise a role
+            # nobody runs would leave the task waiting forever.
+            await check_role_known(conn, role)
+        return await tasks.create_task(
+            conn,
+            created_by=os.environ.get("USER", "cli"),
+            title=title,
+            description=description,
+            acceptance=acceptance,
+            role=role,
+            assignee=assignee,
+            priority=priority,
+            parent_id=parent,
+            depends_on=list(depends_on),
+            max_attempts=max_attempts,
+        )
+
+    t = with_conn(_go)
+    if as_json:
+        echo_json(t)
+    else:
+        click.echo(f"created task #{t.id} [{t.status}] {safe(t.title)}")
+
+
+@task.command("list", context_settings=CONTEXT)
+@click.option("--status", "-s", type=click.Choice(STATUSES), default=None)
+@click.option("--role", "-r", default=None)
+@click.option("--limit", type=click.IntRange(1, 100000), default=1000, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (a list).")
+@handle_errors
+def task_list(status: str | None, role: str | None, limit: int, as_json: bool) -> None:
+    """List tasks in board order."""
+    from agentos.kernel import tasks
+
+    rows = with_conn(lambda conn: tasks.list_tasks(conn, status=status, role=role, limit=limit))
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("no tasks")
+    for t in rows:
+        who = t.lease_agent or t.assignee or "-"
+        click.echo(
+            f"#{t.id:<5} {t.status:<11} p{t.priority:<4} {t.role:<12} {who:<14} {safe(t.title)}"
+        )
+
+
+def _one_task(action: str, task_id: int, as_json: bool, budget: float | None = None) -> None:
+    from agentos.kernel import tasks
+
+    actor = os.environ.get("USER", "cli")
+
+    async def _go(conn: Any) -> Any:
+        if action == "show":
+            return await tasks.get_task(conn, task_id)
+        if action == "cancel":
+            return await tasks.cancel(conn, task_id, actor=actor)
+        return await tasks.retry(conn, task_id, actor=actor, budget_usd=budget)
+
+    t = with_conn(_go)
+    if as_json:
+        echo_json(t)
+    elif action == "show":
+        _print_task(t)
+    else:
+        click.echo(f"task #{t.id} is now {t.status}")
+
+
+@task.command("show", context_settings=CONTEXT)
+@click.argument("task_id", type=ID)
+@click.option("--steps", is_flag=True, help="Also print the agents' steps (the transcript).")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def task_show(task_id: int, steps: bool, as_json: bool) -> None:
+    """Show one task, its cost, subtasks and (with --steps) the agents' transcript."""
+    from agentos.kernel import tasks, views
+
+    async def _go(conn: Any) -> Any:
+        t = await tasks.get_task(conn, task_id)
+        cost = await views.task_cost(conn, task_id)
+        subs = await tasks.list_tasks(conn, parent_id=task_id)
+        rows = await views.transcript(conn, task_id) if steps or as_json else []
+        return t, cost, subs, rows
+
+    t, cost, subs, rows = with_conn(_go)
+    if as_json:
+        echo_json(
+            {
+                **t.model_dump(mode="json"),
+                "cost": cost,
+                "subtasks": [s_.id for s_ in subs],
+                "steps": rows if steps else len(rows),
+            }
+        )
+        return
+    _print_task(t)
+    click.echo(
+        f"  llm: {cost['calls']} calls, {cost['tokens']} tokens, ${float(cost['cost_usd']):.4f}"
+        + (f" of ${t.budget_usd:.2f}" if t.budget_usd else "")
+    )
+    for s_ in subs:
+        click.echo(f"  subtask #{s_.id} [{s_.status}] {safe(s_.title)}")
+    for r in rows:
+        c = r["content"]
+        if r["kind"] == "llm":
+            calls = ", ".join(
+                tc.get("function", {}).get("name", "?") for tc in c.get("tool_calls") or []
+            )
+            text = (c.get("content") or "").strip().replace("\n", " ")[:100]
+            detail = f"{text} -> {calls}" if calls else text
+        elif r["kind"] == "tool_call":
+            detail = f"{r['tool_name']} {json.dumps(c.get('arguments'))[:100]}"
+        elif r["kind"] == "tool_result":
+            out = str(c.get("output", "")).strip().replace("\n", " ")
+            detail = f"{r['tool_name']} {'ok' if c.get('ok') else 'ERROR'}: {out[:100]}"
+        else:
+            detail = str(c.get("text", "")).strip().replace("\n", " ")[:100]
+        click.echo(
+            f"  {r['stage']:<6} {r['seq']:>3} {r['agent']:<14} {r['kind']:<11} {safe(detail)}"
+        )
+
+
+@task.command("cancel", context_settings=CONTEXT)
+@click.argument("task_id", type=ID)
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def task_cancel(task_id: int, as_json: bool) -> None:
+    """Cancel a task; an agent working on it stops between steps."""
+    _one_task("cancel", task_id, as_json)
+
+
+@task.command("retry", context_settings=CONTEXT)
+@click.argument("task_id", type=ID)
+@click.option(
+    "--budget",
+    callback=budget_usd,
+    metavar="USD",
+    default=None,
+    help="Set the task's budget to this many USD as part of the retry.",
+)
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def task_retry(task_id: int, budget: float | None, as_json: bool) -> None:
+    """Put a failed, blocked or cancelled task back in the queue (all or nothing)."""
+    _one_task("retry", task_id, as_json, budget=budget)
