@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from agentos.agents import checks
+from agentos.agents import checks, toolbox
 from agentos.agents.config import AgentSettings, RoleConfig, load_role
 from agentos.agents.llm import LLMClient, ensure_litellm
 from agentos.agents.loop import Loop, Stage, StageOutcome
@@ -34,7 +34,6 @@ from agentos.kernel.duties import KernelDuties
 from agentos.kernel.leader import Leadership
 from agentos.kernel.models import Task, TaskStatus
 from agentos.kernel.runtime import AgentHost, Work
-from agentos.tools.registry import get_tools
 from agentos.tools.sandbox import ProcessStartError, SandboxUnavailable, sandbox_status
 from agentos.tools.shell import run_in_worktree
 
@@ -61,7 +60,9 @@ class AgentRuntime:
         self.role = role
         self.workspace = workspace
         self.llm = LLMClient(kernel, settings)
-        self.tools = get_tools(role.tools)
+        self.tools, unavailable = toolbox.builtin_tools(role)
+        for name, why in unavailable.items():
+            log.warning("%s: tool %s is unavailable: %s", role.name, name, why)
         self.stops: dict[int, asyncio.Event] = {}
         self.browser: Any = None
         if any(t.name.startswith("browser_") for t in self.tools):
@@ -101,6 +102,7 @@ class AgentRuntime:
             stop.set()
 
         watcher = asyncio.create_task(watch_lost())
+        extras_stack = contextlib.AsyncExitStack()  # the stage's MCP servers (agents/toolbox.py)
         try:
             stage, round_key, tvars = await self._stage_for(task, work.agent)
             worktree = await self.workspace.worktree(task.id)
@@ -111,6 +113,14 @@ class AgentRuntime:
                     await self._block_for_check(work, task, check)
                     return
                 tvars["check"] = check.as_vars()
+            try:
+                extras = await toolbox.open_stage(
+                    extras_stack, self.kernel, self.role, agent=work.agent, task=task,
+                    stage=stage, worktree=worktree,
+                )  # fmt: skip
+            except toolbox.McpUnavailable as exc:
+                await self._block_for_tools(work, task, stage, str(exc))
+                return
             st = Stage(
                 kernel=self.kernel,
                 settings=self.settings,
@@ -121,13 +131,14 @@ class AgentRuntime:
                 round_key=round_key,
                 worktree=worktree,
                 llm=self.llm,
-                tools=self.tools,
-                template_vars=tvars,
+                tools=[*self.tools, *extras.tools],
+                template_vars={**tvars, **extras.template_vars},
                 workspace=self.workspace,
                 stop=stop,
                 tool_extra={
                     "base_branch": self.workspace.base_branch,
                     **({"browser_pool": self.browser} if self.browser else {}),
+                    **extras.tool_extra,
                 },
                 refs_before=refs_before,
             )
@@ -152,11 +163,28 @@ class AgentRuntime:
                 extra={"action": f"agent.{outcome.kind}", "task": task.id},
             )
         finally:
+            with contextlib.suppress(Exception):
+                await extras_stack.aclose()
             watcher.cancel()
             self.stops.pop(task.id, None)
             if self.browser is not None:
                 with contextlib.suppress(Exception):
                     await self.browser.close_task(task.id)
+
+    async def _block_for_tools(self, work: Work, task: Task, stage: str, reason: str) -> None:
+        """An MCP server that cannot start, or a secret that is not set, is the role's
+        configuration: block the task with the reason (retry once it is fixed)."""
+        log.warning("%s: task #%s: %s", work.agent, task.id, reason,
+                    extra={"action": "agent.tools_unavailable", "task": task.id})  # fmt: skip
+        with contextlib.suppress(errors.StaleLease, errors.BadInput):
+            async with self.kernel.connection() as conn:
+                if stage == "review":
+                    await tasks.block_in_review(conn, task, actor=work.agent, reason=reason)
+                else:
+                    await tasks.transition(
+                        conn, task.id, TaskStatus.blocked, actor=work.agent,
+                        token=task.lease_token, error=reason[:2000], reason=reason[:2000],
+                    )  # fmt: skip
 
     async def _block_for_check(self, work: Work, task: Task, check: checks.CheckResult) -> None:
         """A check that cannot run is not the worker's fault: block for a person."""
@@ -379,6 +407,10 @@ async def serve_role(
             kernel=kernel,
             base_branch=settings.base_branch,
         ).ensure()
+        # a secret or skill the role names that does not exist is an error now, before any
+        # task is claimed; and this process redacts every secret its key opens
+        await toolbox.check_role(kernel, role, names)
+        await toolbox.prime_redactor(kernel)
         runtime = AgentRuntime(kernel, settings, role, workspace)
         # Both take seconds on a busy machine and block whatever thread runs them: do
         # them before any lease is held, off the event loop. (litellm imported lazily on

@@ -52,7 +52,7 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TextIO, cast
 
 from agentos.kernel import redact
 from agentos.kernel.errors import BadInput
@@ -256,9 +256,7 @@ def plan_server(
         url=cfg.url,
         headers=headers,
         secret_env=frozenset(k for k, v in cfg.env.items() if ANY_SECRET_MENTION.search(v)),
-        secret_headers=frozenset(
-            k for k, v in cfg.headers.items() if ANY_SECRET_MENTION.search(v)
-        ),
+        secret_headers=frozenset(k for k, v in cfg.headers.items() if ANY_SECRET_MENTION.search(v)),
     )
 
 
@@ -360,22 +358,21 @@ class McpConnection:
                     from mcp.client.streamable_http import streamable_http_client
                     from mcp.shared._httpx_utils import create_mcp_http_client
 
+                    timeout = httpx2.Timeout(
+                        plan.config.startup_timeout, read=max(plan.config.timeout, 30.0)
+                    )
                     http = await stack.enter_async_context(
-                        create_mcp_http_client(
-                            headers=dict(plan.headers),
-                            timeout=httpx2.Timeout(plan.config.startup_timeout,
-                                                   read=max(plan.config.timeout, 30.0)),
-                        )  # fmt: skip
+                        create_mcp_http_client(headers=dict(plan.headers), timeout=timeout)
                     )
                     transport: Any = streamable_http_client(plan.url, http_client=http)
                 else:
                     assert plan.command is not None
                     params = StdioServerParameters(
                         command=plan.command, args=list(plan.args), env=dict(plan.env),
-                        cwd=plan.cwd if plan.cwd and os.path.isdir(plan.cwd) else None,
+                        cwd=plan.cwd,
                     )  # fmt: skip
                     assert self._errlog is not None
-                    transport = stdio_client(params, errlog=self._errlog)
+                    transport = stdio_client(params, errlog=cast(TextIO, self._errlog))
                 client = await stack.enter_async_context(
                     Client(
                         transport,
@@ -434,7 +431,9 @@ class McpConnection:
                     if not cursor:
                         break
         except Exception as exc:
-            raise McpUnavailable(f"{self.label} could not list its tools: {_one_line(exc)}") from None
+            raise McpUnavailable(
+                f"{self.label} could not list its tools: {_one_line(exc)}"
+            ) from None
         return out
 
     async def call(self, remote: str, arguments: dict[str, Any]) -> str:
@@ -519,7 +518,9 @@ def render_result(result: Any) -> str:
             text = getattr(res, "text", None)
             parts.append(str(text) if text is not None else f"[resource {res.uri}]")
         elif kind == "resource_link":
-            parts.append(f"[resource link {getattr(block, 'uri', '')} {getattr(block, 'name', '')}]")
+            parts.append(
+                f"[resource link {getattr(block, 'uri', '')} {getattr(block, 'name', '')}]"
+            )
         else:
             parts.append(json.dumps(block.model_dump(mode="json", exclude_none=True)))
     structured = getattr(result, "structured_content", None)
@@ -607,7 +608,9 @@ def make_tools(conn: McpConnection, listed: list[Any]) -> list[McpTool]:
     return out
 
 
-def _tool(conn: McpConnection, name: str, remote: str, desc: str, schema: dict[str, Any]) -> McpTool:
+def _tool(
+    conn: McpConnection, name: str, remote: str, desc: str, schema: dict[str, Any]
+) -> McpTool:
     validator = _validator(schema)
 
     async def fn(ctx: ToolContext, args: Any) -> str:
