@@ -66,7 +66,10 @@ def plan(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
     if "the reviewer" in system:
         return _reviewer(latest, title, turn)
     if "a worker" in system:
-        calls = [_call(name, **json.loads(args)) for name, args in CALL_MARKER.findall(prompt)]
+        calls = [
+            {"id": f"call_{uuid.uuid4().hex[:12]}", "name": name, "arguments": json.loads(args)}
+            for name, args in CALL_MARKER.findall(prompt)
+        ]
         if calls:
             if turn == 0:
                 return "Calling the tools the task names.", calls

@@ -80,6 +80,13 @@ def _print_task(t: Any) -> None:
     help="A task id that must be done first (repeatable).",
 )
 @click.option("--max-attempts", type=click.IntRange(1, 100), default=3, show_default=True)
+@click.option(
+    "--skill",
+    "skill_names",
+    multiple=True,
+    metavar="NAME",
+    help="A skill (`agentos skill add`) put into the agent's prompt for this task (repeatable).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the task as JSON.")
 @handle_errors
 def task_create(
@@ -92,10 +99,12 @@ def task_create(
     parent: int | None,
     depends_on: tuple[int, ...],
     max_attempts: int,
+    skill_names: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Create a task; ready tasks wake an agent of the role at once."""
-    from agentos.kernel import tasks
+    from agentos.kernel import skills, tasks
+    from agentos.kernel.errors import BadInput, NotFound
 
     if description == "-" and acceptance == "-":
         fail("only one of --description and --acceptance can be read from stdin", 2)
@@ -107,6 +116,11 @@ def task_create(
             # An assigned task goes to its agent whatever the role; otherwise a role
             # nobody runs would leave the task waiting forever.
             await check_role_known(conn, role)
+        for name in skill_names:  # a typo is an error now, not a prompt without the skill
+            try:
+                await skills.get_skill(conn, name)
+            except NotFound:
+                raise BadInput(f"no skill {name!r} (see `agentos skill list`)") from None
         return await tasks.create_task(
             conn,
             created_by=os.environ.get("USER", "cli"),
@@ -119,6 +133,7 @@ def task_create(
             parent_id=parent,
             depends_on=list(depends_on),
             max_attempts=max_attempts,
+            metadata={"skills": list(dict.fromkeys(skill_names))} if skill_names else {},
         )
 
     t = with_conn(_go)
