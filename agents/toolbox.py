@@ -121,6 +121,11 @@ async def open_stage(
         kernel, role.mcp_servers, role=role.name, agent=agent, task_id=task.id, worktree=worktree
     )
     if stage == "work" and role.executor != "builtin":
+        from agentos.agents.executors.claude_code import MCP_CONFIG
+
+        # the CLI's MCP config holds the servers' secrets: gone when the stage ends
+        config = kernel.settings.home / "executors" / f"task-{task.id}" / MCP_CONFIG
+        stack.callback(lambda: config.unlink(missing_ok=True))
         extras.tool_extra["mcp_servers"] = plans
         extras.tool_extra["executor_env"] = await executor_env(
             kernel, role, agent=agent, task_id=task.id
