@@ -288,7 +288,10 @@ class ExecutorRun(Loop):
         env = self.adapter.env(plan)
         try:
             self.proc, _ = await process.start(
-                argv, worktree=st.worktree, home=home, env=env,
+                argv,
+                worktree=st.worktree,
+                home=home,
+                env=env,
                 readable=[*_readable(binary), *st.tool_extra.get("executor_readable", [])],
             )
         except (ToolError, OSError) as exc:
