@@ -113,8 +113,25 @@ async def open_stage(
 ) -> StageExtras:
     """Everything a stage gets beyond the built-ins; what it starts is closed by `stack`.
 
-    McpUnavailable (a server that cannot start, a secret that is not set) is the
-    stage's to report: the caller blocks the task with the reason."""
+    McpUnavailable (a server that cannot start, a secret that is not set or cannot be
+    opened) is the stage's to report: the caller blocks the task with the reason."""
+    try:
+        return await _open_stage(stack, kernel, role, agent=agent, task=task, stage=stage,
+                                 worktree=worktree)  # fmt: skip
+    except ksecrets.SecretUnavailable as exc:  # the key is missing or another one
+        raise McpUnavailable(f"role {role.name}: {exc}") from None
+
+
+async def _open_stage(
+    stack: contextlib.AsyncExitStack,
+    kernel: Kernel,
+    role: RoleConfig,
+    *,
+    agent: str,
+    task: Task,
+    stage: str,
+    worktree: Path,
+) -> StageExtras:
     await prime_redactor(kernel)
     extras = StageExtras(template_vars={"skills": await stage_skills(kernel, role, task)})
     plans = await resolve_plans(
@@ -169,6 +186,8 @@ async def check_role(kernel: Kernel, role: RoleConfig, agents: list[str]) -> Non
     from agentos.tools.mcp import secret_names
 
     names = secret_names(role.mcp_servers)
+    if names:
+        ksecrets.load_key(kernel.settings)  # no key here: say so now (SecretUnavailable)
     async with kernel.connection() as conn:
         missing = await ksecrets.unresolvable(conn, names, role=role.name, agents=agents)
         if missing:
