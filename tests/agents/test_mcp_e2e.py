@@ -286,3 +286,19 @@ def test_role_and_task_skills_are_in_the_prompt(
                       "AND kind = 'user' ORDER BY seq LIMIT 1", (tid,))[0]  # fmt: skip
     assert "## Skill house-style: how we code" in prompt and "STYLE-MARKER-1" in prompt
     assert "## Skill commit-notes" in prompt and "REVIEW-MARKER-2" in prompt
+
+
+def test_a_secret_set_with_another_key_blocks_the_task_with_the_reason(
+    team_env: dict[str, str], spawn: Any, db_url: str
+) -> None:
+    from agentos.kernel.secrets import generate_key
+
+    _role(Path(team_env["AGENTOS_HOME"]), mcp_servers=_servers())
+    _ok(agentos(team_env, "secret", "set", "CANARY_TOKEN", input=CANARY))
+    tid = _task(team_env, "Needs the canary")
+    spawn("worker", "otherkey-worker", AGENTOS_SECRET_KEY=generate_key())
+    _wait(lambda: _status(db_url, tid) == "blocked", 90, "the task to be blocked")
+    (error,) = _rows(db_url, "SELECT error FROM agentos.tasks WHERE id = %s", (tid,))[0]
+    assert error.startswith("MCP server fixture of role worker: secret CANARY_TOKEN (global) "
+                            "was set with another key"), error  # fmt: skip
+    assert CANARY not in _pg_dump(db_url)
