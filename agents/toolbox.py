@@ -186,8 +186,6 @@ async def check_role(kernel: Kernel, role: RoleConfig, agents: list[str]) -> Non
     from agentos.tools.mcp import secret_names
 
     names = secret_names(role.mcp_servers)
-    if names:
-        ksecrets.load_key(kernel.settings)  # no key here: say so now (SecretUnavailable)
     async with kernel.connection() as conn:
         missing = await ksecrets.unresolvable(conn, names, role=role.name, agents=agents)
         if missing:
@@ -196,6 +194,8 @@ async def check_role(kernel: Kernel, role: RoleConfig, agents: list[str]) -> Non
                 f"role {role.name}: MCP server {server}: unknown secret {missing[0]} "
                 f"(`agentos secret set {missing[0]} --scope role:{role.name}` sets it)"
             )
+        if names:
+            ksecrets.load_key(kernel.settings)  # no key here: say so now (SecretUnavailable)
         for name in role.skills:
             try:
                 await kskills.get_skill(conn, name)

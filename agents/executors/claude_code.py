@@ -83,6 +83,14 @@ class ClaudeCode(Adapter):
                 "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
             }
         )
+        if plan.mcp_servers:
+            # headless Claude Code 2.1 connects MCP servers in the background and may send
+            # its first request before their tools are listed: make it wait, within the
+            # servers' own startup and call timeouts
+            env["MCP_CONNECTION_NONBLOCKING"] = "false"
+            cfgs = [s.config for s in plan.mcp_servers]
+            env["MCP_TIMEOUT"] = str(int(max(c.startup_timeout for c in cfgs) * 1000))
+            env["MCP_TOOL_TIMEOUT"] = str(int(max(c.timeout for c in cfgs) * 1000))
         return env
 
     def has_session(self, home: Path, session_id: str) -> bool:

@@ -143,6 +143,8 @@ def test_opencode_and_claude_code_get_the_servers_in_their_config(tmp_path: Path
     argv = claude.argv(plan)
     assert argv[argv.index("--mcp-config") + 1] == str(path) and "--strict-mcp-config" in argv
     assert "git-secret-value" not in " ".join(argv)
+    env = claude.env(plan)  # it waits for the servers' tools before its first request
+    assert env["MCP_CONNECTION_NONBLOCKING"] == "false" and env["MCP_TIMEOUT"] == "30000"
     bare = _plan(tmp_path, [])
     claude.prepare(bare)
     assert not path.exists() and "--mcp-config" not in claude.argv(bare)
