@@ -4,8 +4,9 @@ It registers the agents, claims work through the kernel (AgentHost), runs the du
 loop for each claimed task, answers messages, keeps its role's heartbeat schedule,
 takes part in the kernel's singleton duties (lease rescue, schedules) under leader
 election, serves /livez and /readyz for Kubernetes, and on SIGTERM/Ctrl-C releases
-the leases it holds. An orchestrator claims only while it leads ("orchestrator" duty),
-so only one orchestrator plans at a time however many run.
+the leases it holds. A leader_only role (the orchestrator) claims only while it leads
+(the duty named after the role), so only one orchestrator plans at a time however many
+run. `AgentProcess` is the one place that wires all of this together.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import re
 import signal
 import socket
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -142,10 +145,11 @@ class AgentRuntime:
                 },
                 refs_before=refs_before,
             )
-            if stage == "work" and self.role.executor != "builtin":
+            if self.role.executor != "builtin" and stage in ("work", "review"):
                 from agentos.agents import executors
 
-                outcome = await executors.run_work_stage(st)
+                run = executors.run_work_stage if stage == "work" else executors.run_review_stage
+                outcome = await run(st)
             else:
                 outcome = await Loop(st).run()
             if refs_before is not None and outcome.kind != "submit_for_review":
@@ -331,27 +335,28 @@ class AgentRuntime:
             async with self.kernel.connection() as conn:
                 await kmessages.answer(conn, m, from_agent=work.agent, body=reply.content)
         if act.kind == "heartbeat" and self.role.stage == "plan":
-            await self._replan_stuck_goals(work.agent)
+            await self._replan_stuck_goals()
 
-    async def _replan_stuck_goals(self, agent: str) -> None:
+    async def _replan_stuck_goals(self) -> None:
         """A goal waiting on a failed or blocked subtask comes back for re-planning."""
         async with self.kernel.connection() as conn:
-            await tasks.unblock_stuck_goals(conn)
+            await tasks.unblock_stuck_goals(conn, role=self.role.name)
 
 
-async def _health_server(host: AgentHost, port: int) -> asyncio.Server:
+async def _health_server(hosts: list[AgentHost], port: int) -> asyncio.Server:
+    """/readyz: every host of the process is registered; /livez: and each heartbeat is
+    fresh (the rule of agentos.session_alive, sql/006, in this process's own clock)."""
+
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             line = (await reader.readline()).decode(errors="replace")
             path = line.split(" ")[1] if " " in line else "/"
-            loop = asyncio.get_running_loop()
-            # the rule of agentos.session_alive (sql/006), in this process's own clock
-            fresh = loop.time() - host.last_heartbeat_ok < 3 * host.kernel.settings.lease_seconds
-            ok = (
-                (host.ready.is_set() and fresh)
-                if path.startswith("/livez")
-                else host.ready.is_set()
+            now = asyncio.get_running_loop().time()
+            ready = all(h.ready.is_set() for h in hosts)
+            fresh = all(
+                now - h.last_heartbeat_ok < 3 * h.kernel.settings.lease_seconds for h in hosts
             )
+            ok = (ready and fresh) if path.startswith("/livez") else ready
             body = b"ok\n" if ok else b"not ready\n"
             status = b"200 OK" if ok else b"503 Service Unavailable"
             writer.write(
@@ -369,6 +374,183 @@ async def _health_server(host: AgentHost, port: int) -> asyncio.Server:
     return await asyncio.start_server(serve, "0.0.0.0", port)
 
 
+@dataclass
+class RoleAgents:
+    """One role's part of an agent process: its agents, runtime, host and leadership."""
+
+    role: RoleConfig
+    names: list[str]
+    runtime: AgentRuntime
+    host: AgentHost
+    leadership: Leadership | None
+
+
+class AgentProcess:
+    """The composition root of an agent process (`agent run`, `agent team`, a pod).
+
+    It owns the kernel (one pool, one listener), the roles' hosts, the kernel's duties,
+    the leaderships, the scaler and the health server: build it, then `run(stop)`; it
+    starts everything, waits for `stop` (or a part failing) and stops everything in
+    order, releasing every lease it holds."""
+
+    def __init__(
+        self,
+        settings: AgentSettings,
+        roles: list[tuple[str, str | None, int | None]],
+        *,
+        health_port: int = 0,
+    ) -> None:
+        # a typo in a role is an error before anything connects
+        self.settings = settings
+        self.specs = [(load_role(r, settings), name, n) for r, name, n in roles]
+        self.health_port = health_port
+        self.kernel: Kernel | None = None
+        self.parts: list[RoleAgents] = []
+
+    async def _migrate(self) -> None:
+        # Migrations need the admin role; the agents then connect as one that cannot
+        # change the schema or reach past the database (kernel.db.resolve_database_url).
+        admin = await Kernel(self.settings).open(min_size=1, max_size=1)
+        try:
+            await admin.ensure_schema()
+        finally:
+            await admin.close()
+
+    async def _open(self) -> Kernel:
+        slots = sum(n or role.concurrency for role, _, n in self.specs)
+        await self._migrate()
+        kernel = await Kernel(self.settings, agent=True).open(
+            min_size=1, max_size=max(4, slots * 2 + 2)
+        )
+        self.kernel = kernel
+        workspace = await Workspace(
+            self.settings.workspace_path,
+            self.settings.worktrees_path,
+            self.settings.workspace_remote,
+            kernel=kernel,
+            base_branch=self.settings.base_branch,
+        ).ensure()
+        # Both take seconds on a busy machine and block whatever thread runs them: do
+        # them before any lease is held, off the event loop. (litellm imported lazily on
+        # the first LLM call froze the loop past a 3 s lease: no renewal, no heartbeat.)
+        await asyncio.to_thread(ensure_litellm)
+        sandbox = await asyncio.to_thread(sandbox_status)
+        # said at start: without a sandbox the shell tool and executors refuse to run
+        (log.info if sandbox.available else log.warning)("%s", sandbox.describe())
+        # this process redacts every secret its key opens (agents/toolbox.py)
+        await toolbox.prime_redactor(kernel)
+        for role, name, n in self.specs:
+            names = default_names(role.name, name, n or role.concurrency)
+            # a secret or skill the role names that does not exist is an error now,
+            # before any task is claimed
+            await toolbox.check_role(kernel, role, names)
+            runtime = AgentRuntime(kernel, self.settings, role, workspace)
+            if role.heartbeat is not None:
+                await _ensure_heartbeat(kernel, role)
+            await kernel.subscribe([bus.TASK], runtime.on_notify)
+            # a leader_only role claims only while it holds its role's duty
+            leadership = (
+                Leadership(kernel, role.name, uuid.uuid4(), self.settings.leader_ttl_seconds)
+                if role.leader_only
+                else None
+            )
+            host = AgentHost(
+                kernel,
+                role=role.name,
+                agents=names,
+                handler=runtime.handle,
+                model=role.model,
+                gate=_leading(leadership),
+            )
+            self.parts.append(RoleAgents(role, names, runtime, host, leadership))
+        return kernel
+
+    async def run(self, stop: asyncio.Event) -> int:
+        """Start everything, wait for `stop` or a failure, stop everything; exit code."""
+        try:
+            kernel = await self._open()
+            return await self._serve(kernel, stop)
+        finally:
+            if self.kernel is not None:
+                await self.kernel.close()
+
+    async def _serve(self, kernel: Kernel, stop: asyncio.Event) -> int:
+        duties = KernelDuties(kernel, uuid.uuid4())
+        background = [asyncio.create_task(duties.run(), name="duties")]
+        lead_stop = asyncio.Event()  # leases are released after the hosts stopped
+        for part in self.parts:
+            background.append(asyncio.create_task(part.host.run(), name=f"host-{part.role.name}"))
+            if part.leadership is not None:
+                background.append(
+                    asyncio.create_task(
+                        part.leadership.run(lead_stop, on_gain=part.host.nudge),
+                        name=f"lead-{part.role.name}",
+                    )
+                )
+        leading = next((p.leadership for p in self.parts if p.leadership is not None), None)
+        if leading is not None:
+            from agentos.agents.scaler import WorkerScaler
+
+            scaler = WorkerScaler.from_environment()  # None (said once) outside a cluster
+            if scaler is not None:
+                background.append(
+                    asyncio.create_task(
+                        _scale(kernel, scaler, leading, stop, self.settings.scaler_role),
+                        name="scale",
+                    )
+                )
+        server = None
+        if self.health_port:
+            server = await _health_server([p.host for p in self.parts], self.health_port)
+        for part in self.parts:
+            log.info(
+                "%s agents running: %s (model %s)",
+                part.role.name,
+                ", ".join(part.names),
+                part.role.model,
+            )
+        waiter = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([waiter, *background], return_when=asyncio.FIRST_COMPLETED)
+        failed = False
+        for t in done:
+            if t is waiter:
+                continue
+            # a part that ends before `stop` has failed, with an exception or without
+            failed = True
+            if t.exception() is not None:
+                log.error("agent process failed: %s: %s", t.get_name(), t.exception())
+            else:
+                log.error("agent process failed: %s stopped by itself", t.get_name())
+        waiter.cancel()
+        stop.set()
+        for part in self.parts:
+            part.host.stop()
+        duties.stop()
+        lead_stop.set()
+        for t in background:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(t, 30)
+        if server is not None:
+            server.close()
+        for part in self.parts:
+            if part.runtime.browser is not None:
+                with contextlib.suppress(Exception):
+                    await part.runtime.browser.close()
+        return 1 if failed else 0
+
+
+def _leading(leadership: Leadership | None) -> Callable[[], bool] | None:
+    return (lambda: leadership.is_leader) if leadership is not None else None
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
 async def serve_role(
     settings: AgentSettings,
     *,
@@ -379,170 +561,20 @@ async def serve_role(
     stop: asyncio.Event | None = None,
 ) -> int:
     """Run agents of a role until SIGTERM/SIGINT (or `stop`); returns the exit code."""
-    from agentos.kernel.migrate import migrate, status
-
-    role = load_role(role_name, settings)
-    n = concurrency or role.concurrency
-    names = default_names(role.name, name, n)
-    # Migrations need the admin role; the agents then connect as one that cannot change
-    # the schema or reach past the database (kernel.db.resolve_database_url).
-    admin = await Kernel(settings).open(min_size=1, max_size=1)
-    try:
-        async with admin.connection() as conn:
-            st = await status(conn)
-        if not st.ok:
-            conn2 = await admin.connect(autocommit=True)
-            try:
-                await migrate(conn2)
-            finally:
-                await conn2.close()
-    finally:
-        await admin.close()
-    kernel = await Kernel(settings, agent=True).open(min_size=1, max_size=max(4, n * 2 + 2))
-    try:
-        workspace = await Workspace(
-            settings.workspace_path,
-            settings.worktrees_path,
-            settings.workspace_remote,
-            kernel=kernel,
-            base_branch=settings.base_branch,
-        ).ensure()
-        # a secret or skill the role names that does not exist is an error now, before any
-        # task is claimed; and this process redacts every secret its key opens
-        await toolbox.check_role(kernel, role, names)
-        await toolbox.prime_redactor(kernel)
-        runtime = AgentRuntime(kernel, settings, role, workspace)
-        # Both take seconds on a busy machine and block whatever thread runs them: do
-        # them before any lease is held, off the event loop. (litellm imported lazily on
-        # the first LLM call froze the loop past a 3 s lease: no renewal, no heartbeat.)
-        await asyncio.to_thread(ensure_litellm)
-        sandbox = await asyncio.to_thread(sandbox_status)
-        # said at start: without a sandbox the shell tool and executors refuse to run
-        (log.info if sandbox.available else log.warning)("%s", sandbox.describe())
-        if role.heartbeat is not None:
-            await _ensure_heartbeat(kernel, role)
-        work_channels = [
-            bus.work_channel(f"role:{role.name}"),
-            *(bus.work_channel(f"agent:{n}") for n in names),
-        ]
-        listener = bus.Listener(kernel.url, [bus.TASK, *work_channels])
-        listener.subscribe(runtime.on_notify)
-        await listener.start()
-        leadership = (
-            Leadership(kernel, "orchestrator", uuid.uuid4(), settings.leader_ttl_seconds)
-            if role.leader_only
-            else None
-        )
-        host = AgentHost(
-            kernel,
-            role=role.name,
-            agents=names,
-            handler=runtime.handle,
-            model=role.model,
-            listener=listener,
-            gate=(lambda: leadership.is_leader) if leadership else None,
-        )
-        duties = KernelDuties(kernel, uuid.uuid4())
-        if stop is None:
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-        background = [
-            asyncio.create_task(duties.run(), name="duties"),
-            asyncio.create_task(host.run(), name="host"),
-        ]
-        if leadership is not None:
-            background.append(asyncio.create_task(_lead(leadership, listener, stop), name="lead"))
-            from agentos.agents.scaler import WorkerScaler
-
-            scaler = WorkerScaler.from_environment()  # None (said once) outside a cluster
-            if scaler is not None:
-                background.append(
-                    asyncio.create_task(
-                        _scale(
-                            kernel,
-                            scaler,
-                            leadership,
-                            stop,
-                            settings.scaler_role,
-                        ),
-                        name="scale",
-                    )
-                )
-        server = None
-        port = health_port if health_port is not None else settings.health_port
-        if port:
-            server = await _health_server(host, port)
-        log.info("%s agents running: %s (model %s)", role.name, ", ".join(names), role.model)
-        waiter = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait([waiter, *background], return_when=asyncio.FIRST_COMPLETED)
-        failed = False
-        for t in done:
-            if t is not waiter and t.exception() is not None:
-                log.error("agent process failed: %s", t.exception())
-                failed = True
-        waiter.cancel()
-        host.stop()
-        duties.stop()
-        for t in background:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(t, 30)
-        if leadership is not None:
-            await leadership.release()
-        if server is not None:
-            server.close()
-        await listener.stop()
-        if runtime.browser is not None:
-            with contextlib.suppress(Exception):
-                await runtime.browser.close()
-        return 1 if failed else 0
-    finally:
-        await kernel.close()
+    port = health_port if health_port is not None else settings.health_port
+    process = AgentProcess(settings, [(role_name, name, concurrency)], health_port=port)
+    return await process.run(stop or _stop_on_signals())
 
 
 async def serve_team(
     settings: AgentSettings, roles: list[tuple[str, str | None, int]], *, health_port: int = 0
 ) -> int:
     """Run several roles' agents in this one process (`agentos agent team`): one Python
-    runtime and one model layer for the whole local team. Each role keeps its own pool,
-    listener and leadership, exactly as in a process of its own; if one role's host
-    fails, the whole process stops (non-zero) so its supervisor restarts it."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-
-    async def one(i: int, role: str, name: str | None, slots: int) -> int:
-        try:
-            return await serve_role(
-                settings,
-                role_name=role,
-                name=name,
-                concurrency=slots,
-                health_port=health_port if i == 0 else 0,
-                stop=stop,
-            )
-        finally:
-            stop.set()  # one role ending (a crash, or the signal) ends the team
-
-    codes = await asyncio.gather(
-        *(one(i, r, n, c) for i, (r, n, c) in enumerate(roles)), return_exceptions=True
-    )
-    for code in codes:
-        if isinstance(code, BaseException):
-            log.error("team process failed: %s", code)
-    return max((c if isinstance(c, int) else 1) for c in codes) if codes else 0
-
-
-async def _lead(leadership: Leadership, listener: bus.Listener, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        was = leadership.is_leader
-        await leadership.tick()
-        if leadership.is_leader and not was:
-            listener.woken.set()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=leadership.ttl / 3)
+    runtime, one model layer, one pool, one listener and one set of kernel duties for
+    the whole local team. If one role's host fails, the whole process stops (non-zero)
+    so its supervisor restarts it."""
+    process = AgentProcess(settings, list(roles), health_port=health_port)
+    return await process.run(_stop_on_signals())
 
 
 async def _scale(
@@ -582,6 +614,7 @@ async def _ensure_heartbeat(kernel: Kernel, role: RoleConfig) -> None:
 
 
 __all__ = [
+    "AgentProcess",
     "AgentRuntime",
     "StageOutcome",
     "default_names",

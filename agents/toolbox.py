@@ -4,7 +4,7 @@
   (`builtin_tools`; `agentos tool list` says why).
 * MCP servers (`mcp_servers:`, tools/mcp.py): started for a stage of the builtin loop,
   their tools added next to the built-ins, and stopped when the stage ends; for a work
-  stage run by an executor, handed to the executor's CLI as plans (commands, env and
+  or review stage run by an executor, handed to the executor's CLI as plans (commands, env and
   headers with their secrets) that its adapter writes into the CLI's own MCP config.
 * An executor's provider keys (ANTHROPIC_API_KEY, ...) from the secrets store, scoped to
   the stage's role, agent and task; the process environment is the fallback.
@@ -137,7 +137,7 @@ async def _open_stage(
     plans = await resolve_plans(
         kernel, role.mcp_servers, role=role.name, agent=agent, task_id=task.id, worktree=worktree
     )
-    if stage == "work" and role.executor != "builtin":
+    if role.executor != "builtin" and stage in ("work", "review"):  # as runner.handle_task
         from agentos.agents.executors.claude_code import MCP_CONFIG
 
         # the CLI's MCP config holds the servers' secrets: gone when the stage ends

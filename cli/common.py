@@ -197,7 +197,7 @@ async def open_kernel(*, migrate: bool = True, pool_max: int = 2) -> Kernel:
     kernel = Kernel(s)
     await kernel.open(min_size=1, max_size=pool_max)
     if migrate:
-        await ensure_schema(kernel)
+        await kernel.ensure_schema()
     return kernel
 
 
@@ -213,21 +213,6 @@ def with_conn(fn: Callable[[Any], Awaitable[T]]) -> T:
             await kernel.close()
 
     return run(_go())
-
-
-async def ensure_schema(kernel: Kernel) -> list[str]:
-    """Apply pending migrations (cheap when there are none)."""
-    from agentos.kernel import migrate as mig
-
-    async with kernel.connection() as conn:
-        st = await mig.status(conn)
-    if st.ok:
-        return []
-    conn2 = await kernel.connect(autocommit=True)
-    try:
-        return await mig.migrate(conn2)
-    finally:
-        await conn2.close()
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -46,7 +46,8 @@ async def show_log(
         if not rows:
             async with kernel.connection() as conn:
                 last = await activities.last_id(conn)
-        listener = await bus.Listener(kernel.url, [bus.ACTIVITY]).start()
+        listener = await kernel.subscribe([bus.ACTIVITY])
+        wake = listener.wake([bus.ACTIVITY])
         # Ids are handed out at insert but become visible at commit, so a lower id can
         # appear after a higher one: re-read a window behind the newest id and skip what
         # was already printed.
@@ -66,8 +67,8 @@ async def show_log(
                 while len(seen) > 5000:
                     seen.pop(next(iter(seen)))
                 if len(new) < 1000:
-                    await listener.wait(settings().poll_interval)
+                    await wake.wait(settings().poll_interval)
         finally:
-            await listener.stop()
+            listener.drop(wake)
     finally:
         await kernel.close()

@@ -146,6 +146,8 @@ class NewTask(BaseModel):
     depends_on: list[int] = Field(default_factory=list)
     max_attempts: int = Field(default=3, ge=1, le=100)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    # USD for the task's LLM calls (None: the role's task_budget_usd); numeric(14, 6)
+    budget_usd: float | None = Field(default=None, gt=0, le=99_999_999, allow_inf_nan=False)
 
     @field_validator("title")
     @classmethod
@@ -215,6 +217,8 @@ class Schedule(BaseModel):
     next_fire_at: dt.datetime
     last_fired_at: dt.datetime | None
     created_at: dt.datetime
+    # set: each tick creates a task from these fields (title, role, priority, ...)
+    task_template: dict[str, Any] | None = None
 
 
 class Message(BaseModel):

@@ -90,8 +90,8 @@ class AgentHost:
         self.model = model
         self.gate = gate  # claim only while gate() is true (e.g. while leading)
         self.session_id: uuid.UUID | None = None
-        self.listener = listener
-        self._own_listener = listener is None
+        self.listener = listener  # None: the kernel's shared one (Kernel.subscribe)
+        self.wake: bus.Wake | None = None
         self.dispatcher: Dispatcher | None = None
         self.running: dict[str, tuple[Work, asyncio.Task[None]]] = {}
         self._stop = asyncio.Event()
@@ -107,8 +107,12 @@ class AgentHost:
     def stop(self) -> None:
         """Ask run() to finish: running work is released, not abandoned."""
         self._stop.set()
-        if self.listener is not None:
-            self.listener.woken.set()
+        self.nudge()
+
+    def nudge(self) -> None:
+        """Look for work now (a slot came free, leadership was gained, ...)."""
+        if self.wake is not None:
+            self.wake.set()
 
     def work_channels(self) -> list[str]:
         """The channels that announce work this host can take (its role and its agents)."""
@@ -145,9 +149,10 @@ class AgentHost:
                 model=self.model,
                 lease_seconds=self.kernel.settings.lease_seconds,
             )
+        channels = [*self.work_channels(), bus.TASK]
         if self.listener is None:
-            self.listener = bus.Listener(self.kernel.url, self.work_channels())
-            await self.listener.start()
+            self.listener = await self.kernel.subscribe(channels)
+        self.wake = self.listener.wake(channels)
         self.dispatcher = await Dispatcher(
             self.kernel, role=self.role, session_id=self.session_id
         ).open()
@@ -164,7 +169,7 @@ class AgentHost:
                     claimed_any = await self._claim()
                 if claimed_any and self.free_agents:
                     continue  # there may be more ready work: claim again at once
-                await self.listener.wait(settings.poll_interval)
+                await self.wake.wait(settings.poll_interval)
         finally:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -284,8 +289,7 @@ class AgentHost:
                 )
         finally:
             self.running.pop(work.agent, None)
-            if self.listener is not None:
-                self.listener.woken.set()  # a slot is free: look for more work
+            self.nudge()  # a slot is free: look for more work
 
     async def _still_held(self, work: Work) -> bool:
         """Wait (up to one lease) for the database; True when work's lease is still ours."""
@@ -376,8 +380,7 @@ class AgentHost:
                         extra={"action": "session.dead"},
                     )
                     self._session_dead = True
-                    if self.listener is not None:
-                        self.listener.woken.set()
+                    self.nudge()
             except errors.KernelError as exc:
                 log.warning("heartbeat failed: %s", exc, extra={"action": "session.heartbeat"})
             try:
@@ -404,6 +407,15 @@ class AgentHost:
     async def _stop_all_work(self, *, reason: str, deadline: float | None = None) -> None:
         for work, task in list(self.running.values()):
             work.lost.set()
+            if not task.done():
+                what = f"task #{work.task.id}" if work.task is not None else "activation"
+                log.warning(
+                    "%s: %s lost: %s; its work is stopped",
+                    work.agent,
+                    what,
+                    reason,
+                    extra={"action": "agent.lost", "task": work.task.id if work.task else None},
+                )
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
@@ -419,5 +431,5 @@ class AgentHost:
                     await sessions.stop_session(conn, self.session_id, actor=self.agents[0])
         if self.dispatcher is not None:
             await self.dispatcher.close()
-        if self._own_listener and self.listener is not None:
-            await self.listener.stop()
+        if self.listener is not None and self.wake is not None:
+            self.listener.drop(self.wake)  # the listener is the kernel's (or the caller's)

@@ -27,7 +27,8 @@ from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
 
-def _validate(**fields: Any) -> NewTask:
+def validate_new_task(**fields: Any) -> NewTask:
+    """The fields of a new task, checked; BadInput names the first problem."""
     for key, value in fields.items():
         # pydantic's own message for these ("unable to parse raw data") names no cause
         if isinstance(value, str) and not value.isascii():
@@ -46,7 +47,7 @@ def _validate(**fields: Any) -> NewTask:
 @translated
 async def create_task(conn: Conn, *, created_by: str = "cli", **fields: Any) -> Task:
     """Create a task (and its dependencies) in one transaction; one round trip when simple."""
-    new = _validate(**fields)
+    new = validate_new_task(**fields)
     # Unknown dependencies, parent or assignee fail on their foreign keys, translated into
     # one-line errors (kernel.db), with nothing written.
     async with conn.transaction():
@@ -388,10 +389,11 @@ async def wait_for_subtasks(
 
 
 @translated
-async def unblock_stuck_goals(conn: Conn) -> None:
-    """Goals waiting on a failed, blocked or cancelled subtask come back for re-planning."""
+async def unblock_stuck_goals(conn: Conn, *, role: str) -> None:
+    """Goals of the planning `role` waiting on a failed, blocked or cancelled subtask come
+    back for re-planning."""
     async with conn.transaction():
-        await conn.execute(query("unblock_goals_of_stuck_subtasks"))
+        await conn.execute(query("unblock_goals_of_stuck_subtasks"), {"role": role})
         await conn.execute(query("requeue_orphans_now"))
 
 

@@ -1236,7 +1236,8 @@ CREATE TABLE agentos.schedule_runs (
     tick timestamp with time zone NOT NULL,
     fired boolean NOT NULL,
     job_id bigint,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    task_id bigint
 );
 CREATE TABLE agentos.schedules (
     id bigint NOT NULL,
@@ -1251,9 +1252,11 @@ CREATE TABLE agentos.schedules (
     next_fire_at timestamp with time zone NOT NULL,
     last_fired_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    task_template jsonb,
     CONSTRAINT schedules_activation_check CHECK ((activation ~ '^[a-z][a-z0-9_.-]{0,31}$'::text)),
     CONSTRAINT schedules_check CHECK (((target_role IS NULL) <> (target_agent IS NULL))),
-    CONSTRAINT schedules_name_check CHECK ((name ~ '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$'::text))
+    CONSTRAINT schedules_name_check CHECK ((name ~ '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$'::text)),
+    CONSTRAINT schedules_task_template_shape CHECK (((task_template IS NULL) OR ((jsonb_typeof(task_template) = 'object'::text) AND (jsonb_typeof((task_template -> 'title'::text)) = 'string'::text))))
 );
 ALTER TABLE agentos.schedules ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME agentos.schedules_id_seq
@@ -1420,6 +1423,7 @@ CREATE INDEX pgqueuer_queue_manager_id_idx ON agentos.pgqueuer USING btree (queu
 CREATE UNIQUE INDEX pgqueuer_statistics_unique_count ON agentos.pgqueuer_statistics USING btree (priority, date_trunc('sec'::text, timezone('UTC'::text, created)), status, entrypoint);
 CREATE UNIQUE INDEX pgqueuer_unique_dedupe_key ON agentos.pgqueuer USING btree (dedupe_key) WHERE ((status = ANY (ARRAY['queued'::agentos.pgqueuer_status, 'picked'::agentos.pgqueuer_status])) AND (dedupe_key IS NOT NULL));
 CREATE INDEX pgqueuer_updated_id_id1_idx ON agentos.pgqueuer USING btree (updated, id DESC) INCLUDE (id) WHERE (status = 'picked'::agentos.pgqueuer_status);
+CREATE INDEX schedule_runs_task_idx ON agentos.schedule_runs USING btree (task_id) WHERE (task_id IS NOT NULL);
 CREATE INDEX schedules_due_idx ON agentos.schedules USING btree (next_fire_at) WHERE enabled;
 CREATE INDEX steps_call_idx ON agentos.steps USING btree (task_id, tool_call_id) WHERE (tool_call_id IS NOT NULL);
 CREATE INDEX task_dependencies_rev_idx ON agentos.task_dependencies USING btree (depends_on_id);
@@ -1462,6 +1466,8 @@ ALTER TABLE ONLY agentos.messages
     ADD CONSTRAINT messages_task_id_fkey FOREIGN KEY (task_id) REFERENCES agentos.tasks(id) ON DELETE CASCADE;
 ALTER TABLE ONLY agentos.schedule_runs
     ADD CONSTRAINT schedule_runs_schedule_id_fkey FOREIGN KEY (schedule_id) REFERENCES agentos.schedules(id) ON DELETE CASCADE;
+ALTER TABLE ONLY agentos.schedule_runs
+    ADD CONSTRAINT schedule_runs_task_id_fkey FOREIGN KEY (task_id) REFERENCES agentos.tasks(id) ON DELETE SET NULL;
 ALTER TABLE ONLY agentos.schedules
     ADD CONSTRAINT schedules_target_agent_fkey FOREIGN KEY (target_agent) REFERENCES agentos.agents(name) ON UPDATE CASCADE ON DELETE CASCADE NOT VALID;
 ALTER TABLE ONLY agentos.steps

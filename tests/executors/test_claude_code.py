@@ -174,3 +174,67 @@ def test_a_task_taken_over_resumes_the_claude_session(  # type: ignore[no-untype
     assert {a[0] for a in agents_seen} == {"cc-first", "cc-second"}
     assert _git(home / "workspace", "show", f"main:{FILE_NAME}") == FILE_TEXT
     no_canary(db_url)
+
+
+def test_claude_code_as_the_reviewer_rejects_then_approves_and_merges(  # type: ignore[no-untyped-def]
+    fake, agents, exec_env, home, db_url
+) -> None:
+    """The review stage run by Claude Code: the check runs first, the CLI's verdict (a
+    JSON last line) rejects with feedback the worker's next prompt carries, then
+    approves, and the merge is the worker's commit, untouched by the reviewer."""
+    worker_server = _setup(fake, home, exec_env)
+    feedback = f"Add a trailing newline check {uuid.uuid4().hex[:6]}"
+    review_server = fake(
+        "anthropic",
+        text_only=True,
+        verdicts=[
+            "I read the diff.\n" + json.dumps({"verdict": "reject", "feedback": feedback}),
+            "Fixed now.\n" + json.dumps({"verdict": "approve", "comment": "meets the criteria"}),
+        ],
+    )
+    (home / "roles" / "reviewer.yaml").write_text(
+        "executor: claude-code\n"
+        f"executor_options: {{binary: {cli_binary('claude-code')}, max_turns: 4}}\n"
+    )
+    agents("worker", "cc-worker")
+    agents("reviewer", "cc-reviewer", ANTHROPIC_BASE_URL=review_server.url)
+    tid = _create(exec_env, f"Write {FILE_NAME} reviewed {uuid.uuid4().hex[:6]}")
+    wait_until(lambda: task_status(db_url, tid) == "done", 180, "the task to be done")
+
+    repo = home / "workspace"
+    assert _git(repo, "show", f"main:{FILE_NAME}") == FILE_TEXT
+    rejections, metadata = query(
+        db_url, "SELECT rejections, metadata FROM agentos.tasks WHERE id = %s", (tid,)
+    )[0]
+    assert rejections == 1 and metadata["merged"]
+    # the reviewer ran as Claude Code: its stage has the CLI's steps and both verdicts
+    verdicts = query(db_url, "SELECT tool_name, content->'arguments' FROM agentos.steps "
+                     "WHERE task_id = %s AND stage = 'review' AND kind = 'tool_call' "
+                     "AND tool_name IN ('approve', 'reject') ORDER BY seq", (tid,))  # fmt: skip
+    assert [v[0] for v in verdicts] == ["reject", "approve"]
+    assert verdicts[0][1] == {"feedback": feedback}
+    # the rejection's feedback reached the worker's second run of Claude Code
+    assert any(feedback in r.raw for r in worker_server.model_requests()), "no feedback"
+    assert len(review_server.model_requests()) >= 2
+    usage = query(db_url, "SELECT count(*) FROM agentos.llm_calls WHERE task_id = %s "
+                  "AND agent = 'cc-reviewer'", (tid,))  # fmt: skip
+    assert usage[0][0] >= 2
+    no_canary(db_url)
+
+
+def test_a_reviewer_without_a_verdict_blocks_the_task_with_its_message(  # type: ignore[no-untyped-def]
+    fake, agents, exec_env, home, db_url
+) -> None:
+    _setup(fake, home, exec_env)
+    review_server = fake("anthropic", text_only=True, final_text="Looks fine to me, I think.")
+    (home / "roles" / "reviewer.yaml").write_text(
+        "executor: claude-code\n"
+        f"executor_options: {{binary: {cli_binary('claude-code')}, max_turns: 4}}\n"
+    )
+    agents("worker", "cc-worker")
+    agents("reviewer", "cc-reviewer", ANTHROPIC_BASE_URL=review_server.url)
+    tid = _create(exec_env, f"Write {FILE_NAME} unjudged {uuid.uuid4().hex[:6]}")
+    wait_until(lambda: task_status(db_url, tid) == "blocked", 180, "the task to be blocked")
+    (error,) = query(db_url, "SELECT error FROM agentos.tasks WHERE id = %s", (tid,))[0]
+    assert "gave no verdict" in error and "Looks fine to me" in error
+    assert FILE_NAME not in _git(home / "workspace", "ls-tree", "--name-only", "main")
