@@ -107,6 +107,14 @@ class RoleConfig(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     check_command: str | None = None
     max_rejections: int = Field(default=3, ge=1, le=100)
+    # The merge gate of a review role (agents/gate.py): `human` holds every approved
+    # merge for a person (`agentos task approve`); `auto` merges at once, except what
+    # the tiers hold: more than auto_merge_max_lines changed lines, or a file outside
+    # auto_merge_paths (fnmatch globs; `*` also matches `/`). A task's own
+    # `--approval human|auto` beats both.
+    merge: Literal["auto", "human"] = "auto"
+    auto_merge_max_lines: int | None = Field(default=None, ge=0)
+    auto_merge_paths: list[str] = Field(default_factory=list)
     # What the role's commands and browser may reach (docs/security.md): sandboxed
     # commands get no network unless `network`; the browser refuses loopback and
     # private addresses unless `allow_private_network` or the host:port is listed.
@@ -267,6 +275,15 @@ def load_role(name: str, settings: AgentSettings) -> RoleConfig:
     if model:
         role = role.model_copy(update={"model": model, "fallbacks": [], "heartbeat_model": model})
     return role
+
+
+def with_agent_model(role: RoleConfig, settings: AgentSettings, model: str | None) -> RoleConfig:
+    """The role as one agent runs it: its own model (`agentos agent create --model`)
+    replaces the role's (fallbacks dropped, heartbeats too) and beats AGENTOS_MODEL;
+    only AGENTOS_DEMO (the scripted model for everyone) beats it."""
+    if not model or settings.demo:
+        return role
+    return role.model_copy(update={"model": model, "fallbacks": [], "heartbeat_model": model})
 
 
 def _check_tools_and_actions(role: RoleConfig) -> list[str]:

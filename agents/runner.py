@@ -25,11 +25,18 @@ from pathlib import Path
 from typing import Any
 
 from agentos.agents import checks, toolbox
-from agentos.agents.config import AgentSettings, RoleConfig, load_role
+from agentos.agents.config import (
+    AgentSettings,
+    RoleConfig,
+    available_roles,
+    load_role,
+    with_agent_model,
+)
+from agentos.agents.conversation import Answerer
 from agentos.agents.llm import LLMClient, ensure_litellm
 from agentos.agents.loop import Loop, Stage, StageOutcome
 from agentos.agents.workspace import Workspace, branch_name
-from agentos.kernel import bus, errors, schedules, tasks
+from agentos.kernel import bus, errors, roster, schedules, tasks
 from agentos.kernel import memory as kmemory
 from agentos.kernel import messages as kmessages
 from agentos.kernel.db import Kernel
@@ -67,6 +74,8 @@ class AgentRuntime:
         for name, why in unavailable.items():
             log.warning("%s: tool %s is unavailable: %s", role.name, name, why)
         self.stops: dict[int, asyncio.Event] = {}
+        self.answerer = Answerer(kernel, role, self.llm)
+        self.mail: dict[str, asyncio.Event] = {}  # agents at work: set when mail wakes them
         self.browser: Any = None
         if any(t.name.startswith("browser_") for t in self.tools):
             from agentos.tools.browser import BrowserPool
@@ -74,7 +83,13 @@ class AgentRuntime:
             self.browser = BrowserPool()  # one context per task, closed when its work ends
 
     def on_notify(self, channel: str, payload: str) -> None:
-        """Stop a loop between steps when its task is cancelled (NOTIFY agentos_task)."""
+        """Stop a loop between steps when its task is cancelled (NOTIFY agentos_task); tell
+        an agent at work that a message woke it (its work channel)."""
+        if channel.startswith(bus.work_channel("agent:")):
+            wake = self.mail.get(channel.removeprefix(bus.work_channel("agent:")))
+            if wake is not None:
+                wake.set()
+            return
         if channel != bus.TASK:
             return
         try:
@@ -106,8 +121,11 @@ class AgentRuntime:
 
         watcher = asyncio.create_task(watch_lost())
         extras_stack = contextlib.AsyncExitStack()  # the stage's MCP servers (agents/toolbox.py)
+        # the holder answers its task's questions (and its mail) between the task's steps
+        wake = self.mail.setdefault(work.agent, asyncio.Event())
+        answering = asyncio.create_task(self.answerer.watch(work.agent, wake))
         try:
-            stage, round_key, tvars = await self._stage_for(task, work.agent)
+            stage, round_key, tvars, role = await self._stage_for(task, work.agent)
             worktree = await self.workspace.worktree(task.id)
             refs_before = await self.workspace.refs_snapshot() if stage == "work" else None
             if stage == "review":
@@ -118,7 +136,7 @@ class AgentRuntime:
                 tvars["check"] = check.as_vars()
             try:
                 extras = await toolbox.open_stage(
-                    extras_stack, self.kernel, self.role, agent=work.agent, task=task,
+                    extras_stack, self.kernel, role, agent=work.agent, task=task,
                     stage=stage, worktree=worktree,
                 )  # fmt: skip
             except toolbox.McpUnavailable as exc:
@@ -127,7 +145,7 @@ class AgentRuntime:
             st = Stage(
                 kernel=self.kernel,
                 settings=self.settings,
-                role=self.role,
+                role=role,
                 agent=work.agent,
                 task=task,
                 stage=stage,
@@ -145,7 +163,7 @@ class AgentRuntime:
                 },
                 refs_before=refs_before,
             )
-            if self.role.executor != "builtin" and stage in ("work", "review"):
+            if role.executor != "builtin" and stage in ("work", "review"):
                 from agentos.agents import executors
 
                 run = executors.run_work_stage if stage == "work" else executors.run_review_stage
@@ -170,6 +188,10 @@ class AgentRuntime:
             with contextlib.suppress(Exception):
                 await extras_stack.aclose()
             watcher.cancel()
+            answering.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await answering
+            self.mail.pop(work.agent, None)
             self.stops.pop(task.id, None)
             if self.browser is not None:
                 with contextlib.suppress(Exception):
@@ -228,11 +250,17 @@ class AgentRuntime:
             async with self.kernel.connection() as conn:
                 await tasks.release(conn, task, reason=reason)
 
-    async def _stage_for(self, task: Task, agent: str) -> tuple[str, str, dict[str, Any]]:
+    async def _stage_for(
+        self, task: Task, agent: str
+    ) -> tuple[str, str, dict[str, Any], RoleConfig]:
         async with self.kernel.connection() as conn:
             memory = await kmemory.read_memory(conn, agent)
             msgs = await kmessages.list_messages(conn, task_id=task.id, limit=kmessages.MAX_LIST)
             children = await tasks.list_tasks(conn, parent_id=task.id)
+            extra = await roster.overrides(conn, agent)
+        # the agent's own model and instructions sit on top of its role's (read per task,
+        # so `agentos agent edit` takes effect at the agent's next task)
+        role = with_agent_model(self.role, self.settings, extra.model if extra else None)
         tdict = task.model_dump(mode="json")
         base = {
             "agent": agent,
@@ -240,6 +268,8 @@ class AgentRuntime:
             "memory": memory,
             "branch": branch_name(task.id),
             "base_branch": self.workspace.base_branch,
+            "instructions": extra.instructions if extra else "",
+            "skills": extra.skills if extra else [],
         }
         feedback = [m.body for m in msgs if m.kind == "review"]
         others = [
@@ -248,7 +278,7 @@ class AgentRuntime:
             if m.kind != "review"
         ]
         if task.status == TaskStatus.review:
-            return "review", f"rejections={task.rejections}", {**base, "messages": others}
+            return "review", f"rejections={task.rejections}", {**base, "messages": others}, role
         if self.role.stage == "plan":
             done = [c for c in children if c.status == TaskStatus.done]
             key = f"children={len(children)},done={len(done)}"
@@ -258,11 +288,13 @@ class AgentRuntime:
                 "plan",
                 key,
                 {**base, "subtasks": subtasks, "all_done": all_done, "messages": others},
+                role,
             )
         return (
             "work",
             f"rejections={task.rejections}",
             {**base, "feedback": feedback, "messages": others},
+            role,
         )
 
     async def check_command(self) -> tuple[str | None, str]:
@@ -308,32 +340,11 @@ class AgentRuntime:
         return checks.CheckResult(command, outcome, code, checks.tail(res.output), reason)
 
     async def handle_activation(self, work: Work) -> None:
-        """Heartbeats and messages: answer unread mail; an idle team costs nothing."""
+        """Heartbeats and messages: answer what the agent owes (agents/conversation.py);
+        an idle team costs nothing."""
         act = work.activation
         assert act is not None
-        async with self.kernel.connection() as conn:
-            unread = await kmessages.unread_direct(conn, work.agent)
-        for m in unread:
-            reply = await self.llm.chat(
-                agent=work.agent,
-                role=self.role,
-                task_id=m.task_id,
-                model=self.role.heartbeat_model,  # the cheap model: answering mail is routine
-                tools=[],
-                messages=[
-                    {
-                        "role": "system",
-                        "content": f"You are {work.agent}, the {self.role.name} "
-                        "of an AgentOS team. Answer the message briefly.",
-                    },
-                    {
-                        "role": "user",
-                        "content": f"Message from {m.from_agent or 'a person'}: {m.body}",
-                    },
-                ],
-            )
-            async with self.kernel.connection() as conn:
-                await kmessages.answer(conn, m, from_agent=work.agent, body=reply.content)
+        await self.answerer.answer_pending(work.agent)
         if act.kind == "heartbeat" and self.role.stage == "plan":
             await self._replan_stuck_goals()
 
@@ -417,7 +428,7 @@ class AgentProcess:
             await admin.close()
 
     async def _open(self) -> Kernel:
-        slots = sum(n or role.concurrency for role, _, n in self.specs)
+        slots = sum(role.concurrency if n is None else n for role, _, n in self.specs)
         await self._migrate()
         kernel = await Kernel(self.settings, agent=True).open(
             min_size=1, max_size=max(4, slots * 2 + 2)
@@ -439,8 +450,15 @@ class AgentProcess:
         (log.info if sandbox.available else log.warning)("%s", sandbox.describe())
         # this process redacts every secret its key opens (agents/toolbox.py)
         await toolbox.prime_redactor(kernel)
+        # roles only defined agents have (`agentos agent create --role R`) run too, with
+        # no agents of their own, when this process hosts a team
+        if len(self.specs) > 1:
+            have = [(r.name, name, n or 0) for r, name, n in self.specs]
+            for extra in await _defined_only_roles(kernel, self.settings, have):
+                self.specs.append((load_role(extra, self.settings), None, 0))
         for role, name, n in self.specs:
-            names = default_names(role.name, name, n or role.concurrency)
+            count = role.concurrency if n is None else n
+            names = default_names(role.name, name, count) if count else []
             # a secret or skill the role names that does not exist is an error now,
             # before any task is claimed
             await toolbox.check_role(kernel, role, names)
@@ -480,6 +498,14 @@ class AgentProcess:
         lead_stop = asyncio.Event()  # leases are released after the hosts stopped
         for part in self.parts:
             background.append(asyncio.create_task(part.host.run(), name=f"host-{part.role.name}"))
+            background.append(
+                asyncio.create_task(
+                    _host_defined_agents(
+                        kernel, part.host, part.role.name, stop, self.settings.poll_interval * 3
+                    ),
+                    name=f"defined-agents-{part.role.name}",
+                )
+            )
             if part.leadership is not None:
                 background.append(
                     asyncio.create_task(
@@ -575,6 +601,60 @@ async def serve_team(
     so its supervisor restarts it."""
     process = AgentProcess(settings, list(roles), health_port=health_port)
     return await process.run(_stop_on_signals())
+
+
+async def _defined_only_roles(
+    kernel: Kernel, settings: AgentSettings, roles: list[tuple[str, str | None, int]]
+) -> list[str]:
+    """Roles of defined agents that the team does not run yet and this machine can load."""
+    async with kernel.connection() as conn:
+        wanted = await roster.defined_roles(conn)
+    have = {r for r, _, _ in roles}
+    known = set(available_roles(settings))
+    missing = [r for r in wanted if r not in have and r not in known]
+    if missing:
+        log.warning(
+            "defined agents have roles this machine has no file for (%s); they wait for a "
+            "process of their role",
+            ", ".join(missing),
+        )
+    return [r for r in wanted if r not in have and r in known]
+
+
+MAX_DEFINED_PER_PROCESS = 64
+
+
+async def _host_defined_agents(
+    kernel: Kernel, host: AgentHost, role: str, stop: asyncio.Event, every: float
+) -> None:
+    """Host the role's defined agents no live session hosts, as slots of this process;
+    give back those removed or moved to another role (once they are idle)."""
+    await host.ready.wait()
+    adopted: list[str] = []
+    while not stop.is_set():
+        session = host.session_id
+        try:
+            if session is not None:
+                async with kernel.connection() as conn:
+                    if adopted:
+                        keep = set(await roster.still_hosted(conn, session, role, adopted))
+                        for gone in [a for a in adopted if a not in keep]:
+                            if host.drop_agent(gone):
+                                await roster.release(conn, session, gone)
+                                adopted.remove(gone)
+                                log.info("%s: no longer hosted here (removed or moved)", gone)
+                    room = MAX_DEFINED_PER_PROCESS - len(adopted)
+                    new = await roster.adopt(conn, session, role, limit=room) if room > 0 else []
+                if new:
+                    host.add_agents(new)
+                    adopted.extend(new)
+                    log.info("%s agents hosted here as well: %s", role, ", ".join(new))
+        except Exception as exc:  # never the reason a host stops: try again later
+            log.warning(
+                "defined agents of %s: %s", role, str(exc).splitlines()[0] if str(exc) else exc
+            )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=max(every, 0.5))
 
 
 async def _scale(

@@ -9,7 +9,9 @@ DEMO_PLAN / DEMO_FILES; any other task gets a generic, still real, piece of work
 notes file, committed). Markers in a task title steer the script for tests:
 `[reject-once]` makes the reviewer reject the first submission; in a task's text,
 `[call TOOL {"arg": ...}]` makes the worker's first turn call that tool (an MCP tool,
-say) before its usual script.
+say) before its usual script. Asked to answer a message (agents/conversation.py), it
+answers with what it was shown: the agent's task, its last step, its memory and the
+message.
 AGENTOS_SCRIPTED_DELAY=<seconds> makes worker calls after the test run wait
 (to kill a worker mid-task in tests).
 """
@@ -61,6 +63,8 @@ def plan(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
     match = re.search(r"#(\d+)", first_line)
     task_id = match.group(1) if match else "0"
     latest = _text(messages[last_user]) if users else ""
+    if "answering a message" in system:
+        return _answer(system, latest), []
     if "the orchestrator" in system:
         return _orchestrator(latest, title, turn)
     if "the reviewer" in system:
@@ -76,6 +80,33 @@ def plan(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
             turn -= 1
         return _worker(latest, title, task_id, turn)
     return "Nothing to do.", []
+
+
+def _answer(system: str, prompt: str) -> str:
+    """An answer that repeats what the agent was shown (agents/conversation.py), so a
+    test can see the context reached the model: its task, its last step, its memory."""
+    who = re.match(r"You are ([^,]+),", system)
+    lines = prompt.splitlines()
+    task = next((ln for ln in lines if ln.startswith(("Your current task:", "The task this"))), "")
+    steps: list[str] = []
+    if any(ln.startswith("Your recent steps") for ln in lines):
+        start = next(i for i, ln in enumerate(lines) if ln.startswith("Your recent steps"))
+        for ln in lines[start + 1 :]:
+            if not ln.startswith("- "):
+                break
+            steps.append(ln[2:])
+    head = next((i for i, ln in enumerate(lines) if ln.startswith("Message #")), len(lines))
+    body = " ".join(lines[head + 1 :]).strip()
+    memory = next((ln for ln in lines if ln.startswith(("Your memory", "Your memory is"))), "")
+    mem_text = lines[lines.index(memory) + 1] if memory == "Your memory:" else "(empty)"
+    parts = [f"{who.group(1) if who else 'An agent'} here."]
+    if task:
+        parts.append(task.replace("Your current task", "My current task").rstrip(".") + ".")
+    if steps:
+        parts.append(f"My last step: {steps[-1].rstrip('.')}.")
+    parts.append(f"My memory: {mem_text[:80].rstrip('.')}.")
+    parts.append(f"You wrote: {body[:120]}")
+    return " ".join(parts)
 
 
 def _orchestrator(prompt: str, title: str, turn: int) -> tuple[str, list[dict[str, Any]]]:

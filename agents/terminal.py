@@ -18,8 +18,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+from agentos.agents import gate
 from agentos.agents.workspace import BaseBranchBusy, GitError, Workspace, branch_name
 from agentos.kernel import errors, tasks
 from agentos.kernel.db import Kernel
@@ -27,9 +28,18 @@ from agentos.kernel.models import Task, TaskStatus
 from agentos.tools.base import Tool, ToolError, ToolInput, parameters_schema
 from pydantic import BaseModel, Field, StringConstraints
 
+if TYPE_CHECKING:
+    from agentos.agents.config import RoleConfig
+
 log = logging.getLogger(__name__)
 
-UNFINISHED = {TaskStatus.inbox, TaskStatus.assigned, TaskStatus.in_progress, TaskStatus.review}
+UNFINISHED = {
+    TaskStatus.inbox,
+    TaskStatus.assigned,
+    TaskStatus.in_progress,
+    TaskStatus.review,
+    TaskStatus.approval,  # reviewed; its merge waits for a person
+}
 STAGES = ("plan", "work", "review")
 
 
@@ -63,6 +73,7 @@ class StageContext:
     workspace: Workspace
     max_rejections: int
     refs_before: dict[str, str] | None = None  # work stages: refs outside the task branches
+    role: RoleConfig | None = None  # review stages: its merge gate (agents/gate.py)
 
 
 ActionFn = Callable[[StageContext, Any], Awaitable[Ending]]
@@ -214,6 +225,18 @@ async def _submit_for_review(ctx: StageContext, args: SubmitInput) -> Ending:
 async def _approve(ctx: StageContext, args: ApproveInput) -> Ending:
     ws = ctx.workspace
     base = ws.base_branch
+    if ctx.role is not None:  # the merge gate: merge now, or wait for a person
+        verdict = await gate.check(ws, ctx.role, ctx.task)
+        if not verdict.decision.merge:
+
+            async def held() -> StageOutcome:
+                await gate.hold(
+                    ctx.kernel, ctx.task, verdict, actor=ctx.agent, comment=args.comment
+                )
+                return StageOutcome("approval", verdict.decision.reason)
+
+            why = verdict.decision.reason
+            return Ending(True, f"approved; the merge waits for a person: {why}", _ends(held))
     try:
         commit = await ws.merge(ctx.kernel, ctx.task.id, ctx.task.title)
     except BaseBranchBusy as exc:

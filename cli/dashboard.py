@@ -5,7 +5,7 @@ and relays its screen and keys over a WebSocket to xterm.js in the page; the pag
 script and its fonts come from this server, so it works with no internet access.
 
 Serving a program that can create, cancel and retry tasks and message agents is
-guarded (decision 045):
+guarded (decision 051):
 * it listens on 127.0.0.1 unless told otherwise, and a non-loopback --host is refused
   without --allow-remote (and then warned about on stderr);
 * every URL but the static files needs the random access token printed at start (as

@@ -35,6 +35,7 @@ def cli() -> None:
 
 from agentos.cli.agent import agent  # noqa: E402
 from agentos.cli.bench import bench  # noqa: E402
+from agentos.cli.channel import channel  # noqa: E402
 from agentos.cli.dashboard import dashboard  # noqa: E402
 from agentos.cli.db import db  # noqa: E402
 from agentos.cli.executors import executor  # noqa: E402
@@ -51,7 +52,7 @@ from agentos.cli.tui_cmd import tui  # noqa: E402
 # One module per command group; a new group is one import and one line here.
 for command in (start, stop, status, db, task, agent, log_cmd, message, skill, schedule, tui):
     cli.add_command(command)
-for command in (bench, tool, doctor, executor, dashboard, secret):
+for command in (bench, tool, doctor, executor, dashboard, channel, secret):
     cli.add_command(command)
 
 

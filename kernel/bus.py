@@ -102,6 +102,7 @@ class Listener:
         self._ping_channel = f"agentos_ping_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._to_listen: list[str] = []  # added while connected: LISTENed between batches
 
     def subscribe(self, callback: Subscriber) -> None:
         """Call callback(channel, payload) for each notification (on the event loop)."""
@@ -135,6 +136,13 @@ class Listener:
         for w in list(self._wakes):
             if channel is None or w.wants(channel):
                 w.set()
+
+    def add_channels(self, channels: Iterable[str]) -> None:
+        """Listen on more channels: at once after a reconnect, else within one check
+        interval (callers poll meanwhile, as for any missed notification)."""
+        new = [c for c in dict.fromkeys(channels) if c not in self.channels]
+        self.channels.extend(new)
+        self._to_listen.extend(new)
 
     async def start(self) -> Listener:
         """Start listening in the background; returns once the first LISTEN is in place."""
@@ -184,6 +192,7 @@ class Listener:
     async def _session(self) -> None:
         conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
         try:
+            self._to_listen.clear()
             for channel in [*self.channels, self._ping_channel]:
                 await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
             self.backend_pid = conn.info.backend_pid
@@ -206,6 +215,10 @@ class Listener:
                             cb(note.channel, note.payload)
                         except Exception:
                             log.exception("notification subscriber failed")
+                while self._to_listen:
+                    await conn.execute(
+                        sql.SQL("LISTEN {}").format(sql.Identifier(self._to_listen.pop(0)))
+                    )
                 now = loop.time()
                 if now < next_check:
                     continue

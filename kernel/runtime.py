@@ -81,11 +81,9 @@ class AgentHost:
         listener: bus.Listener | None = None,
         gate: Callable[[], bool] | None = None,
     ) -> None:
-        if not agents:
-            raise errors.BadInput("an agent host needs at least one agent")
         self.kernel = kernel
         self.role = role
-        self.agents = agents
+        self.agents = list(agents)  # may grow (add_agents) and shrink (drop_agent)
         self.handler = handler
         self.model = model
         self.gate = gate  # claim only while gate() is true (e.g. while leading)
@@ -120,6 +118,22 @@ class AgentHost:
             bus.work_channel(f"role:{self.role}"),
             *(bus.work_channel(f"agent:{a}") for a in self.agents),
         ]
+
+    def add_agents(self, names: list[str]) -> None:
+        """Host more agents from now on (the caller registered them with this session:
+        kernel.roster.adopt); their work channels are listened to as well."""
+        new = [n for n in names if n not in self.agents]
+        self.agents.extend(new)
+        if new and self.listener is not None:
+            self.listener.add_channels([bus.work_channel(f"agent:{n}") for n in new])
+            self.listener.woken.set()  # claim for them now, not at the next poll
+
+    def drop_agent(self, name: str) -> bool:
+        """Stop hosting an idle agent; False while it runs work (try again later)."""
+        if name not in self.agents or name in self.running:
+            return False
+        self.agents.remove(name)
+        return True
 
     @property
     def free_agents(self) -> list[str]:
@@ -428,7 +442,9 @@ class AgentHost:
         if self.session_id is not None:
             with contextlib.suppress(Exception):
                 async with self.kernel.connection() as conn:
-                    await sessions.stop_session(conn, self.session_id, actor=self.agents[0])
+                    await sessions.stop_session(
+                        conn, self.session_id, actor=self.agents[0] if self.agents else self.role
+                    )
         if self.dispatcher is not None:
             await self.dispatcher.close()
         if self.listener is not None and self.wake is not None:

@@ -37,7 +37,7 @@ from agentos.kernel import activities, errors, redact
 from agentos.kernel.db import Conn, translated
 from agentos.kernel.models import NAME_RE, ROLE_RE
 from agentos.kernel.settings import Settings
-from agentos.sql import secrets_query
+from agentos.sql import query
 from pydantic import BaseModel, ConfigDict
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
@@ -269,7 +269,7 @@ async def set_secret(
         for scope in dict.fromkeys(scopes or (GLOBAL,)):
             row = await (
                 await conn.execute(
-                    secrets_query("upsert_secret"),
+                    query("upsert_secret"),
                     {
                         "name": name,
                         "kind": scope.kind,
@@ -296,7 +296,7 @@ async def set_secret(
 @translated
 async def list_secrets(conn: Conn) -> list[SecretInfo]:
     """Every secret's name, scope and dates (never a value)."""
-    rows = await (await conn.execute(secrets_query("list_secrets"))).fetchall()
+    rows = await (await conn.execute(query("list_secrets"))).fetchall()
     return [SecretInfo.of(r) for r in rows]
 
 
@@ -309,7 +309,7 @@ async def remove_secret(
     async with conn.transaction():
         rows = await (
             await conn.execute(
-                secrets_query("delete_secret"),
+                query("delete_secret"),
                 {
                     "name": name,
                     "kind": scope.kind if scope else None,
@@ -357,7 +357,7 @@ async def resolve(
         return {}
     rows = await (
         await conn.execute(
-            secrets_query("secrets_for_scope"),
+            query("secrets_for_scope"),
             {
                 "names": wanted,
                 "role": role,
@@ -395,7 +395,7 @@ async def unresolvable(
     wanted = sorted({check_name(n) for n in names})
     if not wanted:
         return []
-    rows = await (await conn.execute(secrets_query("secret_scopes"), {"names": wanted})).fetchall()
+    rows = await (await conn.execute(query("secret_scopes"), {"names": wanted})).fetchall()
     usable = {
         r["name"]
         for r in rows
@@ -413,7 +413,7 @@ async def prime_redactor(conn: Conn, settings: Settings) -> int:
     key = try_load_key(settings)
     if key is None:
         return 0
-    rows = await (await conn.execute(secrets_query("all_secret_ciphertexts"))).fetchall()
+    rows = await (await conn.execute(query("all_secret_ciphertexts"))).fetchall()
     n = 0
     for r in rows:
         if r["key_id"] != key.key_id:

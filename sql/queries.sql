@@ -4,10 +4,10 @@
 -- name: insert_task
 -- Create a task; triggers record the activity and enqueue its work.
 INSERT INTO agentos.tasks (title, description, acceptance, role, review_role, assignee, priority,
-                           parent_id, max_attempts, created_by, metadata, budget_usd)
+                           parent_id, max_attempts, created_by, metadata, budget_usd, approval)
 VALUES (%(title)s, %(description)s, %(acceptance)s, %(role)s, %(review_role)s, %(assignee)s,
         %(priority)s, %(parent_id)s, %(max_attempts)s, %(created_by)s, %(metadata)s,
-        %(budget_usd)s)
+        %(budget_usd)s, %(approval)s)
 RETURNING *;
 
 -- name: insert_dependency
@@ -146,12 +146,6 @@ WHERE (%(actor)s::text IS NULL OR actor = %(actor)s::text)
   AND (%(task)s::bigint IS NULL OR task_id = %(task)s::bigint)
 ORDER BY id DESC
 LIMIT %(limit)s;
-
--- name: insert_message
--- Send a message (a trigger notifies the addressee).
-INSERT INTO agentos.messages (task_id, from_agent, to_agent, kind, body)
-VALUES (%(task)s, %(from_agent)s, %(to_agent)s, %(kind)s, %(body)s)
-RETURNING *;
 
 -- name: insert_schedule
 -- Store a cron schedule (task_template set: each tick creates a task from it).
@@ -317,20 +311,6 @@ SELECT agentos.requeue_orphans(interval '0 seconds') AS requeued;
 SELECT agentos.queue_depth(%(role)s) AS ready,
        (SELECT count(*) FROM agentos.tasks
         WHERE role = %(role)s AND lease_token IS NOT NULL) AS busy;
-
--- name: unread_direct_messages
--- Unread messages addressed to an agent, oldest first.
-SELECT * FROM agentos.messages
-WHERE to_agent = %(agent)s AND read_at IS NULL ORDER BY id LIMIT %(limit)s;
-
--- name: answer_message
--- Mark a question read and insert its answer to the asker, on the same task.
-WITH q AS (
-    UPDATE agentos.messages SET read_at = coalesce(read_at, now())
-    WHERE id = %(question)s RETURNING task_id, from_agent)
-INSERT INTO agentos.messages (task_id, from_agent, to_agent, kind, body)
-SELECT q.task_id, %(from_agent)s, q.from_agent, 'answer', %(body)s FROM q
-RETURNING *;
 
 -- name: schedule_exists
 -- Whether a schedule of that name exists.
