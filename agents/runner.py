@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agentos.agents import checks
+from agentos.agents import checks, toolbox
 from agentos.agents.config import (
     AgentSettings,
     RoleConfig,
@@ -44,7 +44,6 @@ from agentos.kernel.duties import KernelDuties
 from agentos.kernel.leader import Leadership
 from agentos.kernel.models import Task, TaskStatus
 from agentos.kernel.runtime import AgentHost, Work
-from agentos.tools.registry import get_tools
 from agentos.tools.sandbox import ProcessStartError, SandboxUnavailable, sandbox_status
 from agentos.tools.shell import run_in_worktree
 
@@ -71,7 +70,9 @@ class AgentRuntime:
         self.role = role
         self.workspace = workspace
         self.llm = LLMClient(kernel, settings)
-        self.tools = get_tools(role.tools)
+        self.tools, unavailable = toolbox.builtin_tools(role)
+        for name, why in unavailable.items():
+            log.warning("%s: tool %s is unavailable: %s", role.name, name, why)
         self.stops: dict[int, asyncio.Event] = {}
         self.answerer = Answerer(kernel, role, self.llm)
         self.mail: dict[str, asyncio.Event] = {}  # agents at work: set when mail wakes them
@@ -119,6 +120,7 @@ class AgentRuntime:
             stop.set()
 
         watcher = asyncio.create_task(watch_lost())
+        extras_stack = contextlib.AsyncExitStack()  # the stage's MCP servers (agents/toolbox.py)
         # the holder answers its task's questions (and its mail) between the task's steps
         wake = self.mail.setdefault(work.agent, asyncio.Event())
         answering = asyncio.create_task(self.answerer.watch(work.agent, wake))
@@ -132,6 +134,14 @@ class AgentRuntime:
                     await self._block_for_check(work, task, check)
                     return
                 tvars["check"] = check.as_vars()
+            try:
+                extras = await toolbox.open_stage(
+                    extras_stack, self.kernel, role, agent=work.agent, task=task,
+                    stage=stage, worktree=worktree,
+                )  # fmt: skip
+            except toolbox.McpUnavailable as exc:
+                await self._block_for_tools(work, task, stage, str(exc))
+                return
             st = Stage(
                 kernel=self.kernel,
                 settings=self.settings,
@@ -142,13 +152,14 @@ class AgentRuntime:
                 round_key=round_key,
                 worktree=worktree,
                 llm=self.llm,
-                tools=self.tools,
-                template_vars=tvars,
+                tools=[*self.tools, *extras.tools],
+                template_vars={**tvars, **extras.template_vars},
                 workspace=self.workspace,
                 stop=stop,
                 tool_extra={
                     "base_branch": self.workspace.base_branch,
                     **({"browser_pool": self.browser} if self.browser else {}),
+                    **extras.tool_extra,
                 },
                 refs_before=refs_before,
             )
@@ -174,6 +185,8 @@ class AgentRuntime:
                 extra={"action": f"agent.{outcome.kind}", "task": task.id},
             )
         finally:
+            with contextlib.suppress(Exception):
+                await extras_stack.aclose()
             watcher.cancel()
             answering.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -183,6 +196,21 @@ class AgentRuntime:
             if self.browser is not None:
                 with contextlib.suppress(Exception):
                     await self.browser.close_task(task.id)
+
+    async def _block_for_tools(self, work: Work, task: Task, stage: str, reason: str) -> None:
+        """An MCP server that cannot start, or a secret that is not set, is the role's
+        configuration: block the task with the reason (retry once it is fixed)."""
+        log.warning("%s: task #%s: %s", work.agent, task.id, reason,
+                    extra={"action": "agent.tools_unavailable", "task": task.id})  # fmt: skip
+        with contextlib.suppress(errors.StaleLease, errors.BadInput):
+            async with self.kernel.connection() as conn:
+                if stage == "review":
+                    await tasks.block_in_review(conn, task, actor=work.agent, reason=reason)
+                else:
+                    await tasks.transition(
+                        conn, task.id, TaskStatus.blocked, actor=work.agent,
+                        token=task.lease_token, error=reason[:2000], reason=reason[:2000],
+                    )  # fmt: skip
 
     async def _block_for_check(self, work: Work, task: Task, check: checks.CheckResult) -> None:
         """A check that cannot run is not the worker's fault: block for a person."""
@@ -420,6 +448,8 @@ class AgentProcess:
         sandbox = await asyncio.to_thread(sandbox_status)
         # said at start: without a sandbox the shell tool and executors refuse to run
         (log.info if sandbox.available else log.warning)("%s", sandbox.describe())
+        # this process redacts every secret its key opens (agents/toolbox.py)
+        await toolbox.prime_redactor(kernel)
         # roles only defined agents have (`agentos agent create --role R`) run too, with
         # no agents of their own, when this process hosts a team
         if len(self.specs) > 1:
@@ -429,6 +459,9 @@ class AgentProcess:
         for role, name, n in self.specs:
             count = role.concurrency if n is None else n
             names = default_names(role.name, name, count) if count else []
+            # a secret or skill the role names that does not exist is an error now,
+            # before any task is claimed
+            await toolbox.check_role(kernel, role, names)
             runtime = AgentRuntime(kernel, self.settings, role, workspace)
             if role.heartbeat is not None:
                 await _ensure_heartbeat(kernel, role)

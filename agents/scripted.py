@@ -7,9 +7,11 @@ the system prompt, the turn from the number of assistant messages since the last
 message, the task from the first user message. Demo goals and subtasks are data in
 DEMO_PLAN / DEMO_FILES; any other task gets a generic, still real, piece of work (a
 notes file, committed). Markers in a task title steer the script for tests:
-`[reject-once]` makes the reviewer reject the first submission. Asked to answer a
-message (agents/conversation.py), it answers with what it was shown: the agent's task,
-its last step, its memory and the message.
+`[reject-once]` makes the reviewer reject the first submission; in a task's text,
+`[call TOOL {"arg": ...}]` makes the worker's first turn call that tool (an MCP tool,
+say) before its usual script. Asked to answer a message (agents/conversation.py), it
+answers with what it was shown: the agent's task, its last step, its memory and the
+message.
 AGENTOS_SCRIPTED_DELAY=<seconds> makes worker calls after the test run wait
 (to kill a worker mid-task in tests).
 """
@@ -36,6 +38,9 @@ def _text(msg: dict[str, Any]) -> str:
 
 def _role(m: Any) -> str:
     return str(m.get("role") if isinstance(m, dict) else getattr(m, "role", ""))
+
+
+CALL_MARKER = re.compile(r"\[call ([A-Za-z0-9_-]+) (\{[^\]]*\})\]")
 
 
 def _call(name: str, **args: Any) -> dict[str, Any]:
@@ -65,6 +70,14 @@ def plan(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
     if "the reviewer" in system:
         return _reviewer(latest, title, turn)
     if "a worker" in system:
+        calls = [
+            {"id": f"call_{uuid.uuid4().hex[:12]}", "name": name, "arguments": json.loads(args)}
+            for name, args in CALL_MARKER.findall(prompt)
+        ]
+        if calls:
+            if turn == 0:
+                return "Calling the tools the task names.", calls
+            turn -= 1
         return _worker(latest, title, task_id, turn)
     return "Nothing to do.", []
 

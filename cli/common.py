@@ -234,8 +234,18 @@ def echo_json(obj: Any) -> None:
 
 
 def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
-    """stdlib logging: text for people, JSON lines for machines."""
+    """stdlib logging: text for people, JSON lines for machines; every line redacted.
+
+    The credentials of this process's environment are registered with the redactor
+    (kernel/redact.py) and the handler's filter replaces every registered secret value,
+    including those this process decrypts later, by `[secret:NAME]`."""
+    import os
+
+    from agentos.kernel import redact
+
+    redact.register_environment(os.environ)
     handler = logging.StreamHandler()
+    handler.addFilter(redact.RedactingFilter())
     if fmt == "json":
         handler.setFormatter(_JsonFormatter())
     else:
@@ -257,5 +267,6 @@ class _JsonFormatter(logging.Formatter):
         if hasattr(record, "action"):
             out["action"] = record.action
         if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
+            # the redacting filter has put the redacted traceback in exc_text
+            out["exc"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(out)

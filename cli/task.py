@@ -131,6 +131,13 @@ def _print_wait(t: Any) -> None:
     help="human: its approved merge (and its subtasks') waits for `agentos task approve`; "
     "auto: merges once reviewed. Default: the review role's `merge` setting.",
 )
+@click.option(
+    "--skill",
+    "skill_names",
+    multiple=True,
+    metavar="NAME",
+    help="A skill (`agentos skill add`) put into the agent's prompt for this task (repeatable).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the task as JSON.")
 @handle_errors
 def task_create(
@@ -144,10 +151,12 @@ def task_create(
     depends_on: tuple[int, ...],
     max_attempts: int,
     approval: str | None,
+    skill_names: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Create a task; ready tasks wake an agent of the role at once."""
-    from agentos.kernel import tasks
+    from agentos.kernel import skills, tasks
+    from agentos.kernel.errors import BadInput, NotFound
 
     if description == "-" and acceptance == "-":
         fail("only one of --description and --acceptance can be read from stdin", 2)
@@ -159,6 +168,11 @@ def task_create(
             # An assigned task goes to its agent whatever the role; otherwise a role
             # nobody runs would leave the task waiting forever.
             await check_role_known(conn, role)
+        for name in skill_names:  # a typo is an error now, not a prompt without the skill
+            try:
+                await skills.get_skill(conn, name)
+            except NotFound:
+                raise BadInput(f"no skill {name!r} (see `agentos skill list`)") from None
         return await tasks.create_task(
             conn,
             created_by=os.environ.get("USER", "cli"),
@@ -172,6 +186,7 @@ def task_create(
             depends_on=list(depends_on),
             max_attempts=max_attempts,
             approval=approval,
+            metadata={"skills": list(dict.fromkeys(skill_names))} if skill_names else {},
         )
 
     t = with_conn(_go)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agentos.kernel import redact
 from agentos.kernel.db import Conn
 from agentos.sql import query
 from psycopg.types.json import Jsonb
@@ -24,15 +25,15 @@ async def record(
     data: dict[str, Any] | None = None,
     actor: str | None = None,
 ) -> int:
-    """Append one activity; returns its id."""
+    """Append one activity (message and data redacted); returns its id."""
     row = await (
         await conn.execute(
             query("record_activity"),
             {
                 "kind": kind,
                 "task": task_id,
-                "message": message,
-                "data": Jsonb(data or {}),
+                "message": redact.redact_text(message),
+                "data": Jsonb(redact.redact(data or {})),
                 "actor": actor,
             },
         )

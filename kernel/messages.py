@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentos.kernel import errors
+from agentos.kernel import errors, redact
 from agentos.kernel.db import Conn, Kernel, translated
 from agentos.kernel.models import BIGINT_MAX, NAME_RE, Message, plain_text
 from agentos.sql import query
@@ -114,7 +114,7 @@ async def send_message(
     message's thread (and on its task or channel). `wake=False` wakes nobody.
     """
     try:
-        body = plain_text(body).strip()
+        body = redact.redact_text(plain_text(body).strip())
     except ValueError as exc:
         raise errors.BadInput(f"message body {exc}") from None
     if not body:
@@ -390,7 +390,7 @@ async def answer(conn: Conn, question: Message, *, from_agent: str, body: str) -
     question is marked read by the answerer. None when this agent answered it already.
     Nobody is woken (two agents answering each other would never stop)."""
     try:
-        text = plain_text(body).strip() or "(no answer)"
+        text = redact.redact_text(plain_text(body).strip()) or "(no answer)"
     except ValueError:
         text = "(the answer held control characters and was dropped)"
     async with conn.transaction():

@@ -60,6 +60,11 @@ class Settings(BaseSettings):
         "AGENTOS_DATABASE_URL, or the embedded server's agentos_agent role.",
     )
     home: Path = Field(default_factory=default_home, description="Local state directory.")
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="The key secrets are encrypted with (32 bytes, base64url or hex; "
+        "`agentos secret keygen`); unset: AGENTOS_HOME/secret.key, made 0600 when first needed.",
+    )
     poll_interval: float = Field(
         default=1.0, gt=0, le=60, description="Seconds between polls when no NOTIFY arrives."
     )
@@ -121,6 +126,11 @@ class Settings(BaseSettings):
     def pgdata(self) -> Path:
         """The embedded server's data directory."""
         return self.home / "pgdata"
+
+    @property
+    def secret_key_file(self) -> Path:
+        """The key file used when AGENTOS_SECRET_KEY is unset."""
+        return self.home / "secret.key"
 
     @property
     def run_dir(self) -> Path:

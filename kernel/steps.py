@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from agentos.kernel import errors
+from agentos.kernel import errors, redact
 from agentos.kernel.db import Conn, translated
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict
@@ -63,7 +63,11 @@ async def append(
     tool_call_id: str | None = None,
     lease_token: Any = None,
 ) -> Step:
-    """Append a step; with lease_token, only while that lease is current (else StaleLease)."""
+    """Append a step; with lease_token, only while that lease is current (else StaleLease).
+
+    The content is redacted (kernel/redact.py) before it is written, and the row
+    returned is the row written: what a model later reads back is the redacted text."""
+    content = redact.redact(content)
     async with conn.transaction():
         if lease_token is not None:
             held = await (

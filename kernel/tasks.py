@@ -12,7 +12,7 @@ import math
 import uuid
 from typing import Any
 
-from agentos.kernel import activities, errors, messages
+from agentos.kernel import activities, errors, messages, redact
 from agentos.kernel.db import Conn, translated
 from agentos.kernel.models import (
     BIGINT_MAX,
@@ -39,7 +39,7 @@ def validate_new_task(**fields: Any) -> NewTask:
                     f"{key}: is not valid UTF-8 (at character {exc.start + 1})"
                 ) from None
     try:
-        return NewTask(**fields)
+        return NewTask(**redact.redact(fields))
     except ValidationError as exc:
         raise errors.BadInput(first_error(exc)) from exc
 
@@ -124,10 +124,10 @@ async def transition(
                     "id": task_id,
                     "to": str(to),
                     "actor": actor,
-                    "reason": reason,
+                    "reason": redact.redact(reason),
                     "token": token,
-                    "result": result,
-                    "error": error,
+                    "result": redact.redact(result),
+                    "error": redact.redact(error),
                     "assignee": assignee,
                 },
             )
@@ -238,7 +238,8 @@ async def release(conn: Conn, task: Task, *, reason: str) -> Task:
         raise errors.StaleLease(f"task {task.id}: no lease held")
     async with conn.transaction():
         await conn.execute(
-            query("release_task"), {"id": task.id, "token": task.lease_token, "reason": reason}
+            query("release_task"),
+            {"id": task.id, "token": task.lease_token, "reason": redact.redact_text(reason)},
         )
     return await get_task(conn, task.id)
 

@@ -62,8 +62,9 @@ def _blocks(filename: str) -> dict[str, str]:
 
 
 # The kernel's query files: queries.sql, and one per concern with many statements
-# (messages and channels; what people do to the team: approvals, agents as data).
-KERNEL_FILES = ("queries.sql", "messages.sql", "admin.sql")
+# (messages and channels; what people do to the team: approvals, agents as data; the
+# secrets store).
+KERNEL_FILES = ("queries.sql", "messages.sql", "admin.sql", "secrets.sql")
 
 
 @cache

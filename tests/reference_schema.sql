@@ -1547,6 +1547,36 @@ CREATE TABLE agentos.schema_migrations (
     checksum text NOT NULL,
     applied_at timestamp with time zone DEFAULT now() NOT NULL
 );
+CREATE TABLE agentos.secrets (
+    id bigint NOT NULL,
+    name text NOT NULL,
+    scope_kind text DEFAULT 'global'::text NOT NULL,
+    scope_value text DEFAULT ''::text NOT NULL,
+    ciphertext bytea NOT NULL,
+    key_id text NOT NULL,
+    created_by text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT secrets_ciphertext_check CHECK ((length(ciphertext) >= 29)),
+    CONSTRAINT secrets_key_id_check CHECK ((key_id ~ '^[0-9a-f]{16}$'::text)),
+    CONSTRAINT secrets_name_check CHECK ((name ~ '^[A-Za-z_][A-Za-z0-9_]{0,127}$'::text)),
+    CONSTRAINT secrets_scope_kind_check CHECK ((scope_kind = ANY (ARRAY['global'::text, 'role'::text, 'agent'::text, 'task'::text]))),
+    CONSTRAINT secrets_scope_value CHECK (
+CASE scope_kind
+    WHEN 'global'::text THEN (scope_value = ''::text)
+    WHEN 'task'::text THEN (scope_value ~ '^[1-9][0-9]{0,18}$'::text)
+    ELSE (scope_value ~ '^[a-z0-9][a-z0-9._-]{0,62}$'::text)
+END)
+);
+COMMENT ON TABLE agentos.secrets IS 'Encrypted credentials (AES-256-GCM, key outside the database); never a plaintext value.';
+ALTER TABLE agentos.secrets ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME agentos.secrets_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 CREATE TABLE agentos.skills (
     name text NOT NULL,
     description text DEFAULT ''::text NOT NULL,
@@ -1640,6 +1670,10 @@ ALTER TABLE ONLY agentos.schedules
     ADD CONSTRAINT schedules_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY agentos.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
+ALTER TABLE ONLY agentos.secrets
+    ADD CONSTRAINT secrets_name_scope UNIQUE (name, scope_kind, scope_value);
+ALTER TABLE ONLY agentos.secrets
+    ADD CONSTRAINT secrets_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY agentos.skills
     ADD CONSTRAINT skills_pkey PRIMARY KEY (name);
 ALTER TABLE ONLY agentos.steps

@@ -326,7 +326,9 @@ class ExecutorRun(Loop):
             session_id=self.session_id,
             resume=resume,
             budget_usd=budget,
-            environ=dict(os.environ),
+            # provider keys from the secrets store win over the process environment
+            environ={**os.environ, **st.tool_extra.get("executor_env", {})},
+            mcp_servers=list(st.tool_extra.get("mcp_servers", [])),
         )
         try:
             self.adapter.prepare(plan)
@@ -336,7 +338,11 @@ class ExecutorRun(Loop):
         env = self.adapter.env(plan)
         try:
             self.proc, _ = await process.start(
-                argv, worktree=st.worktree, home=home, env=env, readable=_readable(binary)
+                argv,
+                worktree=st.worktree,
+                home=home,
+                env=env,
+                readable=[*_readable(binary), *st.tool_extra.get("executor_readable", [])],
             )
         except (ToolError, OSError) as exc:
             return await self.block(f"the {self.adapter.name} executor cannot start: {exc}")

@@ -49,6 +49,9 @@ class FakeModel:
     file_text: str = FILE_TEXT
     cost_hint: int = 0
     api_text_edits: bool = False  # Aider: edits come as text, not tool calls
+    # Anthropic: the tool the first answer calls (default: Write the file)
+    tool_name: str = "Write"
+    tool_input: dict[str, Any] | None = None
     edits_done: bool = False
     # a reviewer's server: every turn is the final text; with `verdicts`, the one for
     # the review round the prompt names ("Rejections so far: N")
@@ -208,8 +211,13 @@ class FakeModel:
             stop = "end_turn"
         else:
             n = len(self.model_requests())
-            block = {"type": "tool_use", "id": f"toolu_fake{n}", "name": "Write", "input": {}}
-            args = json.dumps({"file_path": where, "content": self.file_text})
+            block = {"type": "tool_use", "id": f"toolu_fake{n}", "name": self.tool_name,
+                     "input": {}}  # fmt: skip
+            args = json.dumps(
+                self.tool_input
+                if self.tool_input is not None
+                else {"file_path": where, "content": self.file_text}
+            )
             deltas = [{"type": "input_json_delta", "partial_json": args}]
             stop = "tool_use"
         if not req.body.get("stream"):
