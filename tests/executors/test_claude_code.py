@@ -238,3 +238,37 @@ def test_a_reviewer_without_a_verdict_blocks_the_task_with_its_message(  # type:
     (error,) = query(db_url, "SELECT error FROM agentos.tasks WHERE id = %s", (tid,))[0]
     assert "gave no verdict" in error and "Looks fine to me" in error
     assert FILE_NAME not in _git(home / "workspace", "ls-tree", "--name-only", "main")
+
+
+def test_the_task_budget_stops_claude_mid_run_and_a_retry_with_budget_finishes(  # type: ignore[no-untyped-def]
+    fake, agents, exec_env, home, db_url
+) -> None:
+    """A task budget smaller than one model call: the run is stopped after its first
+    reported usage (AgentOS's kill, or Claude Code's own --max-budget-usd cap, whichever
+    comes first), the task blocks for its budget with no CLI process left, and
+    `task retry --budget` lets it finish."""
+    server = _setup(
+        fake, home, exec_env, model="claude-3-5-sonnet-20241022"  # priced in litellm's map
+    )
+    roles = home / "roles"
+    worker = (roles / "worker.yaml").read_text()
+    (roles / "worker.yaml").write_text(
+        worker + "limits: {task_budget_usd: 0.002, call_estimate_usd: 0.0}\n"
+    )
+    agents("worker", "cc-worker")
+    agents("reviewer", "cc-reviewer")
+    token = f"cc-{uuid.uuid4().hex[:8]}"
+    tid = _create(exec_env, f"Write {FILE_NAME} {token}")
+    wait_until(lambda: task_status(db_url, tid) == "blocked", 120, "the budget to block it")
+    (error,) = query(db_url, "SELECT error FROM agentos.tasks WHERE id = %s", (tid,))[0]
+    assert "budget" in error, error
+    wait_until(lambda: not processes_with(token), 20, "no claude process left")
+    spent = query(db_url, "SELECT sum(cost_usd) FROM agentos.llm_calls WHERE task_id = %s",
+                  (tid,))[0][0]  # fmt: skip
+    assert spent is not None and float(spent) > 0.002  # the call that broke the budget
+    calls_before = len(server.model_requests())
+    r = cli(exec_env, "task", "retry", str(tid), "--budget", "5")
+    assert r.returncode == 0, r.stderr
+    wait_until(lambda: task_status(db_url, tid) == "done", 120, "the task to be done")
+    assert len(server.model_requests()) > calls_before
+    assert _git(home / "workspace", "show", f"main:{FILE_NAME}") == FILE_TEXT
