@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentos.agents import metrics
 from agentos.agents.config import AgentSettings, RoleConfig
 from agentos.kernel import redact
 from agentos.kernel.db import Kernel
@@ -114,7 +115,10 @@ class LLMClient:
         models = [model] if model else [role.model, *role.fallbacks]
         try:
             async with self.kernel.connection() as conn:
-                reservation = await reserve(conn, scopes, limits.call_estimate_usd)
+                # on its own: a reservation lost in a server crash frees the estimate only
+                reservation = await reserve(
+                    conn, scopes, limits.call_estimate_usd, wait_for_flush=False
+                )
         except BudgetExceeded as exc:
             # recorded in its own transaction: the refused one is rolled back
             async with self.kernel.connection() as conn:
@@ -154,7 +158,19 @@ class LLMClient:
             except Exception as exc:
                 last_error = exc
                 latency = int((time.perf_counter() - t0) * 1000)
-                log.warning("%s: model %s failed: %s", agent, name, str(exc).splitlines()[0][:300])
+                metrics.LLM_SECONDS.labels(name, "error").observe(latency / 1000)
+                log.warning(
+                    "%s: model %s failed: %s",
+                    agent,
+                    name,
+                    str(exc).splitlines()[0][:300],
+                    extra={
+                        "action": "llm.error",
+                        "agent": agent,
+                        "task": task_id,
+                        "duration_ms": latency,
+                    },
+                )
                 async with self.kernel.connection() as conn:
                     await record_call(
                         conn,
@@ -171,6 +187,7 @@ class LLMClient:
                     )
                 continue
             latency = int((time.perf_counter() - t0) * 1000)
+            metrics.LLM_SECONDS.labels(name, "ok").observe(latency / 1000)
             try:
                 cost = float(litellm.completion_cost(completion_response=resp) or 0.0)
             except Exception:

@@ -18,6 +18,7 @@ import logging
 import re
 import signal
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from agentos.agents import checks, toolbox
+from agentos.agents import metrics as agent_metrics
 from agentos.agents.config import (
     AgentSettings,
     RoleConfig,
@@ -39,11 +41,12 @@ from agentos.agents.workspace import Workspace, branch_name
 from agentos.kernel import bus, errors, roster, schedules, tasks
 from agentos.kernel import memory as kmemory
 from agentos.kernel import messages as kmessages
+from agentos.kernel import metrics as kmetrics
 from agentos.kernel.db import Kernel
 from agentos.kernel.duties import KernelDuties
 from agentos.kernel.leader import Leadership
 from agentos.kernel.models import Task, TaskStatus
-from agentos.kernel.runtime import AgentHost, Work
+from agentos.kernel.runtime import AgentHost, Work, host_pool_size
 from agentos.tools.sandbox import ProcessStartError, SandboxUnavailable, sandbox_status
 from agentos.tools.shell import run_in_worktree
 
@@ -112,6 +115,7 @@ class AgentRuntime:
     async def handle_task(self, work: Work) -> None:
         task = work.task
         assert task is not None
+        started = time.monotonic()
         stop = asyncio.Event()
         self.stops[task.id] = stop
 
@@ -176,13 +180,21 @@ class AgentRuntime:
                     outcome = await self._block_for_refs(work, task, undone)
             if outcome.kind == "cancelled" and not work.lost.is_set():
                 await self._release_if_still_held(task, "stopped")
+            agent_metrics.STAGE_OUTCOMES.labels(self.role.name, outcome.kind).inc()
             log.info(
                 "%s: task #%s %s: %s",
                 work.agent,
                 task.id,
                 outcome.kind,
                 outcome.detail[:200],
-                extra={"action": f"agent.{outcome.kind}", "task": task.id},
+                extra={
+                    "action": f"agent.{outcome.kind}",
+                    "task": task.id,
+                    "agent": work.agent,
+                    "role": self.role.name,
+                    "attempt": task.attempts,
+                    "duration_ms": round((time.monotonic() - started) * 1000),
+                },
             )
         finally:
             with contextlib.suppress(Exception):
@@ -362,6 +374,20 @@ async def _health_server(hosts: list[AgentHost], port: int) -> asyncio.Server:
         try:
             line = (await reader.readline()).decode(errors="replace")
             path = line.split(" ")[1] if " " in line else "/"
+            if path.startswith("/metrics"):
+                # Prometheus: this process's metrics (kernel/metrics.py, agents/metrics.py)
+                await kmetrics.refresh(hosts[0].kernel)
+                metrics_body, content_type = kmetrics.render()
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: "
+                    + content_type.encode()
+                    + b"\r\nContent-Length: "
+                    + str(len(metrics_body)).encode()
+                    + b"\r\nConnection: close\r\n\r\n"
+                    + metrics_body
+                )
+                await writer.drain()
+                return
             now = asyncio.get_running_loop().time()
             ready = all(h.ready.is_set() for h in hosts)
             fresh = all(
@@ -431,7 +457,7 @@ class AgentProcess:
         slots = sum(role.concurrency if n is None else n for role, _, n in self.specs)
         await self._migrate()
         kernel = await Kernel(self.settings, agent=True).open(
-            min_size=1, max_size=max(4, slots * 2 + 2)
+            min_size=1, max_size=host_pool_size(slots)
         )
         self.kernel = kernel
         workspace = await Workspace(

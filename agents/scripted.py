@@ -9,7 +9,9 @@ DEMO_PLAN / DEMO_FILES; any other task gets a generic, still real, piece of work
 notes file, committed). Markers in a task title steer the script for tests:
 `[reject-once]` makes the reviewer reject the first submission; in a task's text,
 `[call TOOL {"arg": ...}]` makes the worker's first turn call that tool (an MCP tool,
-say) before its usual script. Asked to answer a message (agents/conversation.py), it
+say) before its usual script; `[steps=N]` makes the
+worker write N small files, one per turn, before it commits (a long task for
+`agentos bench steps`). Asked to answer a message (agents/conversation.py), it
 answers with what it was shown: the agent's task, its last step, its memory and the
 message.
 AGENTOS_SCRIPTED_DELAY=<seconds> makes worker calls after the test run wait
@@ -144,6 +146,16 @@ def _orchestrator(prompt: str, title: str, turn: int) -> tuple[str, list[dict[st
 
 def _worker(prompt: str, title: str, task_id: str, turn: int) -> tuple[str, list[dict[str, Any]]]:
     sent_back = "sent this task back" in prompt
+    many = re.search(r"\[steps=(\d+)\]", title)
+    if many is not None:
+        n = int(many.group(1))
+        if turn < n:
+            return f"Step {turn + 1} of {n}.", [
+                _call("write_file", path=f"steps/step-{turn + 1}.txt", content=f"{turn + 1}\n")
+            ]
+        if turn == n:
+            return "Committing.", [_call("git_commit", message=f"task #{task_id}: {n} steps")]
+        return "Done.", [_call("submit_for_review", summary=f"{n} steps written")]
     if turn == 0:
         files = DEMO_FILES.get(title.replace("[reject-once]", "").strip())
         if files is None:

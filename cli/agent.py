@@ -35,7 +35,7 @@ def agent() -> None:
 @click.option(
     "--concurrency",
     "-c",
-    type=click.IntRange(1, 64),
+    type=click.IntRange(1, 1000),
     default=None,
     help="Agents hosted by this process (default: the role's).",
 )

@@ -244,6 +244,7 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     from agentos.kernel import redact
 
     redact.register_environment(os.environ)
+    _register_database_passwords(os.environ)
     handler = logging.StreamHandler()
     handler.addFilter(redact.RedactingFilter())
     if fmt == "json":
@@ -256,16 +257,47 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     logging.getLogger("psycopg.pool").setLevel(logging.WARNING)
 
 
+# The `extra=` fields a JSON log line carries (when the call passed them): what
+# happened, to which task, by which agent, in which attempt, how long it took. Only
+# these, and only numbers and short strings: a log line never dumps an object.
+LOG_FIELDS = ("action", "task", "agent", "role", "attempt", "duration_ms", "duty", "tool")
+
+
+def _register_database_passwords(environ: Any) -> None:
+    """The password of any database URL in the environment is a secret too."""
+    from agentos.kernel import redact
+    from psycopg.conninfo import conninfo_to_dict
+
+    for name, value in environ.items():
+        if name.endswith("DATABASE_URL") and value:
+            try:
+                password = conninfo_to_dict(value).get("password")
+            except Exception:
+                continue
+            if password and len(str(password)) >= redact.MIN_LENGTH:
+                redact.register(f"{name}_PASSWORD", str(password))
+
+
 class _JsonFormatter(logging.Formatter):
+    """One JSON object per line: the message and the `extra=` fields of LOG_FIELDS."""
+
     def format(self, record: logging.LogRecord) -> str:
-        out = {
+        from agentos.kernel import redact
+
+        out: dict[str, Any] = {
             "ts": self.formatTime(record),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact.redact_text(record.getMessage()),
         }
-        if hasattr(record, "action"):
-            out["action"] = record.action
+        for name in LOG_FIELDS:
+            value = getattr(record, name, None)
+            if isinstance(value, bool) or value is None:
+                continue
+            if isinstance(value, int | float):
+                out[name] = value
+            elif isinstance(value, str):
+                out[name] = redact.redact_text(value[:200])
         if record.exc_info:
             # the redacting filter has put the redacted traceback in exc_text
             out["exc"] = record.exc_text or self.formatException(record.exc_info)

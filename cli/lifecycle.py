@@ -36,6 +36,13 @@ from agentos.cli.common import (
     is_flag=True,
     help="One process per role instead of one for the whole team (a crash stops one role).",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    envvar="AGENTOS_METRICS_PORT",
+    help="Serve Prometheus /metrics of the supervisor and its agents on this port (0: off).",
+)
 @handle_errors
 def start(
     workers: int,
@@ -45,6 +52,7 @@ def start(
     detach: bool,
     keep_db: bool,
     process_per_role: bool,
+    metrics_port: int,
 ) -> None:
     """Start the database, the kernel and the team (orchestrator, workers, reviewer)."""
     from agentos.cli import supervisor
@@ -63,6 +71,7 @@ def start(
         + (["--demo"] if demo else [])
         + (["--keep-db"] if keep_db else [])
         + (["--process-per-role"] if process_per_role else [])
+        + ([f"--metrics-port={metrics_port}"] if metrics_port else [])
     )
     if detach:
         try:
@@ -82,7 +91,9 @@ def start(
         demo=demo,
         process_per_role=process_per_role,
     )
-    sup = supervisor.Supervisor(s, children=children, demo=demo, keep_db=keep_db)
+    sup = supervisor.Supervisor(
+        s, children=children, demo=demo, keep_db=keep_db, metrics_port=metrics_port
+    )
     sys.exit(run(sup.run()))
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -55,6 +56,9 @@ class Child:
     proc: asyncio.subprocess.Process | None = None
     restarts: int = 0
     started_at: float = 0.0
+    # the loopback port of the child's health server, whose /metrics the supervisor's
+    # own /metrics includes (0: none)
+    metrics_port: int = 0
     # every descendant seen (psutil.Process, which remembers its start time, so a
     # reused pid is never mistaken for it)
     descendants: dict[int, Any] = field(default_factory=dict)
@@ -149,6 +153,7 @@ class Supervisor:
         grace: float = 20.0,
         db_check_interval: float = 0.5,
         db_restart_grace: float = 5.0,
+        metrics_port: int = 0,
     ) -> None:
         self.settings = settings
         self.children = children
@@ -158,6 +163,8 @@ class Supervisor:
         self.db_check_interval = db_check_interval
         self.db_restart_grace = db_restart_grace
         self.db_restarts = 0
+        self.metrics_port = metrics_port
+        self.metrics_server: asyncio.Server | None = None
         self.demo_outcome: DemoOutcome | None = None
         self._stop = asyncio.Event()
 
@@ -190,6 +197,14 @@ class Supervisor:
                 )
             duties = KernelDuties(kernel, uuid.uuid4())
             duty_task = asyncio.create_task(duties.run(), name="agentos-duties")
+            if self.metrics_port:
+                for c in self.children:
+                    c.metrics_port = _free_loopback_port()
+                    c.env = {**c.env, "AGENTOS_HEALTH_PORT": str(c.metrics_port)}
+                self.metrics_server = await asyncio.start_server(
+                    functools.partial(self._serve_metrics, kernel), "0.0.0.0", self.metrics_port
+                )
+                log.info("metrics on port %s (/metrics)", self.metrics_port)
             watchers = [
                 asyncio.create_task(self._watch(c), name=f"child-{c.name}") for c in self.children
             ]
@@ -205,6 +220,8 @@ class Supervisor:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
+            if self.metrics_server is not None:
+                self.metrics_server.close()
             for w in watchers:
                 w.cancel()
             await asyncio.gather(*(self._terminate(c) for c in self.children))
@@ -281,6 +298,7 @@ class Supervisor:
             delay = 0.5
             down_since, crashed = None, False
             self.db_restarts += 1
+            _restart_counters()[1].inc()
             log.warning(
                 "the embedded database is running again (started in %.1f s)",
                 time.monotonic() - started,
@@ -416,6 +434,62 @@ class Supervisor:
         tmp.write_text(json.dumps(info))
         tmp.replace(pidfile(self.settings))
 
+    # -------------------------------------------------------------- /metrics --
+
+    async def _serve_metrics(
+        self, kernel: Kernel, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """One HTTP request: /metrics is the supervisor's own metrics (its kernel duties,
+        the queue depth, restarts) and each child's, every sample labelled with the
+        process it came from; /livez answers ok."""
+        try:
+            line = (await reader.readline()).decode(errors="replace")
+            path = line.split(" ")[1] if " " in line else "/"
+            if path.startswith("/metrics"):
+                body, content_type = await self.metrics_text(kernel)
+                status = b"200 OK"
+            elif path.startswith("/livez"):
+                body, content_type, status = b"ok\n", "text/plain", b"200 OK"
+            else:
+                body, content_type, status = b"not found\n", "text/plain", b"404 Not Found"
+            writer.write(
+                b"HTTP/1.1 " + status + b"\r\nContent-Type: " + content_type.encode()
+                + b"\r\nContent-Length: " + str(len(body)).encode()
+                + b"\r\nConnection: close\r\n\r\n" + body
+            )  # fmt: skip
+            await writer.drain()
+        except (ConnectionError, OSError) as exc:
+            log.debug("metrics request failed: %s", exc)
+        finally:
+            writer.close()
+
+    async def metrics_text(self, kernel: Kernel) -> tuple[bytes, str]:
+        """The merged exposition text and its content type."""
+        from agentos.kernel import metrics as kmetrics
+        from prometheus_client import CollectorRegistry, generate_latest
+        from prometheus_client.parser import text_string_to_metric_families
+
+        _restart_counters()  # present (at zero) from the first scrape
+        await kmetrics.refresh(kernel)
+        own, content_type = kmetrics.render()
+        sources = [("supervisor", own.decode())]
+        for c in self.children:
+            if c.metrics_port and c.proc is not None and c.proc.returncode is None:
+                text = await _scrape(c.metrics_port)
+                if text is not None:
+                    sources.append((c.name, text))
+        merged: dict[str, Any] = {}
+        for process, text in sources:
+            for fam in text_string_to_metric_families(text):
+                if process != "supervisor" and fam.name in SUPERVISOR_ONLY:
+                    continue  # read from the database: served once, by the supervisor
+                out = merged.setdefault(fam.name, _family_like(fam))
+                for s in fam.samples:
+                    out.samples.append(s._replace(labels={**s.labels, "process": process}))
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Static(list(merged.values())))
+        return generate_latest(registry), content_type
+
     # ------------------------------------------------------------- the children --
 
     async def _track(self, every: float = 2.0) -> None:
@@ -440,6 +514,7 @@ class Supervisor:
             ran = time.monotonic() - child.started_at
             backoff = 1.0 if ran > 60 else min(backoff * 2, 60.0)
             child.restarts += 1
+            _restart_counters()[0].labels(child.name).inc()
             log.warning("%s exited with %s; restarting in %.0fs", child.name, code, backoff)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=backoff)
@@ -459,6 +534,77 @@ class Supervisor:
                     proc.kill()
                 await proc.wait()
         await kill_leftovers(child)
+
+
+# Families the supervisor serves for the whole team (read from the database at scrape
+# time); the children's copies of them are left out of the merged /metrics.
+SUPERVISOR_ONLY = frozenset({"agentos_queue_depth"})
+
+
+@functools.cache
+def _restart_counters() -> tuple[Any, Any]:
+    """The supervisor's own counters (made on first use: `agentos status` and `stop`
+    import this module and need no metrics)."""
+    from agentos.kernel.metrics import REGISTRY
+    from prometheus_client import Counter
+
+    child = Counter(
+        "agentos_child_restarts",
+        "Agent processes of `agentos start` that exited and were started again",
+        ["child"],
+        registry=REGISTRY,
+    )
+    db = Counter(
+        "agentos_database_restarts",
+        "Times `agentos start` found the embedded server dead and started it again",
+        registry=REGISTRY,
+    )
+    return child, db
+
+
+class _Static:
+    """A collector of already-built metric families (the merged /metrics)."""
+
+    def __init__(self, families: list[Any]) -> None:
+        self.families = families
+
+    def collect(self) -> list[Any]:
+        return self.families
+
+
+def _family_like(fam: Any) -> Any:
+    from prometheus_client.core import Metric
+
+    return Metric(fam.name, fam.documentation, fam.type, fam.unit)
+
+
+def _free_loopback_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def _scrape(port: int, timeout: float = 5.0) -> str | None:
+    """A child's /metrics text, or None when it does not answer."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
+    except (OSError, TimeoutError):
+        return None
+    try:
+        writer.write(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        await writer.drain()
+        raw = await asyncio.wait_for(reader.read(), timeout)
+    except (OSError, TimeoutError):
+        return None
+    finally:
+        writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200") and not head.startswith(b"HTTP/1.0 200"):
+        return None
+    return body.decode(errors="replace")
 
 
 def _take_marker(path: Path) -> bool:

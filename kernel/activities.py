@@ -15,6 +15,12 @@ from agentos.kernel.db import Conn
 from agentos.sql import query
 from psycopg.types.json import Jsonb
 
+# Progress notes: one per agent turn, so `agentos log --follow` shows the agents at
+# work. The turn itself is recorded in the transcript (steps) and llm_calls; losing the
+# note in a server crash loses nothing else, so its transaction does not wait for the
+# WAL flush.
+PROGRESS_KINDS = frozenset({"agent.step"})
+
 
 async def record(
     conn: Conn,
@@ -25,10 +31,12 @@ async def record(
     data: dict[str, Any] | None = None,
     actor: str | None = None,
 ) -> int:
-    """Append one activity (message and data redacted); returns its id."""
+    """Append one activity (message and data redacted); returns its id. A progress note
+    (PROGRESS_KINDS) makes its transaction commit without waiting for the WAL flush:
+    record it on its own."""
     row = await (
         await conn.execute(
-            query("record_activity"),
+            query("record_progress" if kind in PROGRESS_KINDS else "record_activity"),
             {
                 "kind": kind,
                 "task": task_id,

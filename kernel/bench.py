@@ -75,12 +75,12 @@ def _pct(samples: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
-async def _spawn(*args: str) -> asyncio.subprocess.Process:
+async def _spawn(*args: str, module: str = "agentos.kernel.bench") -> asyncio.subprocess.Process:
     # stderr is inherited: a pipe nobody reads fills up and blocks the consumer's logging
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "agentos.kernel.bench",
+        module,
         *args,
         stdout=asyncio.subprocess.PIPE,
     )
@@ -172,26 +172,165 @@ async def _pgqueuer_run(url: str, n: int, processes: int, concurrency: int) -> f
     )
 
 
-async def dispatch(
-    settings: Settings, *, n: int = 2000, concurrency: int = 8, echo: Echo = print
-) -> dict[str, Any]:
-    """Run the dispatch benchmark; returns the figures."""
-    out: dict[str, Any] = {"tasks": n, "concurrency": concurrency}
-    say = echo or (lambda _s: None)
-    say(f"dispatch: {n} no-op tasks, {concurrency} slots per consumer process")
+async def _drained_rate(
+    url: str, n: int, consumers: list[list[str]], fill_sql: str, left_sql: str
+) -> float:
+    """Items/s draining a queue filled with n items in one statement while the consumers
+    wait: the clock starts when the fill has committed and stops when left_sql says
+    nothing is left."""
+    procs = [await _spawn(*args) for args in consumers]
+    try:
+        for p in procs:
+            await _wait_line(p, "ready")
+        conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+        try:
+            await conn.execute(fill_sql, (n,))
+            t0 = time.perf_counter()  # the INSERT is autocommitted: every item is visible
+            while True:
+                row = await (await conn.execute(left_sql)).fetchone()
+                if row is not None and not row[0]:
+                    break
+                await asyncio.sleep(0.01)
+            elapsed = time.perf_counter() - t0
+        finally:
+            await conn.close()
+    finally:
+        await _stop(procs)
+    return n / elapsed
+
+
+# The same fill for both sides: one INSERT ... SELECT generate_series. The kernel's
+# triggers turn each task into its activity row and activation job.
+PREFILL_KERNEL_SQL = (
+    "INSERT INTO agentos.tasks (title, role, created_by) "
+    "SELECT 'noop ' || g, 'bench', 'bench' FROM generate_series(1, %s) AS g"
+)
+PREFILL_PGQUEUER_SQL = (
+    "INSERT INTO agentos.pgqueuer (priority, entrypoint, payload, status) "
+    "SELECT 0, 'noop', NULL, 'queued' FROM generate_series(1, %s) AS g"
+)
+LEFT_KERNEL_SQL = (
+    "SELECT EXISTS (SELECT 1 FROM agentos.tasks "
+    "WHERE status IN ('inbox', 'assigned', 'in_progress'))"
+)
+LEFT_PGQUEUER_SQL = "SELECT EXISTS (SELECT 1 FROM agentos.pgqueuer)"
+
+
+async def _prefilled_raw(url: str, n: int, procs: int, concurrency: int) -> float:
+    return await _drained_rate(
+        url,
+        n,
+        [["consume-pgqueuer", url, str(concurrency)] for _ in range(procs)],
+        PREFILL_PGQUEUER_SQL,
+        LEFT_PGQUEUER_SQL,
+    )
+
+
+async def _prefilled_kernel(url: str, n: int, procs: int, concurrency: int) -> float:
+    return await _drained_rate(
+        url,
+        n,
+        [["consume-kernel", url, str(concurrency), f"b{i}"] for i in range(procs)],
+        PREFILL_KERNEL_SQL,
+        LEFT_KERNEL_SQL,
+    )
+
+
+RunFn = Callable[[str, int, int, int], Awaitable[float]]
+
+
+async def _compare(
+    settings: Settings,
+    out: dict[str, Any],
+    *,
+    prefix: str,
+    n: int,
+    concurrency: int,
+    rounds: int,
+    raw: RunFn,
+    kernel: RunFn,
+    say: Callable[[str], None],
+) -> None:
+    """Raw pgqueuer beside the kernel with 1 and 2 consumer processes, `rounds` times,
+    the two sides taking turns (each run on a fresh scratch database), so both see the
+    same machine; the medians and their ratio go into out."""
     for procs in (1, 2):
-        async with scratch_database(settings) as url:
-            rate = await _pgqueuer_run(url, n, procs, concurrency)
-        out[f"pgqueuer_{procs}p"] = round(rate, 1)
-        say(f"  raw pgqueuer      {procs} process(es): {rate:8.1f} jobs/s")
-        async with scratch_database(settings) as url:
-            rate = await _kernel_run(url, n, procs, concurrency)
-        out[f"kernel_{procs}p"] = round(rate, 1)
-        ratio = rate / out[f"pgqueuer_{procs}p"]
-        out[f"ratio_{procs}p"] = round(ratio, 3)
-        say(
-            f"  agentos kernel    {procs} process(es): {rate:8.1f} tasks/s "
-            f"({ratio:.2f}x raw pgqueuer; target >= 0.5)"
+        rates: dict[str, list[float]] = {"pgqueuer": [], "kernel": []}
+        for _ in range(rounds):
+            for side, fn in (("pgqueuer", raw), ("kernel", kernel)):
+                async with scratch_database(settings) as url:
+                    rates[side].append(await fn(url, n, procs, concurrency))
+        for side, unit in (("pgqueuer", "jobs/s "), ("kernel", "tasks/s")):
+            med = statistics.median(rates[side])
+            out[f"{prefix}{side}_{procs}p"] = round(med, 1)
+            out[f"{prefix}{side}_{procs}p_runs"] = [round(r, 1) for r in rates[side]]
+            spread = f" (runs {min(rates[side]):.0f}-{max(rates[side]):.0f})" if rounds > 1 else ""
+            name = "raw pgqueuer  " if side == "pgqueuer" else "agentos kernel"
+            line = f"  {name}    {procs} process(es): {med:8.1f} {unit}{spread}"
+            if side == "kernel":
+                ratio = med / out[f"{prefix}pgqueuer_{procs}p"]
+                out[f"{prefix}ratio_{procs}p"] = round(ratio, 3)
+                line += f"  {ratio:.2f}x raw pgqueuer (target >= 0.5)"
+            say(line)
+
+
+async def prefilled(
+    settings: Settings,
+    *,
+    n: int = 10000,
+    concurrency: int = 8,
+    rounds: int = 3,
+    echo: Echo = print,
+) -> dict[str, Any]:
+    """The pre-filled drain: n no-op items queued before the clock starts, drained by 1
+    and 2 consumer processes, raw pgqueuer beside the kernel (medians of `rounds`
+    interleaved runs); returns the figures."""
+    out: dict[str, Any] = {"prefilled": n, "rounds": rounds}
+    say = echo or (lambda _s: None)
+    say(f"pre-filled drain: {n} no-op items queued before the clock starts (median of {rounds})")
+    await _compare(
+        settings,
+        out,
+        prefix="prefilled_",
+        n=n,
+        concurrency=concurrency,
+        rounds=rounds,
+        raw=_prefilled_raw,
+        kernel=_prefilled_kernel,
+        say=say,
+    )
+    return out
+
+
+async def dispatch(
+    settings: Settings,
+    *,
+    n: int = 2000,
+    concurrency: int = 8,
+    prefill: int = 10000,
+    rounds: int = 3,
+    echo: Echo = print,
+) -> dict[str, Any]:
+    """Run the dispatch benchmark (paced by a serial producer, then the pre-filled
+    drain of `prefill` items; 0 skips it), each side `rounds` times in turn; returns
+    the figures (medians)."""
+    out: dict[str, Any] = {"tasks": n, "concurrency": concurrency, "rounds": rounds}
+    say = echo or (lambda _s: None)
+    say(f"dispatch: {n} no-op tasks, {concurrency} slots per consumer process (median of {rounds})")
+    await _compare(
+        settings,
+        out,
+        prefix="",
+        n=n,
+        concurrency=concurrency,
+        rounds=rounds,
+        raw=_pgqueuer_run,
+        kernel=_kernel_run,
+        say=say,
+    )
+    if prefill:
+        out.update(
+            await prefilled(settings, n=prefill, concurrency=concurrency, rounds=rounds, echo=echo)
         )
     return out
 
@@ -317,6 +456,48 @@ async def _notify_roundtrip(url: str, n: int) -> list[float]:
         await sender.close()
 
 
+# Pause between a task's end and the next arrival in the wake benchmark, so each task
+# arrives for an agent that is idle and waiting (not still finishing the last one).
+IDLE_GAP = 0.01
+
+
+async def active_ms(url: str) -> float:
+    """pg_stat_database.active_time of url's database: milliseconds its backends spent
+    running statements, as reported so far (a backend reports when it exits)."""
+    conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    try:
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        row = await (
+            await conn.execute(
+                "SELECT active_time FROM pg_stat_database WHERE datname = current_database()"
+            )
+        ).fetchone()
+        return float(row[0]) if row and row[0] is not None else 0.0
+    finally:
+        await conn.close()
+
+
+async def round_trips(url: str, n: int) -> dict[str, list[float]]:
+    """Baselines in milliseconds: `SELECT 1`, and a bare autocommitted INSERT of one row
+    into a plain (logged) table with the server's synchronous_commit, so each waits for
+    its WAL flush as a kernel write does."""
+    conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    out: dict[str, list[float]] = {"select": [], "insert": []}
+    try:
+        await conn.execute("CREATE TABLE bench_insert (id bigserial PRIMARY KEY, note text)")
+        for i in range(n):
+            t0 = time.perf_counter()
+            await conn.execute("SELECT 1")
+            out["select"].append((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()
+            await conn.execute("INSERT INTO bench_insert (note) VALUES (%s)", (f"row {i}",))
+            out["insert"].append((time.perf_counter() - t0) * 1000)
+        await conn.execute("DROP TABLE bench_insert")
+    finally:
+        await conn.close()
+    return out
+
+
 async def _task_wake(url: str, n: int, deaf: bool, poll: float) -> list[float]:
     proc = await _spawn("consume-report", url, "1" if deaf else "0", str(poll))
     conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
@@ -337,6 +518,10 @@ async def _task_wake(url: str, n: int, deaf: bool, poll: float) -> list[float]:
             _, tid, ns = line.split()
             assert row is not None and int(tid) == row[0]
             samples.append((int(ns) - t0) / 1e6)
+            # the next task arrives for an idle agent: this one is finished (its ending
+            # committed, the slot free) and the host is back to waiting
+            await _wait_line(proc, "done", timeout=30)
+            await asyncio.sleep(IDLE_GAP)
             if deaf:
                 # land at a random point of the poll cycle, as a real arrival would
                 await asyncio.sleep(poll * (i % 7) / 7)
@@ -399,22 +584,18 @@ async def wake(
 
 
 async def _consume_kernel(url: str, concurrency: int, prefix: str, lease: float = 30.0) -> None:
-    from agentos.kernel import errors, tasks
     from agentos.kernel.models import TaskStatus
     from agentos.kernel.runtime import AgentHost, Work
 
-    ran = stale = 0
+    ran = 0
 
     async def noop(kernel: Kernel, work: Work) -> None:
-        nonlocal ran, stale
+        nonlocal ran
         assert work.task is not None
         ran += 1
-        try:
-            async with kernel.connection() as conn:
-                await tasks.complete(conn, work.task, actor=work.agent, to=TaskStatus.done)
-        except errors.StaleLease:
-            stale += 1
-            raise
+        # the host's batched stage ending; the slot takes new work while it is written,
+        # as raw pgqueuer frees a slot before its buffered completion is logged
+        host.finish_soon(work, to=TaskStatus.done)
 
     settings = Settings(database_url=url, lease_seconds=lease)  # type: ignore[arg-type]
     kernel = await Kernel(settings).open(min_size=concurrency, max_size=concurrency + 2)
@@ -423,7 +604,7 @@ async def _consume_kernel(url: str, concurrency: int, prefix: str, lease: float 
     )
     await _serve(host, kernel)
     # read by drain_once: how often the handler ran, for the exactly-once check
-    print(f"ran {ran} stale {stale} recovered {host.recovered}", flush=True)
+    print(f"ran {ran} stale {host.stale} recovered {host.recovered}", flush=True)
 
 
 async def _serve(host: Any, kernel: Kernel) -> None:
@@ -451,6 +632,7 @@ async def _consume_report(url: str, deaf: bool, poll: float) -> None:
         print(f"claimed {work.task.id} {time.perf_counter_ns()}", flush=True)
         async with kernel.connection() as conn:
             await tasks.complete(conn, work.task, actor=work.agent, to=TaskStatus.done)
+        print(f"done {work.task.id}", flush=True)
 
     settings = Settings(database_url=url, poll_interval=poll, lease_seconds=30)  # type: ignore[arg-type]
     kernel = await Kernel(settings).open(min_size=2, max_size=4)
@@ -497,6 +679,10 @@ def _main() -> None:
     d.add_argument("--slots", type=int, default=32)
     d.add_argument("--runs", type=int, default=3)
     d.add_argument("--lease", type=float, default=30.0)
+    f = sub.add_parser("prefilled")
+    f.add_argument("--tasks", type=int, default=10000)
+    f.add_argument("--concurrency", type=int, default=8)
+    f.add_argument("--rounds", type=int, default=3)
     b = sub.add_parser("consume-pgqueuer")
     b.add_argument("url")
     b.add_argument("concurrency", type=int)
@@ -510,6 +696,10 @@ def _main() -> None:
     elif args.cmd == "drain":
         asyncio.run(
             drain(Settings(), n=args.tasks, slots=args.slots, runs=args.runs, lease=args.lease)
+        )
+    elif args.cmd == "prefilled":
+        asyncio.run(
+            prefilled(Settings(), n=args.tasks, concurrency=args.concurrency, rounds=args.rounds)
         )
     elif args.cmd == "consume-pgqueuer":
         asyncio.run(_consume_pgqueuer(args.url, args.concurrency))

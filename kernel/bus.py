@@ -44,6 +44,10 @@ STEP = "agentos_step"  # a transcript step was written (sql/002, steps insert tr
 JOBS = "ch_pgqueuer"  # pgqueuer's own channel: any job row changed (wakes everyone)
 
 
+# LISTEN statements sent together in one round trip.
+LISTEN_BATCH = 200
+
+
 def work_channel(entrypoint: str) -> str:
     """The channel on which work queued for an entrypoint (role:R, agent:A) is announced."""
     return f"agentos.{entrypoint}"
@@ -193,8 +197,16 @@ class Listener:
         conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
         try:
             self._to_listen.clear()
-            for channel in [*self.channels, self._ping_channel]:
-                await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+            # a few statements per round trip: a host of 1,000 agents listens on 1,001
+            # channels, and each LISTEN alone was one round trip at every (re)connect
+            channels = [*self.channels, self._ping_channel]
+            for i in range(0, len(channels), LISTEN_BATCH):
+                await conn.execute(
+                    sql.SQL("; ").join(
+                        sql.SQL("LISTEN {}").format(sql.Identifier(c))
+                        for c in channels[i : i + LISTEN_BATCH]
+                    )
+                )
             self.backend_pid = conn.info.backend_pid
             self.connected.set()
             self._wake_all()  # re-poll: anything committed while we were deaf

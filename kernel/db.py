@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 # How long after a lost connection the pool checks what it hands out.
 SUSPICION_SECONDS = 10.0
 
+# The process's time in kernel transactions, every Kernel together (kernel/metrics.py
+# serves them as agentos_db_seconds_total and agentos_db_transactions_total).
+TOTALS: dict[str, float] = {"seconds": 0.0, "transactions": 0}
+
 
 def connection_lost(exc: BaseException) -> bool:
     """True when exc (or its cause) says the connection or the server went away.
@@ -174,6 +178,10 @@ class Kernel:
         self._suspicious_until = 0.0
         self._pool_check: asyncio.Task[None] | None = None
         self._listener: bus.Listener | None = None
+        # the process's time in kernel transactions: from asking the pool for a
+        # connection to handing it back (committed), and how many there were
+        self.db_seconds = 0.0
+        self.db_transactions = 0
 
     @property
     def url(self) -> str:
@@ -259,6 +267,7 @@ class Kernel:
         """A pooled connection; its block is one transaction (committed on success)."""
         if self._pool is None:
             raise RuntimeError("Kernel.open() was not called")
+        t0 = time.perf_counter()
         try:
             with translate_errors():
                 async with self._pool.connection() as conn:
@@ -267,6 +276,12 @@ class Kernel:
             if connection_lost(exc):
                 self.connection_lost()
             raise
+        finally:
+            spent = time.perf_counter() - t0
+            self.db_seconds += spent
+            self.db_transactions += 1
+            TOTALS["seconds"] += spent
+            TOTALS["transactions"] += 1
 
     def connection_lost(self) -> None:
         """Note a lost connection: check pooled connections for a while (see above)."""

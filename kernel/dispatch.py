@@ -9,20 +9,30 @@ are enqueued by triggers in the same transaction as the state change that makes 
 task ready (see sql/001_init.sql), so there is never a ready task without its job,
 nor a job without its cause.
 
-1. dequeue: pgqueuer's query picks up to N queued jobs for our entrypoints with
-   FOR UPDATE SKIP LOCKED, so concurrent claimers never take the same job.
-2. claim: for task jobs, agentos.claim_jobs leases each named task to an agent slot
-   (a new attempt token, an expiry) if the task is still ready work for it, and
-   retires the jobs into pgqueuer's log, in one round trip. A job whose task is no
-   longer ready (cancelled, taken, dependencies not done) is simply retired: jobs
-   are hints, the task row is the truth.
+1. claim: agentos.claim_work (sql/010) takes, in one statement on pgqueuer's table,
+   due jobs for the free agent slots with FOR UPDATE SKIP LOCKED, so concurrent
+   claimers never take the same job: each free agent's own jobs first (at most one
+   each), then the role's jobs on the agents left, then picked activations whose
+   holder went quiet past pgqueuer's heartbeat timeout. In the same statement it
+   leases each task job's task to its agent slot (a new attempt token, an expiry) if
+   the task is still ready work for it, and retires the task jobs into pgqueuer's log;
+   a job whose task is no longer ready (cancelled, taken, dependencies not done) is
+   simply retired: jobs are hints, the task row is the truth. A job whose task row
+   another transaction is writing is left queued for the next claim (the claim waits
+   for agent rows only, never for a task row).
+2. batched: one claim serves every free slot of the host at once, so a host of N
+   slots makes one round trip per claim however many tasks it gets.
 3. lease: the holder renews its leases every lease/3; every write it makes carries
    the attempt token, and a write with a stale token is rejected (StaleLease).
 4. rescue: the leader's sweeper returns expired leases to the queue with backoff
    (a new job, execute_after = backoff), or fails the task after max_attempts.
+5. finish: holders that end their stage through the host (AgentHost.finish) are
+   written in batches, one statement for every slot that finished meanwhile
+   (agentos.finish_tasks, a group commit); each checks its own token.
 
-Non-task activations are returned to the caller, which acks them when handled; if
-the process dies first, pgqueuer's heartbeat timeout makes the job visible again.
+Non-task activations are marked picked by the session and returned to the caller,
+which acks them when handled; if the process dies first, the job is taken again once
+it has been picked for longer than a lease (pgqueuer's heartbeat timeout).
 
 One connection, one user. The dedicated connection serves claims only, from one
 coroutine at a time (the host's run loop); renewals and acks go through the pool, so
@@ -37,14 +47,13 @@ Locks: a claim locks its agent rows in id order before any task row (sql/003).
 from __future__ import annotations
 
 import datetime as dt
-import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentos.kernel import errors
 from agentos.kernel.db import Conn, Kernel, connection_lost
-from agentos.kernel.migrate import pgqueuer_queries
 from agentos.kernel.models import Task
 from agentos.sql import query
 
@@ -91,8 +100,8 @@ def agent_entrypoint(agent: str) -> str:
 class Dispatcher:
     """Claims work for the agents of one role hosted by one session (process).
 
-    pgqueuer wants one dedicated autocommit connection for its driver: the Dispatcher
-    owns it. Call open() first and close() at the end.
+    Claims go through one dedicated autocommit connection that the Dispatcher owns.
+    Call open() first and close() at the end.
     """
 
     def __init__(self, kernel: Kernel, *, role: str, session_id: uuid.UUID) -> None:
@@ -101,7 +110,6 @@ class Dispatcher:
         self.session_id = session_id
         self.lease_seconds = kernel.settings.lease_seconds
         self._conn: Conn | None = None
-        self._queries: Any = None
 
     async def open(self) -> Dispatcher:
         """Open the dedicated connection."""
@@ -110,7 +118,6 @@ class Dispatcher:
         # crashes before it, the job is queued again and the task is ready again (the
         # holder's next write fails as stale). Nothing is lost; a claim is just redone.
         await self._conn.execute("SET synchronous_commit = off")
-        self._queries = pgqueuer_queries(self._conn)
         return self
 
     async def close(self) -> None:
@@ -119,105 +126,81 @@ class Dispatcher:
             await self._conn.close()
             self._conn = None
 
-    async def _ensure_open(self) -> Any:
+    async def _ensure_open(self) -> Conn:
         if self._conn is None or self._conn.closed or self._conn.broken:
             await self.close()
             await self.open()
-        return self._queries
+        assert self._conn is not None
+        return self._conn
 
     async def claim(self, free_agents: list[str], now: dt.datetime | None = None) -> Claimed:
-        """Dequeue up to len(free_agents) jobs and lease their tasks to those agents.
+        """Take work for up to len(free_agents) agents and lease its tasks to them.
 
         Raises ClaimFailed (and drops the connection, reopened by the next claim) when
         anything goes wrong on the way; see the module docstring for what to do then.
         """
         if not free_agents:
             return Claimed()
+        from agentos.kernel import metrics
+
         stage = ["connect"]
+        t0 = time.perf_counter()
         try:
-            return await self._claim(free_agents, now, stage)
+            got = await self._claim(free_agents, now, stage)
         except Exception as exc:
+            metrics.CLAIM_FAILURES.labels(self.role).inc()
             await self.close()
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ClaimFailed(
                 f"claim failed during {stage[0]}: {first}",
-                # a dequeue marks jobs picked; claim_jobs leases tasks: either may have
+                # claim_work leases tasks and marks activations picked: it may have
                 # committed although its reply never came back
                 maybe_committed=stage[0] != "connect",
                 lost_connection=connection_lost(exc),
             ) from exc
+        metrics.CLAIM_SECONDS.labels(self.role).observe(time.perf_counter() - t0)
+        if got.tasks:
+            metrics.CLAIMS.labels(self.role).inc(len(got.tasks))
+        for act in got.activations:
+            metrics.ACTIVATIONS.labels(self.role, act.kind).inc()
+        return got
 
     async def _claim(
         self, free_agents: list[str], now: dt.datetime | None, stage: list[str]
     ) -> Claimed:
         out = Claimed()
-        from pgqueuer.ports.repository import EntrypointExecutionParameter
-
-        queries = await self._ensure_open()
-        stage[0] = "dequeue"
-        # No per-entrypoint limit in pgqueuer: our slots are the limit (batch_size).
-        param = EntrypointExecutionParameter(concurrency_limit=0)
-        entrypoints = {role_entrypoint(self.role): param}
-        for name in free_agents:
-            entrypoints[agent_entrypoint(name)] = param
-        jobs = await queries.dequeue(
-            batch_size=len(free_agents),
-            entrypoints=entrypoints,
-            queue_manager_id=self.session_id,
-            global_concurrency_limit=None,
-            heartbeat_timeout=dt.timedelta(seconds=self.lease_seconds),
+        conn = await self._ensure_open()
+        stage[0] = "claim_work"
+        cur = await conn.execute(
+            query("claim_work"),
+            {
+                "role": self.role,
+                "agents": " ".join(free_agents),
+                "session": self.session_id,
+                "lease": self.lease_seconds,
+                # a picked activation whose holder went quiet this long is taken again
+                "stale": self.lease_seconds,
+                "now": now,
+            },
         )
-        if not jobs:
-            return out
-        free = list(free_agents)
-        # Jobs addressed to an agent go to that agent; role jobs take the remaining slots.
-        job_agent: dict[int, str] = {}
-        for job in jobs:
-            if job.entrypoint.startswith("agent:"):
-                name = job.entrypoint.removeprefix("agent:")
-                job_agent[job.id] = name
-                free.remove(name)
-        for job in jobs:
-            if job.id not in job_agent:
-                job_agent[job.id] = free.pop(0)
-        task_jobs: list[tuple[int, int, str]] = []
-        for job in jobs:
-            payload = json.loads(job.payload or b"{}")
-            if payload.get("kind") == "task" and isinstance(payload.get("task_id"), int):
-                task_jobs.append((job.id, payload["task_id"], job_agent[job.id]))
-            else:
+        for row in await cur.fetchall():
+            kind = row["claim_kind"]
+            agent = row["claim_agent"]
+            if kind == "task":
+                out.tasks.append((agent, Task.model_validate(row)))
+            elif kind == "activation":
+                payload = row["claim_payload"] or {}
                 out.activations.append(
                     Activation(
-                        job_id=job.id,
+                        job_id=row["claim_job"],
                         kind=str(payload.get("kind", "unknown")),
-                        agent=job_agent[job.id],
-                        entrypoint=job.entrypoint,
+                        agent=agent,
+                        entrypoint=row["claim_entrypoint"],
                         payload=payload,
                     )
                 )
-        if task_jobs:
-            assert self._conn is not None
-            stage[0] = "claim_jobs"
-            cur = await self._conn.execute(
-                query("claim_jobs"),
-                {
-                    "jobs": [j for j, _, _ in task_jobs],
-                    "tasks": [t for _, t, _ in task_jobs],
-                    "agents": [a for _, _, a in task_jobs],
-                    "role": self.role,
-                    "session": self.session_id,
-                    "lease": self.lease_seconds,
-                    "now": now,
-                },
-            )
-            rows = await cur.fetchall()
-            by_task = {r["id"]: r for r in rows}
-            for _, task_id, agent in task_jobs:
-                row = by_task.get(task_id)
-                if row is not None and row["lease_agent"] == agent:
-                    out.tasks.append((agent, Task.model_validate(row)))
-                else:
-                    out.dropped += 1
+            else:
+                out.dropped += 1
         return out
 
     async def ack(self, activations: list[Activation], status: str = "successful") -> None:

@@ -89,8 +89,11 @@ class KernelDuties:
             rows = await (
                 await conn.execute(query("rescue_expired_leases"), {"now": None})
             ).fetchall()
+        from agentos.kernel import metrics
+
         for r in rows:
             done["failed" if r["outcome"] == "failed" else "rescued"] += 1
+            metrics.LEASE_RESCUES.labels("failed" if r["outcome"] == "failed" else "retried").inc()
             log.info(
                 "task %s: lease expired, %s",
                 r["task_id"],
@@ -103,6 +106,8 @@ class KernelDuties:
                 await conn.execute(query("reap_dead_sessions"), {"now": None})
             ).fetchall()
             done["reaped"] = len(reaped)
+            if reaped:
+                metrics.SESSIONS_REAPED.inc(len(reaped))
             # after the reaping: a dead session's reservations go in the same round
             done["reservations"] = await usage.expire_reservations(conn)
             if done["reservations"]:

@@ -9,9 +9,16 @@ the caller's business: the kernel only knows claims and leases.
 
 Protocol: nothing claimed is forgotten
 --------------------------------------
-* Two coroutines talk to the database: the run loop (claims, on the dispatcher's own
-  connection) and the lease keeper (renewals, heartbeats, on pooled connections). They
-  share no connection, so a failure of one never breaks the other's call in flight.
+* Three coroutines talk to the database: the run loop (claims, on the dispatcher's own
+  connection), the lease keeper (renewals, heartbeats) and the Finisher's writer (stage
+  endings handed to AgentHost.finish or finish_soon, in batches), the last two on pooled
+  connections. They share no connection, so a failure of one never breaks another's
+  call in flight.
+* An ending handed over with finish_soon frees its agent's slot at once (the agent may
+  claim its next task meanwhile: two leases, each with its own token), and its lease is
+  renewed with the running ones until the ending is written; a lost connection writes
+  it again while the lease is still held, and shutdown waits for it before the session
+  stops. A failed ending is handled as a handler failure would be.
 * Every lease token the host was handed is remembered until its lease ends. When a
   claim fails in a way that may have committed (its reply was lost), the run loop at
   once lists the leases its session holds: a lease it never saw was given to it by the
@@ -41,10 +48,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from agentos.kernel import bus, errors, sessions, tasks
+from agentos.kernel import bus, errors, metrics, sessions, tasks
 from agentos.kernel.db import Conn, Kernel
 from agentos.kernel.dispatch import Activation, ClaimFailed, Dispatcher
-from agentos.kernel.models import Task
+from agentos.kernel.models import Task, TaskStatus
 from agentos.sql import query
 
 RENEW_RETRY_SECONDS = 0.25
@@ -62,9 +69,157 @@ class Work:
     task: Task | None = None
     activation: Activation | None = None
     lost: asyncio.Event = field(default_factory=asyncio.Event)  # set when the lease is taken away
+    # set by AgentHost.finish_soon: the stage ending being written (and its arguments)
+    ending: asyncio.Future[Task] | None = None
+    ending_args: tuple[TaskStatus, str | None] = (TaskStatus.done, None)
 
 
 Handler = Callable[[Kernel, Work], Awaitable[None]]
+
+# The pool of a process hosting N agent slots: two connections per slot for a few slots,
+# never more than HOST_POOL_MAX however many (a slot holds a connection only for a
+# statement or a short transaction; LLM calls and tools run without one). With the
+# host's listener and claim connection that is at most HOST_POOL_MAX + 2 per process.
+HOST_POOL_MAX = 32
+
+
+def host_pool_size(slots: int) -> int:
+    """max_size of the pool of a process hosting `slots` agents."""
+    return max(4, min(slots * 2 + 2, HOST_POOL_MAX))
+
+
+# At most this many stage endings in one finish_tasks statement.
+FINISH_BATCH = 256
+
+
+@dataclass
+class _Ending:
+    task: Task
+    actor: str
+    to: TaskStatus
+    result: str | None
+    done: asyncio.Future[Task]
+
+
+def _fields(work: Work, action: str) -> dict[str, object]:
+    """The `extra=` of a log line about work: what happened, to which task, by whom."""
+    out: dict[str, object] = {"action": action, "agent": work.agent}
+    if work.task is not None:
+        out["task"] = work.task.id
+        out["attempt"] = work.task.attempts
+    return out
+
+
+class Finisher:
+    """Group commit of stage endings: holders that finish while a batch is being written
+    go in the next one, so N slots that finish together cost one statement, and a lone
+    ending goes out at once (no added wait). Each ending checks its own token: a stale
+    one fails with StaleLease for that holder alone.
+
+    A batch is two statements: the endings (finish_tasks, durable), then, committed
+    asynchronously, the agents set idle where they still point at the task they ended
+    (a claim may have given them new work meanwhile). The endings themselves leave the
+    agent rows alone, so a claim of the same agents' next work, on the dispatcher's
+    connection, never waits for an ending's WAL flush.
+    """
+
+    def __init__(self, kernel: Kernel, *, role: str = "") -> None:
+        self.kernel = kernel
+        self.role = role
+        self._pending: list[_Ending] = []
+        self._writer: asyncio.Task[None] | None = None
+        self.batches = 0  # finish_tasks statements written (for benchmarks and tests)
+
+    def submit(
+        self, task: Task, *, actor: str, to: TaskStatus, result: str | None = None
+    ) -> asyncio.Future[Task]:
+        """Queue the holder's stage ending (to review, or done); the future is the task as
+        written, or the error (StaleLease when the lease is no longer the holder's)."""
+        fut: asyncio.Future[Task] = asyncio.get_running_loop().create_future()
+        if task.lease_token is None:
+            fut.set_exception(errors.StaleLease(f"task {task.id}: no lease held"))
+            return fut
+        self._pending.append(_Ending(task, actor, to, result, fut))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write(), name="agentos-finisher")
+        return fut
+
+    async def finish(
+        self, task: Task, *, actor: str, to: TaskStatus, result: str | None = None
+    ) -> Task:
+        """End the holder's stage and wait until it is written."""
+        return await self.submit(task, actor=actor, to=to, result=result)
+
+    async def _write(self) -> None:
+        while self._pending:
+            batch = self._pending[:FINISH_BATCH]
+            del self._pending[:FINISH_BATCH]
+            try:
+                await self._write_batch(batch)
+            except BaseException as exc:  # handed to every waiter
+                for e in batch:
+                    if not e.done.done():
+                        e.done.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+
+    async def _write_batch(self, batch: list[_Ending]) -> None:
+        params = {
+            "ids": [e.task.id for e in batch],
+            "tokens": [e.task.lease_token for e in batch],
+            "to": [str(e.to) for e in batch],
+            "actors": [e.actor for e in batch],
+            "results": [e.result for e in batch],
+        }
+        try:
+            async with self.kernel.connection() as conn:
+                rows = await (await conn.execute(query("finish_tasks"), params)).fetchall()
+            self.batches += 1
+        except (errors.InvalidTransition, errors.BadInput, errors.NotFound):
+            # one ending was refused (and the statement with it): end each on its own,
+            # so the refusal reaches its holder only
+            for e in batch:
+                try:
+                    async with self.kernel.connection() as conn:
+                        done = await tasks.complete(
+                            conn, e.task, actor=e.actor, to=e.to, result=e.result
+                        )
+                    e.done.set_result(done)
+                except Exception as exc:
+                    e.done.set_exception(exc)
+            return
+        by_id = {r["finished_id"]: r for r in rows}
+        ended: list[_Ending] = []
+        for e in batch:
+            row = by_id.get(e.task.id)
+            if row is not None and row["ok"]:
+                ended.append(e)
+                e.done.set_result(Task.model_validate(row))
+                metrics.STAGE_ENDINGS.labels(self.role, str(e.to)).inc()
+            else:
+                e.done.set_exception(
+                    errors.StaleLease(
+                        f"task {e.task.id}: stale lease (the task was taken over or released)"
+                    )
+                )
+        if ended:
+            names = [e.actor for e in ended]
+            free = {"names": names, "tasks": [e.task.id for e in ended]}
+
+            async def run(conn: Conn) -> None:
+                # a lost one leaves an agent shown busy, no work at stake: no WAL wait
+                await conn.execute(query("commit_async"))
+                await conn.execute(query("free_agents_of_tasks"), free)
+
+            try:
+                await self.kernel.retrying(run, what="agent status")
+            except errors.KernelError as exc:
+                log.warning(
+                    "agents %s not set idle after their stage (%s); their next claim or "
+                    "registration does",
+                    ", ".join(names),
+                    exc,
+                )
 
 
 class AgentHost:
@@ -101,6 +256,13 @@ class AgentHost:
         self._seen: set[uuid.UUID] = set()
         self._session_dead = False
         self.recovered = 0  # leases found after a lost claim reply (resumed or released)
+        self.stale = 0  # work that found its lease gone (StaleLease)
+        self.finisher = Finisher(kernel, role=role)
+        metrics.SLOTS.labels(role).set(len(agents))
+        metrics.SLOTS_BUSY.labels(role).set_function(lambda: len(self.running))
+        # finish_soon endings not yet written, by lease token (renewed until they are)
+        self.ending: dict[uuid.UUID, Work] = {}
+        self._ending_tasks: set[asyncio.Task[None]] = set()
 
     def stop(self) -> None:
         """Ask run() to finish: running work is released, not abandoned."""
@@ -111,6 +273,27 @@ class AgentHost:
         """Look for work now (a slot came free, leadership was gained, ...)."""
         if self.wake is not None:
             self.wake.set()
+
+    async def finish(
+        self, work: Work, *, to: TaskStatus = TaskStatus.done, result: str | None = None
+    ) -> Task:
+        """End work's stage (to review or done) in the next batch of stage endings (see
+        Finisher) and wait for it; raises StaleLease when the lease is no longer ours."""
+        assert work.task is not None
+        return await self.finisher.finish(work.task, actor=work.agent, to=to, result=result)
+
+    def finish_soon(
+        self, work: Work, *, to: TaskStatus = TaskStatus.done, result: str | None = None
+    ) -> None:
+        """End work's stage in the next batch without waiting: the handler returns, its
+        agent slot takes new work at once, and the host keeps renewing the lease until
+        the ending is written (as pgqueuer frees a slot before its completion is logged).
+        A failed ending is handled as if the handler had raised it: StaleLease is logged,
+        a lost connection writes it again while the lease is still held, anything else
+        spends the attempt. Shutdown waits for endings not yet written."""
+        assert work.task is not None
+        work.ending = self.finisher.submit(work.task, actor=work.agent, to=to, result=result)
+        work.ending_args = (to, result)
 
     def work_channels(self) -> list[str]:
         """The channels that announce work this host can take (its role and its agents)."""
@@ -126,7 +309,7 @@ class AgentHost:
         self.agents.extend(new)
         if new and self.listener is not None:
             self.listener.add_channels([bus.work_channel(f"agent:{n}") for n in new])
-            self.listener.woken.set()  # claim for them now, not at the next poll
+            self.nudge()  # claim for them now, not at the next poll
 
     def drop_agent(self, name: str) -> bool:
         """Stop hosting an idle agent; False while it runs work (try again later)."""
@@ -231,6 +414,7 @@ class AgentHost:
             if token is None or token in self._seen:
                 continue
             self.recovered += 1
+            metrics.CLAIMS_RECOVERED.labels(self.role).inc()
             agent = task.lease_agent
             may_run = not self._stop.is_set() and (self.gate is None or self.gate())
             if may_run and agent in self.agents and agent not in self.running:
@@ -282,7 +466,7 @@ class AgentHost:
                         work.agent,
                         work.task.id,
                         exc,
-                        extra={"action": "work.db_retry", "task": work.task.id},
+                        extra=_fields(work, "work.db_retry"),
                     )
                     if not await self._still_held(work):
                         log.warning("%s: task %s: lease lost meanwhile", work.agent, work.task.id)
@@ -290,20 +474,82 @@ class AgentHost:
                         return
             if work.activation is not None and self.dispatcher is not None:
                 await self.dispatcher.ack([work.activation])
+            if work.ending is not None:
+                self._free_slot(work)  # the agent takes new work while its ending is written
+                await self._await_ending(work)
+            metrics.WORK.labels(self.role, "completed").inc()
         except asyncio.CancelledError:
+            metrics.WORK.labels(self.role, "released").inc()
             raise
         except errors.StaleLease as exc:
-            log.warning("%s lost its lease: %s", work.agent, exc)
+            self.stale += 1
+            metrics.WORK.labels(self.role, "lease_lost").inc()
+            log.warning("%s lost its lease: %s", work.agent, exc, extra=_fields(work, "lease.lost"))
         except Exception as exc:
-            log.exception("handler failed for %s", work.agent)
+            metrics.WORK.labels(self.role, "failed").inc()
+            log.exception("handler failed for %s", work.agent, extra=_fields(work, "work.failed"))
+            if work.ending is not None and not work.ending.done():
+                # retrieved here, so an ending that fails later is not reported twice
+                work.ending.add_done_callback(lambda f: f.cancelled() or f.exception())
             if work.task is not None:
                 first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
                 await self._fail_attempt(
                     work.task, reason=f"{work.agent}: handler error: {type(exc).__name__} {first}"
                 )
         finally:
-            self.running.pop(work.agent, None)
+            self._free_slot(work)
+
+    def _free_slot(self, work: Work) -> None:
+        """work's agent has no work now (unless it was already given new work)."""
+        held = self.running.get(work.agent)
+        if held is not None and held[0] is work:
+            del self.running[work.agent]
             self.nudge()  # a slot is free: look for more work
+
+    async def _await_ending(self, work: Work) -> None:
+        """Wait for a finish_soon ending; its lease is renewed meanwhile (see _keep_alive)."""
+        assert work.task is not None and work.task.lease_token is not None
+        assert work.ending is not None
+        token = work.task.lease_token
+        self.ending[token] = work
+        me = asyncio.current_task()
+        if me is not None:
+            self._ending_tasks.add(me)
+        try:
+            reruns = 0
+            while True:
+                try:
+                    await work.ending
+                    return
+                except errors.DatabaseUnavailable as exc:
+                    if reruns >= MAX_DB_RERUNS or self._stop.is_set():
+                        raise
+                    reruns += 1
+                    log.warning(
+                        "%s: task %s: the database went away (%s) while ending its stage; "
+                        "writing it again once it answers",
+                        work.agent,
+                        work.task.id,
+                        exc,
+                        extra=_fields(work, "work.db_retry"),
+                    )
+                    if not await self._still_held(work):
+                        # written before the connection went (or taken over): ours no more
+                        log.warning(
+                            "%s: task %s: lease no longer held; its ending was written or "
+                            "the task was taken over",
+                            work.agent,
+                            work.task.id,
+                        )
+                        return
+                    to, result = work.ending_args
+                    work.ending = self.finisher.submit(
+                        work.task, actor=work.agent, to=to, result=result
+                    )
+        finally:
+            self.ending.pop(token, None)
+            if me is not None:
+                self._ending_tasks.discard(me)
 
     async def _still_held(self, work: Work) -> bool:
         """Wait (up to one lease) for the database; True when work's lease is still ours."""
@@ -365,6 +611,7 @@ class AgentHost:
                     for w, _ in self.running.values()
                     if w.task is not None and w.task.lease_token is not None
                 }
+                held.update(self.ending)
                 still = await self.dispatcher.renew(list(held), deadline=period)
                 for token, work in held.items():
                     if token not in still:
@@ -439,6 +686,11 @@ class AgentHost:
 
     async def _shutdown(self) -> None:
         await self._stop_all_work(reason="shut down", deadline=5.0)
+        if self._ending_tasks:
+            # endings handed over before the stop are written, not released
+            _, late = await asyncio.wait(set(self._ending_tasks), timeout=5.0)
+            for t in late:
+                t.cancel()
         if self.session_id is not None:
             with contextlib.suppress(Exception):
                 async with self.kernel.connection() as conn:

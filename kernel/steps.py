@@ -48,6 +48,25 @@ async def load(conn: Conn, task_id: int, stage: str) -> list[Step]:
     return [Step.model_validate(r) for r in rows]
 
 
+# Steps whose loss (a server crash before their WAL reached the disk) only makes the
+# next holder do again what has no side effect: the prompts, and the model's reply with
+# its tool calls (asked again; the call itself is accounted durably in llm_calls). A
+# tool result is waited for: losing it would run the tool again.
+NO_FLUSH_WAIT = frozenset({"system", "user", "llm", "tool_call"})
+
+APPEND_SQL = """
+INSERT INTO agentos.steps (task_id, stage, seq, agent, attempt, kind, tool_name, tool_call_id,
+                           content)
+SELECT t.id, %s, %s, %s, %s, %s, %s, %s, %s
+FROM agentos.tasks t,
+     LATERAL (SELECT set_config('synchronous_commit',
+                                coalesce(%s, current_setting('synchronous_commit')), true)) AS c
+WHERE t.id = %s AND (%s::uuid IS NULL OR t.lease_token = %s::uuid)
+FOR SHARE OF t
+RETURNING *
+"""
+
+
 @translated
 async def append(
     conn: Conn,
@@ -65,25 +84,35 @@ async def append(
 ) -> Step:
     """Append a step; with lease_token, only while that lease is current (else StaleLease).
 
-    The content is redacted (kernel/redact.py) before it is written, and the row
-    returned is the row written: what a model later reads back is the redacted text."""
+    One statement: the lease is checked (the task row share-locked, so no takeover can
+    slip in between) and the step written together. A step whose loss in a server crash
+    repeats no side effect (see NO_FLUSH_WAIT) commits without waiting for its WAL
+    flush: the tool result written after it waits for the flush, which makes every
+    earlier step durable too (the WAL is written in order). The content is redacted
+    (kernel/redact.py) before it is written, and the row returned is the row written:
+    what a model later reads back is the redacted text."""
     content = redact.redact(content)
-    async with conn.transaction():
+    row = await (
+        await conn.execute(
+            APPEND_SQL,
+            (
+                stage,
+                seq,
+                agent,
+                attempt,
+                kind,
+                tool_name,
+                tool_call_id,
+                Jsonb(content),
+                "off" if kind in NO_FLUSH_WAIT else None,  # None: the server's setting
+                task_id,
+                lease_token,
+                lease_token,
+            ),
+        )
+    ).fetchone()
+    if row is None:
         if lease_token is not None:
-            held = await (
-                await conn.execute(
-                    "SELECT 1 FROM agentos.tasks WHERE id = %s AND lease_token = %s FOR SHARE",
-                    (task_id, lease_token),
-                )
-            ).fetchone()
-            if held is None:
-                raise errors.StaleLease(f"task {task_id}: lease lost; step not recorded")
-        row = await (
-            await conn.execute(
-                "INSERT INTO agentos.steps (task_id, stage, seq, agent, attempt, kind, tool_name, "
-                "tool_call_id, content) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
-                (task_id, stage, seq, agent, attempt, kind, tool_name, tool_call_id,
-                 Jsonb(content)),
-            )
-        ).fetchone()
+            raise errors.StaleLease(f"task {task_id}: lease lost; step not recorded")
+        raise errors.BadInput(f"no task {task_id}")
     return Step.model_validate(row)

@@ -78,15 +78,26 @@ async def reserve(
     estimate: float,
     *,
     ttl: float = DEFAULT_RESERVATION_TTL,
+    wait_for_flush: bool = True,
 ) -> Reservation:
-    """Reserve estimate on every (scope, limit) or raise BudgetExceeded."""
+    """Reserve estimate on every (scope, limit) or raise BudgetExceeded.
+
+    With wait_for_flush=False the transaction commits without waiting for its WAL
+    flush: for a reservation made on its own, whose loss in a server crash only frees
+    the estimate (the settle after the call adds the cost all the same)."""
     names = [s for s, _ in scopes]
     amount = _amount(estimate, "a budget estimate")
     limits = [_amount(lim, f"the budget of {name}") for name, lim in scopes]
     row = await (
         await conn.execute(
             query("reserve_budget"),
-            {"scopes": names, "limits": limits, "estimate": amount, "ttl": ttl},
+            {
+                "scopes": names,
+                "limits": limits,
+                "estimate": amount,
+                "ttl": ttl,
+                "sync": None if wait_for_flush else "off",
+            },
         )
     ).fetchone()
     if row is not None and row["breach"] is not None:
@@ -133,7 +144,17 @@ async def record_call(
     outcome: str,
     error: str | None = None,
 ) -> None:
-    """One row in agentos.llm_calls."""
+    """One row in agentos.llm_calls (and the process's LLM counters, kernel/metrics.py)."""
+    from agentos.kernel import metrics
+
+    metrics.observe_llm_call(
+        agent=agent,
+        model=model,
+        outcome=outcome,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cost_usd=cost_usd,
+    )
     await conn.execute(
         "INSERT INTO agentos.llm_calls (agent, role, task_id, model, prompt_tokens, "
         "completion_tokens, cost_usd, latency_ms, outcome, error) "

@@ -41,6 +41,35 @@ SELECT * FROM agentos.transition_task(%(id)s, %(to)s::agentos.task_status, %(act
 SELECT * FROM agentos.claim_jobs(%(jobs)s, %(tasks)s, %(agents)s, %(role)s, %(session)s,
                                  make_interval(secs => %(lease)s), %(now)s);
 
+-- name: claim_work
+-- Dequeue and claim in one statement: lease the free agents' due work, retire the task
+-- jobs, mark activations picked (sql/010). The agents come space-separated (names have
+-- no spaces): one string is cheaper to send than an array of 1,000.
+SELECT c.claim_agent, c.claim_job, c.claim_entrypoint, c.claim_kind, c.claim_payload, (c.task).*
+FROM agentos.claim_work(%(role)s, string_to_array(%(agents)s, ' '), %(session)s,
+                        make_interval(secs => %(lease)s),
+                        make_interval(secs => %(stale)s), %(now)s) AS c;
+
+-- name: finish_tasks
+-- End many holders' stages in one statement; ok = false where the token is stale.
+SELECT f.finished_id, f.ok, (f.task).*
+FROM agentos.finish_tasks(%(ids)s, %(tokens)s, %(to)s::agentos.task_status[], %(actors)s,
+                          %(results)s) AS f;
+
+-- name: free_agents_of_tasks
+-- Agents that ended their stage through finish_tasks go idle, unless a claim already
+-- gave them new work (locked in id order, as claims lock them).
+UPDATE agentos.agents SET status = 'idle', current_task_id = NULL, updated_at = now()
+WHERE id IN (SELECT a.id FROM agentos.agents a
+             JOIN unnest(%(names)s::text[], %(tasks)s::bigint[]) AS f(name, task)
+               ON a.name = f.name AND a.current_task_id = f.task
+             WHERE a.status <> 'offline'
+             ORDER BY a.id FOR NO KEY UPDATE OF a);
+
+-- name: commit_async
+-- This transaction's commit need not wait for its WAL flush (transaction-local).
+SELECT set_config('synchronous_commit', 'off', true);
+
 -- name: renew_leases
 -- Extend a session's leases; returns the tokens it still holds.
 SELECT agentos.renew_leases(%(session)s, %(tokens)s, make_interval(secs => %(lease)s), %(now)s)
@@ -73,15 +102,16 @@ INSERT INTO agentos.agent_sessions (role, host, pid, agents, lease_seconds)
 VALUES (%(role)s, %(host)s, %(pid)s, %(agents)s, %(lease_seconds)s)
 RETURNING *;
 
--- name: upsert_agent
--- Register (or re-register) an agent hosted by a session.
+-- name: upsert_agents
+-- Register (or re-register) every agent of a session in one statement, in list order.
 INSERT INTO agentos.agents (name, role, model, capabilities, session_id, status, last_heartbeat)
-VALUES (%(name)s, %(role)s, %(model)s, %(capabilities)s, %(session)s, 'idle', now())
+SELECT u.name, %(role)s, %(model)s, %(capabilities)s, %(session)s, 'idle', now()
+FROM unnest(%(names)s::text[]) WITH ORDINALITY AS u(name, k)
+ORDER BY u.k
 ON CONFLICT (name) DO UPDATE
 SET role = excluded.role, model = coalesce(excluded.model, agentos.agents.model),
     capabilities = excluded.capabilities, session_id = excluded.session_id, status = 'idle',
-    current_task_id = NULL, last_heartbeat = now(), updated_at = now()
-RETURNING *;
+    current_task_id = NULL, last_heartbeat = now(), updated_at = now();
 
 -- name: heartbeat_session
 -- Mark a running session alive; alive = 0 when it was reaped (declared dead) meanwhile.
@@ -129,6 +159,11 @@ SELECT * FROM agentos.agent_sessions WHERE status = 'running' ORDER BY started_a
 -- name: record_activity
 -- Append to the audit log.
 SELECT agentos.record_activity(%(kind)s, %(task)s, %(message)s, %(data)s, %(actor)s) AS id;
+
+-- name: record_progress
+-- Append a progress note to the audit log; its transaction need not wait for the WAL flush.
+SELECT agentos.record_activity(%(kind)s, %(task)s, %(message)s, %(data)s, %(actor)s) AS id,
+       set_config('synchronous_commit', 'off', true) AS sync;
 
 -- name: list_activities
 -- Activity rows after an id, oldest first, optionally filtered.
@@ -248,8 +283,11 @@ WHERE lease_session = %(session)s AND status IN ('in_progress', 'review');
 
 -- name: reserve_budget
 -- Reserve an estimate on every scope or none; returns the breached scope or the reservation.
-SELECT * FROM agentos.reserve_budget_v2(%(scopes)s, %(limits)s::numeric[], %(estimate)s,
-                                        make_interval(secs => %(ttl)s));
+-- sync: the transaction's synchronous_commit, NULL for the server's setting.
+SELECT r.*, set_config('synchronous_commit',
+                       coalesce(%(sync)s, current_setting('synchronous_commit')), true) AS sync
+FROM agentos.reserve_budget_v2(%(scopes)s, %(limits)s::numeric[], %(estimate)s,
+                               make_interval(secs => %(ttl)s)) AS r;
 
 -- name: settle_reservation
 -- Swap a reservation for the actual cost.

@@ -112,7 +112,17 @@ CONTINUE = (
 
 async def run_work_stage(st: Stage) -> StageOutcome:
     """Run the task's work stage with the role's executor; returns how it ended."""
-    return await ExecutorRun(st).run()
+    from agentos.agents import metrics
+
+    t0 = time.monotonic()
+    outcome = "error"
+    try:
+        result = await ExecutorRun(st).run()
+        outcome = result.kind
+        return result
+    finally:
+        metrics.EXECUTOR_RUNS.labels(st.role.executor, outcome).inc()
+        metrics.EXECUTOR_SECONDS.labels(st.role.executor).observe(time.monotonic() - t0)
 
 
 async def run_review_stage(st: Stage) -> StageOutcome:

@@ -29,7 +29,10 @@ NAMESPACE = "agents"
 # claims (Chart.yaml kubeVersion) and a recent one.
 KUBE_VERSIONS = ("1.27.0", "1.33.0")
 # Kinds that are not part of Kubernetes: checked by hand in the tests.
-CUSTOM_KINDS = {("keda.sh/v1alpha1", "ScaledObject")}
+CUSTOM_KINDS = {
+    ("keda.sh/v1alpha1", "ScaledObject"),
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+}
 
 VALUE_SETS = sorted(p.name.removesuffix("-values.yaml") for p in CI_VALUES.glob("*-values.yaml"))
 

@@ -80,6 +80,7 @@ def test_schema_is_strict_at_every_object(chart: Any) -> None:
         "annotations",
         "podAnnotations",
         "podLabels",
+        "labels",
         "roleConfigs",
         "requests",
         "limits",
