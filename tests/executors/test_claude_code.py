@@ -146,6 +146,16 @@ def test_a_task_taken_over_resumes_the_claude_session(  # type: ignore[no-untype
         30,
         "the tool result step",
     )
+    # and in Claude Code's own session file (written a moment later on a busy machine):
+    # what a resume reads back; killed before it, the second run rightly starts afresh
+    projects = home / "executors" / f"task-{tid}" / ".claude" / "projects"
+
+    def in_session_file() -> bool:
+        return any(
+            "tool_result" in f.read_text(errors="replace") for f in projects.glob("*/*.jsonl")
+        )
+
+    wait_until(in_session_file, 30, "the tool result in claude's session file")
     os.kill(first.pid, signal.SIGKILL)
     first.wait(10)
     wait_until(lambda: not processes_with(token), 20, "the first executor to be gone")
@@ -248,7 +258,10 @@ def test_the_task_budget_stops_claude_mid_run_and_a_retry_with_budget_finishes( 
     comes first), the task blocks for its budget with no CLI process left, and
     `task retry --budget` lets it finish."""
     server = _setup(
-        fake, home, exec_env, model="claude-3-5-sonnet-20241022"  # priced in litellm's map
+        fake,
+        home,
+        exec_env,
+        model="claude-3-5-sonnet-20241022",  # priced in litellm's map
     )
     roles = home / "roles"
     worker = (roles / "worker.yaml").read_text()
