@@ -25,7 +25,7 @@ from agentos.agents.workspace import BaseBranchBusy, GitError, Workspace, branch
 from agentos.kernel import errors, tasks
 from agentos.kernel.db import Kernel
 from agentos.kernel.models import Task, TaskStatus
-from agentos.tools.base import Tool, ToolError, ToolInput, parameters_schema
+from agentos.tools.base import ToolError, ToolInput, parameters_schema, parse_arguments
 from pydantic import BaseModel, Field, StringConstraints
 
 if TYPE_CHECKING:
@@ -103,19 +103,10 @@ class TerminalAction:
     async def run(self, ctx: StageContext, raw_args: str | dict[str, Any] | None) -> Ending:
         """Validate the arguments and run the action; bad arguments are a refusal."""
         try:
-            args = _parser(self).parse(raw_args)
+            args = parse_arguments(self.name, self.input_model, raw_args)
         except ToolError as exc:
             return Ending(False, f"error: {exc}")
         return await self.fn(ctx, args)
-
-
-def _parser(action: TerminalAction) -> Tool:
-    """The tool machinery's argument parsing and messages, reused for the action."""
-
-    async def never(ctx: Any, args: Any) -> str:  # pragma: no cover - parse only
-        raise NotImplementedError
-
-    return Tool(action.name, action.description, action.input_model, never)
 
 
 # ------------------------------------------------------------------ inputs --
