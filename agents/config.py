@@ -17,6 +17,7 @@ import yaml
 from agentos.kernel import errors
 from agentos.kernel.models import first_error
 from agentos.kernel.settings import Settings
+from agentos.tools.mcp import McpServerConfig, check_server_name
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 
@@ -67,11 +68,20 @@ class ExecutorOptions(BaseModel):
     timeout: float = Field(default=3600.0, gt=0, le=86_400)
     # `command` only: argv with {prompt}, {prompt_file}, {worktree}, {task_id} placeholders
     command: list[str] | None = None
-    # environment variables passed through to the CLI beyond what the executor needs
+    # environment variables passed through to the CLI beyond what the executor needs (its
+    # provider keys come from the secrets store first, then the environment)
     pass_env: list[str] = Field(default_factory=list)
     # a template (roles dir or agents/prompts) replacing the executor's instructions,
     # rendered with the same variables as the role's prompts; the task prompt follows it
     prompt: str | None = None
+
+    @field_validator("pass_env")
+    @classmethod
+    def _not_ours(cls, names: list[str]) -> list[str]:
+        for n in names:
+            if n.upper().startswith("AGENTOS_"):
+                raise ValueError(f"{n} is AgentOS's own; an executor never gets it")
+        return names
 
 
 class RoleConfig(BaseModel):
@@ -97,6 +107,14 @@ class RoleConfig(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     check_command: str | None = None
     max_rejections: int = Field(default=3, ge=1, le=100)
+    # The merge gate of a review role (agents/gate.py): `human` holds every approved
+    # merge for a person (`agentos task approve`); `auto` merges at once, except what
+    # the tiers hold: more than auto_merge_max_lines changed lines, or a file outside
+    # auto_merge_paths (fnmatch globs; `*` also matches `/`). A task's own
+    # `--approval human|auto` beats both.
+    merge: Literal["auto", "human"] = "auto"
+    auto_merge_max_lines: int | None = Field(default=None, ge=0)
+    auto_merge_paths: list[str] = Field(default_factory=list)
     # What the role's commands and browser may reach (docs/security.md): sandboxed
     # commands get no network unless `network`; the browser refuses loopback and
     # private addresses unless `allow_private_network` or the host:port is listed.
@@ -105,6 +123,39 @@ class RoleConfig(BaseModel):
     private_hosts: list[str] = Field(default_factory=list)
     executor: str = Field(default="builtin", description="Who runs the work stage.")
     executor_options: ExecutorOptions = Field(default_factory=ExecutorOptions)
+    # MCP servers whose tools the role's agents get next to the built-ins, named
+    # mcp__<server>__<tool> (tools/mcp.py); executors get them in their own config
+    mcp_servers: dict[str, McpServerConfig] = Field(default_factory=dict)
+    # skills (`agentos skill add`) put into every prompt of the role (with a task's own)
+    skills: list[str] = Field(default_factory=list)
+
+    @field_validator("mcp_servers")
+    @classmethod
+    def _server_names(cls, servers: dict[str, McpServerConfig]) -> dict[str, McpServerConfig]:
+        for name in servers:
+            check_server_name(name)
+        return servers
+
+    @field_validator("tools", "actions", "skills")
+    @classmethod
+    def _no_duplicates(cls, names: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for n in names:
+            if n in seen:
+                raise ValueError(f"duplicate name {n!r}")
+            seen.add(n)
+        return names
+
+    @field_validator("tools")
+    @classmethod
+    def _builtin_tools(cls, names: list[str]) -> list[str]:
+        for n in names:
+            if n.startswith("mcp__"):
+                raise ValueError(
+                    f"{n}: MCP tools come from mcp_servers (list a server's tools under "
+                    "its own tools:)"
+                )
+        return names
 
     @field_validator("executor")
     @classmethod
@@ -162,16 +213,51 @@ def _role_dirs(settings: AgentSettings) -> list[Path]:
     return [d for d in dirs if d.is_dir()]
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load that refuses a key given twice (PyYAML keeps the last one silently: two
+    MCP servers of one name would be one)."""
+
+
+def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _unique_mapping,
+)
+
+
+def _read_yaml(text: str, where: str, role: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise errors.BadInput(f"role {role}: {where}{line}: {problem}") from None
+
+
 def load_role(name: str, settings: AgentSettings) -> RoleConfig:
     """The role's config: shipped YAML overridden by the roles directories."""
     data: dict[str, Any] | None = None
     shipped = resources.files("agentos.agents").joinpath("roles", f"{name}.yaml")
     if shipped.is_file():
-        data = yaml.safe_load(shipped.read_text(encoding="utf-8"))
+        data = _read_yaml(shipped.read_text(encoding="utf-8"), f"{name}.yaml", name)
     for d in _role_dirs(settings):
         f = d / f"{name}.yaml"
         if f.is_file():
-            override = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
+            override = _read_yaml(f.read_text(encoding="utf-8"), str(f), name) or {}
+            if not isinstance(override, dict):
+                raise errors.BadInput(f"role {name}: {f}: not a mapping of settings")
             data = {**(data or {}), **override}
     if data is None:
         known = ", ".join(sorted(available_roles(settings)))
@@ -189,6 +275,15 @@ def load_role(name: str, settings: AgentSettings) -> RoleConfig:
     if model:
         role = role.model_copy(update={"model": model, "fallbacks": [], "heartbeat_model": model})
     return role
+
+
+def with_agent_model(role: RoleConfig, settings: AgentSettings, model: str | None) -> RoleConfig:
+    """The role as one agent runs it: its own model (`agentos agent create --model`)
+    replaces the role's (fallbacks dropped, heartbeats too) and beats AGENTOS_MODEL;
+    only AGENTOS_DEMO (the scripted model for everyone) beats it."""
+    if not model or settings.demo:
+        return role
+    return role.model_copy(update={"model": model, "fallbacks": [], "heartbeat_model": model})
 
 
 def _check_tools_and_actions(role: RoleConfig) -> list[str]:

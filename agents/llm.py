@@ -16,6 +16,7 @@ from typing import Any
 
 from agentos.agents import metrics
 from agentos.agents.config import AgentSettings, RoleConfig
+from agentos.kernel import redact
 from agentos.kernel.db import Kernel
 from agentos.kernel.usage import (
     BudgetExceeded,
@@ -99,6 +100,9 @@ class LLMClient:
     ) -> ChatResult:
         """One completion; BudgetExceeded when a budget would be overshot."""
         litellm = ensure_litellm()
+        # what the rows held is redacted already; this is the last gate before a model:
+        # no registered secret is ever sent (kernel/redact.py)
+        messages, tools = redact.redact(messages), redact.redact(tools)
         limits = role.limits
         scopes = [(agent_day_scope(agent), limits.agent_daily_budget_usd)]
         if task_id is not None:

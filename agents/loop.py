@@ -124,6 +124,7 @@ class Loop:
             workspace=st.workspace,
             max_rejections=st.role.max_rejections,
             refs_before=st.refs_before,
+            role=st.role,
         )
 
     async def block(self, reason: str) -> StageOutcome:

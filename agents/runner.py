@@ -4,8 +4,9 @@ It registers the agents, claims work through the kernel (AgentHost), runs the du
 loop for each claimed task, answers messages, keeps its role's heartbeat schedule,
 takes part in the kernel's singleton duties (lease rescue, schedules) under leader
 election, serves /livez and /readyz for Kubernetes, and on SIGTERM/Ctrl-C releases
-the leases it holds. An orchestrator claims only while it leads ("orchestrator" duty),
-so only one orchestrator plans at a time however many run.
+the leases it holds. A leader_only role (the orchestrator) claims only while it leads
+(the duty named after the role), so only one orchestrator plans at a time however many
+run. `AgentProcess` is the one place that wires all of this together.
 """
 
 from __future__ import annotations
@@ -19,16 +20,25 @@ import signal
 import socket
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agentos.agents import checks
+from agentos.agents import checks, toolbox
 from agentos.agents import metrics as agent_metrics
-from agentos.agents.config import AgentSettings, RoleConfig, load_role
+from agentos.agents.config import (
+    AgentSettings,
+    RoleConfig,
+    available_roles,
+    load_role,
+    with_agent_model,
+)
+from agentos.agents.conversation import Answerer
 from agentos.agents.llm import LLMClient, ensure_litellm
 from agentos.agents.loop import Loop, Stage, StageOutcome
 from agentos.agents.workspace import Workspace, branch_name
-from agentos.kernel import bus, errors, schedules, tasks
+from agentos.kernel import bus, errors, roster, schedules, tasks
 from agentos.kernel import memory as kmemory
 from agentos.kernel import messages as kmessages
 from agentos.kernel import metrics as kmetrics
@@ -37,7 +47,6 @@ from agentos.kernel.duties import KernelDuties
 from agentos.kernel.leader import Leadership
 from agentos.kernel.models import Task, TaskStatus
 from agentos.kernel.runtime import AgentHost, Work, host_pool_size
-from agentos.tools.registry import get_tools
 from agentos.tools.sandbox import ProcessStartError, SandboxUnavailable, sandbox_status
 from agentos.tools.shell import run_in_worktree
 
@@ -64,8 +73,12 @@ class AgentRuntime:
         self.role = role
         self.workspace = workspace
         self.llm = LLMClient(kernel, settings)
-        self.tools = get_tools(role.tools)
+        self.tools, unavailable = toolbox.builtin_tools(role)
+        for name, why in unavailable.items():
+            log.warning("%s: tool %s is unavailable: %s", role.name, name, why)
         self.stops: dict[int, asyncio.Event] = {}
+        self.answerer = Answerer(kernel, role, self.llm)
+        self.mail: dict[str, asyncio.Event] = {}  # agents at work: set when mail wakes them
         self.browser: Any = None
         if any(t.name.startswith("browser_") for t in self.tools):
             from agentos.tools.browser import BrowserPool
@@ -73,7 +86,13 @@ class AgentRuntime:
             self.browser = BrowserPool()  # one context per task, closed when its work ends
 
     def on_notify(self, channel: str, payload: str) -> None:
-        """Stop a loop between steps when its task is cancelled (NOTIFY agentos_task)."""
+        """Stop a loop between steps when its task is cancelled (NOTIFY agentos_task); tell
+        an agent at work that a message woke it (its work channel)."""
+        if channel.startswith(bus.work_channel("agent:")):
+            wake = self.mail.get(channel.removeprefix(bus.work_channel("agent:")))
+            if wake is not None:
+                wake.set()
+            return
         if channel != bus.TASK:
             return
         try:
@@ -105,8 +124,12 @@ class AgentRuntime:
             stop.set()
 
         watcher = asyncio.create_task(watch_lost())
+        extras_stack = contextlib.AsyncExitStack()  # the stage's MCP servers (agents/toolbox.py)
+        # the holder answers its task's questions (and its mail) between the task's steps
+        wake = self.mail.setdefault(work.agent, asyncio.Event())
+        answering = asyncio.create_task(self.answerer.watch(work.agent, wake))
         try:
-            stage, round_key, tvars = await self._stage_for(task, work.agent)
+            stage, round_key, tvars, role = await self._stage_for(task, work.agent)
             worktree = await self.workspace.worktree(task.id)
             refs_before = await self.workspace.refs_snapshot() if stage == "work" else None
             if stage == "review":
@@ -115,30 +138,40 @@ class AgentRuntime:
                     await self._block_for_check(work, task, check)
                     return
                 tvars["check"] = check.as_vars()
+            try:
+                extras = await toolbox.open_stage(
+                    extras_stack, self.kernel, role, agent=work.agent, task=task,
+                    stage=stage, worktree=worktree,
+                )  # fmt: skip
+            except toolbox.McpUnavailable as exc:
+                await self._block_for_tools(work, task, stage, str(exc))
+                return
             st = Stage(
                 kernel=self.kernel,
                 settings=self.settings,
-                role=self.role,
+                role=role,
                 agent=work.agent,
                 task=task,
                 stage=stage,
                 round_key=round_key,
                 worktree=worktree,
                 llm=self.llm,
-                tools=self.tools,
-                template_vars=tvars,
+                tools=[*self.tools, *extras.tools],
+                template_vars={**tvars, **extras.template_vars},
                 workspace=self.workspace,
                 stop=stop,
                 tool_extra={
                     "base_branch": self.workspace.base_branch,
                     **({"browser_pool": self.browser} if self.browser else {}),
+                    **extras.tool_extra,
                 },
                 refs_before=refs_before,
             )
-            if stage == "work" and self.role.executor != "builtin":
+            if role.executor != "builtin" and stage in ("work", "review"):
                 from agentos.agents import executors
 
-                outcome = await executors.run_work_stage(st)
+                run = executors.run_work_stage if stage == "work" else executors.run_review_stage
+                outcome = await run(st)
             else:
                 outcome = await Loop(st).run()
             if refs_before is not None and outcome.kind != "submit_for_review":
@@ -164,11 +197,32 @@ class AgentRuntime:
                 },
             )
         finally:
+            with contextlib.suppress(Exception):
+                await extras_stack.aclose()
             watcher.cancel()
+            answering.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await answering
+            self.mail.pop(work.agent, None)
             self.stops.pop(task.id, None)
             if self.browser is not None:
                 with contextlib.suppress(Exception):
                     await self.browser.close_task(task.id)
+
+    async def _block_for_tools(self, work: Work, task: Task, stage: str, reason: str) -> None:
+        """An MCP server that cannot start, or a secret that is not set, is the role's
+        configuration: block the task with the reason (retry once it is fixed)."""
+        log.warning("%s: task #%s: %s", work.agent, task.id, reason,
+                    extra={"action": "agent.tools_unavailable", "task": task.id})  # fmt: skip
+        with contextlib.suppress(errors.StaleLease, errors.BadInput):
+            async with self.kernel.connection() as conn:
+                if stage == "review":
+                    await tasks.block_in_review(conn, task, actor=work.agent, reason=reason)
+                else:
+                    await tasks.transition(
+                        conn, task.id, TaskStatus.blocked, actor=work.agent,
+                        token=task.lease_token, error=reason[:2000], reason=reason[:2000],
+                    )  # fmt: skip
 
     async def _block_for_check(self, work: Work, task: Task, check: checks.CheckResult) -> None:
         """A check that cannot run is not the worker's fault: block for a person."""
@@ -208,11 +262,17 @@ class AgentRuntime:
             async with self.kernel.connection() as conn:
                 await tasks.release(conn, task, reason=reason)
 
-    async def _stage_for(self, task: Task, agent: str) -> tuple[str, str, dict[str, Any]]:
+    async def _stage_for(
+        self, task: Task, agent: str
+    ) -> tuple[str, str, dict[str, Any], RoleConfig]:
         async with self.kernel.connection() as conn:
             memory = await kmemory.read_memory(conn, agent)
             msgs = await kmessages.list_messages(conn, task_id=task.id, limit=kmessages.MAX_LIST)
             children = await tasks.list_tasks(conn, parent_id=task.id)
+            extra = await roster.overrides(conn, agent)
+        # the agent's own model and instructions sit on top of its role's (read per task,
+        # so `agentos agent edit` takes effect at the agent's next task)
+        role = with_agent_model(self.role, self.settings, extra.model if extra else None)
         tdict = task.model_dump(mode="json")
         base = {
             "agent": agent,
@@ -220,6 +280,8 @@ class AgentRuntime:
             "memory": memory,
             "branch": branch_name(task.id),
             "base_branch": self.workspace.base_branch,
+            "instructions": extra.instructions if extra else "",
+            "skills": extra.skills if extra else [],
         }
         feedback = [m.body for m in msgs if m.kind == "review"]
         others = [
@@ -228,7 +290,7 @@ class AgentRuntime:
             if m.kind != "review"
         ]
         if task.status == TaskStatus.review:
-            return "review", f"rejections={task.rejections}", {**base, "messages": others}
+            return "review", f"rejections={task.rejections}", {**base, "messages": others}, role
         if self.role.stage == "plan":
             done = [c for c in children if c.status == TaskStatus.done]
             key = f"children={len(children)},done={len(done)}"
@@ -238,11 +300,13 @@ class AgentRuntime:
                 "plan",
                 key,
                 {**base, "subtasks": subtasks, "all_done": all_done, "messages": others},
+                role,
             )
         return (
             "work",
             f"rejections={task.rejections}",
             {**base, "feedback": feedback, "messages": others},
+            role,
         )
 
     async def check_command(self) -> tuple[str | None, str]:
@@ -288,49 +352,31 @@ class AgentRuntime:
         return checks.CheckResult(command, outcome, code, checks.tail(res.output), reason)
 
     async def handle_activation(self, work: Work) -> None:
-        """Heartbeats and messages: answer unread mail; an idle team costs nothing."""
+        """Heartbeats and messages: answer what the agent owes (agents/conversation.py);
+        an idle team costs nothing."""
         act = work.activation
         assert act is not None
-        async with self.kernel.connection() as conn:
-            unread = await kmessages.unread_direct(conn, work.agent)
-        for m in unread:
-            reply = await self.llm.chat(
-                agent=work.agent,
-                role=self.role,
-                task_id=m.task_id,
-                model=self.role.heartbeat_model,  # the cheap model: answering mail is routine
-                tools=[],
-                messages=[
-                    {
-                        "role": "system",
-                        "content": f"You are {work.agent}, the {self.role.name} "
-                        "of an AgentOS team. Answer the message briefly.",
-                    },
-                    {
-                        "role": "user",
-                        "content": f"Message from {m.from_agent or 'a person'}: {m.body}",
-                    },
-                ],
-            )
-            async with self.kernel.connection() as conn:
-                await kmessages.answer(conn, m, from_agent=work.agent, body=reply.content)
+        await self.answerer.answer_pending(work.agent)
         if act.kind == "heartbeat" and self.role.stage == "plan":
-            await self._replan_stuck_goals(work.agent)
+            await self._replan_stuck_goals()
 
-    async def _replan_stuck_goals(self, agent: str) -> None:
+    async def _replan_stuck_goals(self) -> None:
         """A goal waiting on a failed or blocked subtask comes back for re-planning."""
         async with self.kernel.connection() as conn:
-            await tasks.unblock_stuck_goals(conn)
+            await tasks.unblock_stuck_goals(conn, role=self.role.name)
 
 
-async def _health_server(host: AgentHost, port: int) -> asyncio.Server:
+async def _health_server(hosts: list[AgentHost], port: int) -> asyncio.Server:
+    """/readyz: every host of the process is registered; /livez: and each heartbeat is
+    fresh (the rule of agentos.session_alive, sql/006, in this process's own clock)."""
+
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             line = (await reader.readline()).decode(errors="replace")
             path = line.split(" ")[1] if " " in line else "/"
             if path.startswith("/metrics"):
                 # Prometheus: this process's metrics (kernel/metrics.py, agents/metrics.py)
-                await kmetrics.refresh(host.kernel)
+                await kmetrics.refresh(hosts[0].kernel)
                 metrics_body, content_type = kmetrics.render()
                 writer.write(
                     b"HTTP/1.1 200 OK\r\nContent-Type: "
@@ -342,14 +388,12 @@ async def _health_server(host: AgentHost, port: int) -> asyncio.Server:
                 )
                 await writer.drain()
                 return
-            loop = asyncio.get_running_loop()
-            # the rule of agentos.session_alive (sql/006), in this process's own clock
-            fresh = loop.time() - host.last_heartbeat_ok < 3 * host.kernel.settings.lease_seconds
-            ok = (
-                (host.ready.is_set() and fresh)
-                if path.startswith("/livez")
-                else host.ready.is_set()
+            now = asyncio.get_running_loop().time()
+            ready = all(h.ready.is_set() for h in hosts)
+            fresh = all(
+                now - h.last_heartbeat_ok < 3 * h.kernel.settings.lease_seconds for h in hosts
             )
+            ok = (ready and fresh) if path.startswith("/livez") else ready
             body = b"ok\n" if ok else b"not ready\n"
             status = b"200 OK" if ok else b"503 Service Unavailable"
             writer.write(
@@ -367,6 +411,198 @@ async def _health_server(host: AgentHost, port: int) -> asyncio.Server:
     return await asyncio.start_server(serve, "0.0.0.0", port)
 
 
+@dataclass
+class RoleAgents:
+    """One role's part of an agent process: its agents, runtime, host and leadership."""
+
+    role: RoleConfig
+    names: list[str]
+    runtime: AgentRuntime
+    host: AgentHost
+    leadership: Leadership | None
+
+
+class AgentProcess:
+    """The composition root of an agent process (`agent run`, `agent team`, a pod).
+
+    It owns the kernel (one pool, one listener), the roles' hosts, the kernel's duties,
+    the leaderships, the scaler and the health server: build it, then `run(stop)`; it
+    starts everything, waits for `stop` (or a part failing) and stops everything in
+    order, releasing every lease it holds."""
+
+    def __init__(
+        self,
+        settings: AgentSettings,
+        roles: list[tuple[str, str | None, int | None]],
+        *,
+        health_port: int = 0,
+    ) -> None:
+        # a typo in a role is an error before anything connects
+        self.settings = settings
+        self.specs = [(load_role(r, settings), name, n) for r, name, n in roles]
+        self.health_port = health_port
+        self.kernel: Kernel | None = None
+        self.parts: list[RoleAgents] = []
+
+    async def _migrate(self) -> None:
+        # Migrations need the admin role; the agents then connect as one that cannot
+        # change the schema or reach past the database (kernel.db.resolve_database_url).
+        admin = await Kernel(self.settings).open(min_size=1, max_size=1)
+        try:
+            await admin.ensure_schema()
+        finally:
+            await admin.close()
+
+    async def _open(self) -> Kernel:
+        slots = sum(role.concurrency if n is None else n for role, _, n in self.specs)
+        await self._migrate()
+        kernel = await Kernel(self.settings, agent=True).open(
+            min_size=1, max_size=host_pool_size(slots)
+        )
+        self.kernel = kernel
+        workspace = await Workspace(
+            self.settings.workspace_path,
+            self.settings.worktrees_path,
+            self.settings.workspace_remote,
+            kernel=kernel,
+            base_branch=self.settings.base_branch,
+        ).ensure()
+        # Both take seconds on a busy machine and block whatever thread runs them: do
+        # them before any lease is held, off the event loop. (litellm imported lazily on
+        # the first LLM call froze the loop past a 3 s lease: no renewal, no heartbeat.)
+        await asyncio.to_thread(ensure_litellm)
+        sandbox = await asyncio.to_thread(sandbox_status)
+        # said at start: without a sandbox the shell tool and executors refuse to run
+        (log.info if sandbox.available else log.warning)("%s", sandbox.describe())
+        # this process redacts every secret its key opens (agents/toolbox.py)
+        await toolbox.prime_redactor(kernel)
+        # roles only defined agents have (`agentos agent create --role R`) run too, with
+        # no agents of their own, when this process hosts a team
+        if len(self.specs) > 1:
+            have = [(r.name, name, n or 0) for r, name, n in self.specs]
+            for extra in await _defined_only_roles(kernel, self.settings, have):
+                self.specs.append((load_role(extra, self.settings), None, 0))
+        for role, name, n in self.specs:
+            count = role.concurrency if n is None else n
+            names = default_names(role.name, name, count) if count else []
+            # a secret or skill the role names that does not exist is an error now,
+            # before any task is claimed
+            await toolbox.check_role(kernel, role, names)
+            runtime = AgentRuntime(kernel, self.settings, role, workspace)
+            if role.heartbeat is not None:
+                await _ensure_heartbeat(kernel, role)
+            await kernel.subscribe([bus.TASK], runtime.on_notify)
+            # a leader_only role claims only while it holds its role's duty
+            leadership = (
+                Leadership(kernel, role.name, uuid.uuid4(), self.settings.leader_ttl_seconds)
+                if role.leader_only
+                else None
+            )
+            host = AgentHost(
+                kernel,
+                role=role.name,
+                agents=names,
+                handler=runtime.handle,
+                model=role.model,
+                gate=_leading(leadership),
+            )
+            self.parts.append(RoleAgents(role, names, runtime, host, leadership))
+        return kernel
+
+    async def run(self, stop: asyncio.Event) -> int:
+        """Start everything, wait for `stop` or a failure, stop everything; exit code."""
+        try:
+            kernel = await self._open()
+            return await self._serve(kernel, stop)
+        finally:
+            if self.kernel is not None:
+                await self.kernel.close()
+
+    async def _serve(self, kernel: Kernel, stop: asyncio.Event) -> int:
+        duties = KernelDuties(kernel, uuid.uuid4())
+        background = [asyncio.create_task(duties.run(), name="duties")]
+        lead_stop = asyncio.Event()  # leases are released after the hosts stopped
+        for part in self.parts:
+            background.append(asyncio.create_task(part.host.run(), name=f"host-{part.role.name}"))
+            background.append(
+                asyncio.create_task(
+                    _host_defined_agents(
+                        kernel, part.host, part.role.name, stop, self.settings.poll_interval * 3
+                    ),
+                    name=f"defined-agents-{part.role.name}",
+                )
+            )
+            if part.leadership is not None:
+                background.append(
+                    asyncio.create_task(
+                        part.leadership.run(lead_stop, on_gain=part.host.nudge),
+                        name=f"lead-{part.role.name}",
+                    )
+                )
+        leading = next((p.leadership for p in self.parts if p.leadership is not None), None)
+        if leading is not None:
+            from agentos.agents.scaler import WorkerScaler
+
+            scaler = WorkerScaler.from_environment()  # None (said once) outside a cluster
+            if scaler is not None:
+                background.append(
+                    asyncio.create_task(
+                        _scale(kernel, scaler, leading, stop, self.settings.scaler_role),
+                        name="scale",
+                    )
+                )
+        server = None
+        if self.health_port:
+            server = await _health_server([p.host for p in self.parts], self.health_port)
+        for part in self.parts:
+            log.info(
+                "%s agents running: %s (model %s)",
+                part.role.name,
+                ", ".join(part.names),
+                part.role.model,
+            )
+        waiter = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([waiter, *background], return_when=asyncio.FIRST_COMPLETED)
+        failed = False
+        for t in done:
+            if t is waiter:
+                continue
+            # a part that ends before `stop` has failed, with an exception or without
+            failed = True
+            if t.exception() is not None:
+                log.error("agent process failed: %s: %s", t.get_name(), t.exception())
+            else:
+                log.error("agent process failed: %s stopped by itself", t.get_name())
+        waiter.cancel()
+        stop.set()
+        for part in self.parts:
+            part.host.stop()
+        duties.stop()
+        lead_stop.set()
+        for t in background:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(t, 30)
+        if server is not None:
+            server.close()
+        for part in self.parts:
+            if part.runtime.browser is not None:
+                with contextlib.suppress(Exception):
+                    await part.runtime.browser.close()
+        return 1 if failed else 0
+
+
+def _leading(leadership: Leadership | None) -> Callable[[], bool] | None:
+    return (lambda: leadership.is_leader) if leadership is not None else None
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
 async def serve_role(
     settings: AgentSettings,
     *,
@@ -377,166 +613,74 @@ async def serve_role(
     stop: asyncio.Event | None = None,
 ) -> int:
     """Run agents of a role until SIGTERM/SIGINT (or `stop`); returns the exit code."""
-    from agentos.kernel.migrate import migrate, status
-
-    role = load_role(role_name, settings)
-    n = concurrency or role.concurrency
-    names = default_names(role.name, name, n)
-    # Migrations need the admin role; the agents then connect as one that cannot change
-    # the schema or reach past the database (kernel.db.resolve_database_url).
-    admin = await Kernel(settings).open(min_size=1, max_size=1)
-    try:
-        async with admin.connection() as conn:
-            st = await status(conn)
-        if not st.ok:
-            conn2 = await admin.connect(autocommit=True)
-            try:
-                await migrate(conn2)
-            finally:
-                await conn2.close()
-    finally:
-        await admin.close()
-    kernel = await Kernel(settings, agent=True).open(min_size=1, max_size=host_pool_size(n))
-    try:
-        workspace = await Workspace(
-            settings.workspace_path,
-            settings.worktrees_path,
-            settings.workspace_remote,
-            kernel=kernel,
-            base_branch=settings.base_branch,
-        ).ensure()
-        runtime = AgentRuntime(kernel, settings, role, workspace)
-        # Both take seconds on a busy machine and block whatever thread runs them: do
-        # them before any lease is held, off the event loop. (litellm imported lazily on
-        # the first LLM call froze the loop past a 3 s lease: no renewal, no heartbeat.)
-        await asyncio.to_thread(ensure_litellm)
-        sandbox = await asyncio.to_thread(sandbox_status)
-        # said at start: without a sandbox the shell tool and executors refuse to run
-        (log.info if sandbox.available else log.warning)("%s", sandbox.describe())
-        if role.heartbeat is not None:
-            await _ensure_heartbeat(kernel, role)
-        work_channels = [
-            bus.work_channel(f"role:{role.name}"),
-            *(bus.work_channel(f"agent:{n}") for n in names),
-        ]
-        listener = bus.Listener(kernel.url, [bus.TASK, *work_channels])
-        listener.subscribe(runtime.on_notify)
-        await listener.start()
-        leadership = (
-            Leadership(kernel, "orchestrator", uuid.uuid4(), settings.leader_ttl_seconds)
-            if role.leader_only
-            else None
-        )
-        host = AgentHost(
-            kernel,
-            role=role.name,
-            agents=names,
-            handler=runtime.handle,
-            model=role.model,
-            listener=listener,
-            gate=(lambda: leadership.is_leader) if leadership else None,
-        )
-        duties = KernelDuties(kernel, uuid.uuid4())
-        if stop is None:
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-        background = [
-            asyncio.create_task(duties.run(), name="duties"),
-            asyncio.create_task(host.run(), name="host"),
-        ]
-        if leadership is not None:
-            background.append(asyncio.create_task(_lead(leadership, listener, stop), name="lead"))
-            from agentos.agents.scaler import WorkerScaler
-
-            scaler = WorkerScaler.from_environment()  # None (said once) outside a cluster
-            if scaler is not None:
-                background.append(
-                    asyncio.create_task(
-                        _scale(
-                            kernel,
-                            scaler,
-                            leadership,
-                            stop,
-                            settings.scaler_role,
-                        ),
-                        name="scale",
-                    )
-                )
-        server = None
-        port = health_port if health_port is not None else settings.health_port
-        if port:
-            server = await _health_server(host, port)
-        log.info("%s agents running: %s (model %s)", role.name, ", ".join(names), role.model)
-        waiter = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait([waiter, *background], return_when=asyncio.FIRST_COMPLETED)
-        failed = False
-        for t in done:
-            if t is not waiter and t.exception() is not None:
-                log.error("agent process failed: %s", t.exception())
-                failed = True
-        waiter.cancel()
-        host.stop()
-        duties.stop()
-        for t in background:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(t, 30)
-        if leadership is not None:
-            await leadership.release()
-        if server is not None:
-            server.close()
-        await listener.stop()
-        if runtime.browser is not None:
-            with contextlib.suppress(Exception):
-                await runtime.browser.close()
-        return 1 if failed else 0
-    finally:
-        await kernel.close()
+    port = health_port if health_port is not None else settings.health_port
+    process = AgentProcess(settings, [(role_name, name, concurrency)], health_port=port)
+    return await process.run(stop or _stop_on_signals())
 
 
 async def serve_team(
     settings: AgentSettings, roles: list[tuple[str, str | None, int]], *, health_port: int = 0
 ) -> int:
     """Run several roles' agents in this one process (`agentos agent team`): one Python
-    runtime and one model layer for the whole local team. Each role keeps its own pool,
-    listener and leadership, exactly as in a process of its own; if one role's host
-    fails, the whole process stops (non-zero) so its supervisor restarts it."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-
-    async def one(i: int, role: str, name: str | None, slots: int) -> int:
-        try:
-            return await serve_role(
-                settings,
-                role_name=role,
-                name=name,
-                concurrency=slots,
-                health_port=health_port if i == 0 else 0,
-                stop=stop,
-            )
-        finally:
-            stop.set()  # one role ending (a crash, or the signal) ends the team
-
-    codes = await asyncio.gather(
-        *(one(i, r, n, c) for i, (r, n, c) in enumerate(roles)), return_exceptions=True
-    )
-    for code in codes:
-        if isinstance(code, BaseException):
-            log.error("team process failed: %s", code)
-    return max((c if isinstance(c, int) else 1) for c in codes) if codes else 0
+    runtime, one model layer, one pool, one listener and one set of kernel duties for
+    the whole local team. If one role's host fails, the whole process stops (non-zero)
+    so its supervisor restarts it."""
+    process = AgentProcess(settings, list(roles), health_port=health_port)
+    return await process.run(_stop_on_signals())
 
 
-async def _lead(leadership: Leadership, listener: bus.Listener, stop: asyncio.Event) -> None:
+async def _defined_only_roles(
+    kernel: Kernel, settings: AgentSettings, roles: list[tuple[str, str | None, int]]
+) -> list[str]:
+    """Roles of defined agents that the team does not run yet and this machine can load."""
+    async with kernel.connection() as conn:
+        wanted = await roster.defined_roles(conn)
+    have = {r for r, _, _ in roles}
+    known = set(available_roles(settings))
+    missing = [r for r in wanted if r not in have and r not in known]
+    if missing:
+        log.warning(
+            "defined agents have roles this machine has no file for (%s); they wait for a "
+            "process of their role",
+            ", ".join(missing),
+        )
+    return [r for r in wanted if r not in have and r in known]
+
+
+MAX_DEFINED_PER_PROCESS = 64
+
+
+async def _host_defined_agents(
+    kernel: Kernel, host: AgentHost, role: str, stop: asyncio.Event, every: float
+) -> None:
+    """Host the role's defined agents no live session hosts, as slots of this process;
+    give back those removed or moved to another role (once they are idle)."""
+    await host.ready.wait()
+    adopted: list[str] = []
     while not stop.is_set():
-        was = leadership.is_leader
-        await leadership.tick()
-        if leadership.is_leader and not was:
-            listener.woken.set()
+        session = host.session_id
+        try:
+            if session is not None:
+                async with kernel.connection() as conn:
+                    if adopted:
+                        keep = set(await roster.still_hosted(conn, session, role, adopted))
+                        for gone in [a for a in adopted if a not in keep]:
+                            if host.drop_agent(gone):
+                                await roster.release(conn, session, gone)
+                                adopted.remove(gone)
+                                log.info("%s: no longer hosted here (removed or moved)", gone)
+                    room = MAX_DEFINED_PER_PROCESS - len(adopted)
+                    new = await roster.adopt(conn, session, role, limit=room) if room > 0 else []
+                if new:
+                    host.add_agents(new)
+                    adopted.extend(new)
+                    log.info("%s agents hosted here as well: %s", role, ", ".join(new))
+        except Exception as exc:  # never the reason a host stops: try again later
+            log.warning(
+                "defined agents of %s: %s", role, str(exc).splitlines()[0] if str(exc) else exc
+            )
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=leadership.ttl / 3)
+            await asyncio.wait_for(stop.wait(), timeout=max(every, 0.5))
 
 
 async def _scale(
@@ -576,6 +720,7 @@ async def _ensure_heartbeat(kernel: Kernel, role: RoleConfig) -> None:
 
 
 __all__ = [
+    "AgentProcess",
     "AgentRuntime",
     "StageOutcome",
     "default_names",

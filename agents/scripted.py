@@ -7,9 +7,13 @@ the system prompt, the turn from the number of assistant messages since the last
 message, the task from the first user message. Demo goals and subtasks are data in
 DEMO_PLAN / DEMO_FILES; any other task gets a generic, still real, piece of work (a
 notes file, committed). Markers in a task title steer the script for tests:
-`[reject-once]` makes the reviewer reject the first submission; `[steps=N]` makes the
+`[reject-once]` makes the reviewer reject the first submission; in a task's text,
+`[call TOOL {"arg": ...}]` makes the worker's first turn call that tool (an MCP tool,
+say) before its usual script; `[steps=N]` makes the
 worker write N small files, one per turn, before it commits (a long task for
-`agentos bench steps`).
+`agentos bench steps`). Asked to answer a message (agents/conversation.py), it
+answers with what it was shown: the agent's task, its last step, its memory and the
+message.
 AGENTOS_SCRIPTED_DELAY=<seconds> makes worker calls after the test run wait
 (to kill a worker mid-task in tests).
 """
@@ -38,6 +42,9 @@ def _role(m: Any) -> str:
     return str(m.get("role") if isinstance(m, dict) else getattr(m, "role", ""))
 
 
+CALL_MARKER = re.compile(r"\[call ([A-Za-z0-9_-]+) (\{[^\]]*\})\]")
+
+
 def _call(name: str, **args: Any) -> dict[str, Any]:
     return {"id": f"call_{uuid.uuid4().hex[:12]}", "name": name, "arguments": args}
 
@@ -58,13 +65,50 @@ def plan(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
     match = re.search(r"#(\d+)", first_line)
     task_id = match.group(1) if match else "0"
     latest = _text(messages[last_user]) if users else ""
+    if "answering a message" in system:
+        return _answer(system, latest), []
     if "the orchestrator" in system:
         return _orchestrator(latest, title, turn)
     if "the reviewer" in system:
         return _reviewer(latest, title, turn)
     if "a worker" in system:
+        calls = [
+            {"id": f"call_{uuid.uuid4().hex[:12]}", "name": name, "arguments": json.loads(args)}
+            for name, args in CALL_MARKER.findall(prompt)
+        ]
+        if calls:
+            if turn == 0:
+                return "Calling the tools the task names.", calls
+            turn -= 1
         return _worker(latest, title, task_id, turn)
     return "Nothing to do.", []
+
+
+def _answer(system: str, prompt: str) -> str:
+    """An answer that repeats what the agent was shown (agents/conversation.py), so a
+    test can see the context reached the model: its task, its last step, its memory."""
+    who = re.match(r"You are ([^,]+),", system)
+    lines = prompt.splitlines()
+    task = next((ln for ln in lines if ln.startswith(("Your current task:", "The task this"))), "")
+    steps: list[str] = []
+    if any(ln.startswith("Your recent steps") for ln in lines):
+        start = next(i for i, ln in enumerate(lines) if ln.startswith("Your recent steps"))
+        for ln in lines[start + 1 :]:
+            if not ln.startswith("- "):
+                break
+            steps.append(ln[2:])
+    head = next((i for i, ln in enumerate(lines) if ln.startswith("Message #")), len(lines))
+    body = " ".join(lines[head + 1 :]).strip()
+    memory = next((ln for ln in lines if ln.startswith(("Your memory", "Your memory is"))), "")
+    mem_text = lines[lines.index(memory) + 1] if memory == "Your memory:" else "(empty)"
+    parts = [f"{who.group(1) if who else 'An agent'} here."]
+    if task:
+        parts.append(task.replace("Your current task", "My current task").rstrip(".") + ".")
+    if steps:
+        parts.append(f"My last step: {steps[-1].rstrip('.')}.")
+    parts.append(f"My memory: {mem_text[:80].rstrip('.')}.")
+    parts.append(f"You wrote: {body[:120]}")
+    return " ".join(parts)
 
 
 def _orchestrator(prompt: str, title: str, turn: int) -> tuple[str, list[dict[str, Any]]]:

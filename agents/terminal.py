@@ -18,18 +18,28 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+from agentos.agents import gate
 from agentos.agents.workspace import BaseBranchBusy, GitError, Workspace, branch_name
 from agentos.kernel import errors, tasks
 from agentos.kernel.db import Kernel
 from agentos.kernel.models import Task, TaskStatus
-from agentos.tools.base import Tool, ToolError, ToolInput, parameters_schema
+from agentos.tools.base import ToolError, ToolInput, parameters_schema, parse_arguments
 from pydantic import BaseModel, Field, StringConstraints
+
+if TYPE_CHECKING:
+    from agentos.agents.config import RoleConfig
 
 log = logging.getLogger(__name__)
 
-UNFINISHED = {TaskStatus.inbox, TaskStatus.assigned, TaskStatus.in_progress, TaskStatus.review}
+UNFINISHED = {
+    TaskStatus.inbox,
+    TaskStatus.assigned,
+    TaskStatus.in_progress,
+    TaskStatus.review,
+    TaskStatus.approval,  # reviewed; its merge waits for a person
+}
 STAGES = ("plan", "work", "review")
 
 
@@ -63,6 +73,7 @@ class StageContext:
     workspace: Workspace
     max_rejections: int
     refs_before: dict[str, str] | None = None  # work stages: refs outside the task branches
+    role: RoleConfig | None = None  # review stages: its merge gate (agents/gate.py)
 
 
 ActionFn = Callable[[StageContext, Any], Awaitable[Ending]]
@@ -92,19 +103,10 @@ class TerminalAction:
     async def run(self, ctx: StageContext, raw_args: str | dict[str, Any] | None) -> Ending:
         """Validate the arguments and run the action; bad arguments are a refusal."""
         try:
-            args = _parser(self).parse(raw_args)
+            args = parse_arguments(self.name, self.input_model, raw_args)
         except ToolError as exc:
             return Ending(False, f"error: {exc}")
         return await self.fn(ctx, args)
-
-
-def _parser(action: TerminalAction) -> Tool:
-    """The tool machinery's argument parsing and messages, reused for the action."""
-
-    async def never(ctx: Any, args: Any) -> str:  # pragma: no cover - parse only
-        raise NotImplementedError
-
-    return Tool(action.name, action.description, action.input_model, never)
 
 
 # ------------------------------------------------------------------ inputs --
@@ -214,6 +216,18 @@ async def _submit_for_review(ctx: StageContext, args: SubmitInput) -> Ending:
 async def _approve(ctx: StageContext, args: ApproveInput) -> Ending:
     ws = ctx.workspace
     base = ws.base_branch
+    if ctx.role is not None:  # the merge gate: merge now, or wait for a person
+        verdict = await gate.check(ws, ctx.role, ctx.task)
+        if not verdict.decision.merge:
+
+            async def held() -> StageOutcome:
+                await gate.hold(
+                    ctx.kernel, ctx.task, verdict, actor=ctx.agent, comment=args.comment
+                )
+                return StageOutcome("approval", verdict.decision.reason)
+
+            why = verdict.decision.reason
+            return Ending(True, f"approved; the merge waits for a person: {why}", _ends(held))
     try:
         commit = await ws.merge(ctx.kernel, ctx.task.id, ctx.task.title)
     except BaseBranchBusy as exc:

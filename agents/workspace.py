@@ -73,6 +73,15 @@ class BaseBranchBusy(GitError):
 
 
 @dataclass(frozen=True)
+class FileChange:
+    """One file a branch changes: lines added and deleted (None for a binary file)."""
+
+    path: str
+    added: int | None
+    deleted: int | None
+
+
+@dataclass(frozen=True)
 class GitResult:
     """Exit code and combined output of a git command."""
 
@@ -284,6 +293,36 @@ class Workspace:
         """The branch's changes against the base branch."""
         return (await git(self.path(task_id), "diff", f"{self.base_ref}...HEAD")).output
 
+    async def numstat(self, task_id: int) -> list[FileChange]:
+        """What the task's branch changes against the base branch, file by file
+        (`git diff --numstat` from their merge base to the branch's tip)."""
+        branch = branch_name(task_id)
+        if self.remote:
+            async with self._exclusive():
+                await git(self.repo, "fetch", "-q", "origin")
+            tip = f"refs/remotes/origin/{branch}"
+        else:
+            tip = f"refs/heads/{branch}"
+        out = (
+            await git(
+                self.repo, "diff", "--numstat", "-z", "--no-renames", f"{self.base_ref}...{tip}"
+            )
+        ).output
+        changes: list[FileChange] = []
+        for entry in out.split("\0"):
+            added, _, rest = entry.partition("\t")
+            deleted, _, path = rest.partition("\t")
+            if not path:
+                continue
+            changes.append(
+                FileChange(
+                    path=path,
+                    added=int(added) if added.isdigit() else None,
+                    deleted=int(deleted) if deleted.isdigit() else None,
+                )
+            )
+        return changes
+
     async def read_config(self, name: str) -> str | None:
         """A file from the committed base branch (None when it has no such file)."""
         res = await git(self.repo, "show", f"{self.base_ref}:{name}", check=False)
@@ -305,10 +344,13 @@ class Workspace:
         res = await git(checkout, "status", "--porcelain", "--untracked-files=no")
         return [ln[3:] for ln in res.output.splitlines() if ln.strip()]
 
-    async def merge(self, kernel: Kernel, task_id: int, title: str) -> str:
+    async def merge(
+        self, kernel: Kernel, task_id: int, title: str, *, then: str | None = None
+    ) -> str:
         """Merge the task's branch onto the base branch; returns the commit the base
         branch now points at. GitError on conflict, BaseBranchBusy when the base branch
-        is checked out with uncommitted changes (then nothing moved)."""
+        is checked out with uncommitted changes (then nothing moved; `then` is the
+        command its message tells a person to run once they are cleaned up)."""
         branch = branch_name(task_id)
         async with advisory_lock(kernel, MERGE_LOCK), self._exclusive():
             await self.refuse_dangerous_config()
@@ -356,13 +398,15 @@ class Workspace:
                 )
                 await git(self.repo, "update-ref", self.base_ref, commit, old)
             else:
-                await self._move_local_base(commit, old, task_id)
+                await self._move_local_base(
+                    commit, old, task_id, then or f"`agentos task retry {task_id}`"
+                )
             now = await self._rev(self.base_ref)
             if now != commit:
                 raise GitError(f"{self.base_branch} is at {now[:12]}, not the merge {commit[:12]}")
             return commit
 
-    async def _move_local_base(self, commit: str, old: str, task_id: int) -> None:
+    async def _move_local_base(self, commit: str, old: str, task_id: int, then: str) -> None:
         ref = self.base_ref
         checkouts = await self._checkouts_of(ref)
         for checkout in checkouts:
@@ -372,7 +416,7 @@ class Workspace:
                 raise BaseBranchBusy(
                     f"{self.base_branch} is checked out at {checkout} with uncommitted "
                     f"changes ({shown}); AgentOS does not touch them: commit or stash them, "
-                    f"then `agentos task retry {task_id}`"
+                    f"then {then}"
                 )
         if not checkouts:
             await git(
@@ -389,7 +433,7 @@ class Workspace:
             raise BaseBranchBusy(
                 f"{self.base_branch} is checked out at {first} and cannot follow the merge "
                 f"({last}); AgentOS changed nothing: clean it up, then "
-                f"`agentos task retry {task_id}`"
+                f"{then}"
             )
         for checkout in rest:  # the same branch in a second worktree (git allows --force)
             await git(checkout, "reset", "-q", "--keep", commit, check=False)

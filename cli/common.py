@@ -197,7 +197,7 @@ async def open_kernel(*, migrate: bool = True, pool_max: int = 2) -> Kernel:
     kernel = Kernel(s)
     await kernel.open(min_size=1, max_size=pool_max)
     if migrate:
-        await ensure_schema(kernel)
+        await kernel.ensure_schema()
     return kernel
 
 
@@ -213,21 +213,6 @@ def with_conn(fn: Callable[[Any], Awaitable[T]]) -> T:
             await kernel.close()
 
     return run(_go())
-
-
-async def ensure_schema(kernel: Kernel) -> list[str]:
-    """Apply pending migrations (cheap when there are none)."""
-    from agentos.kernel import migrate as mig
-
-    async with kernel.connection() as conn:
-        st = await mig.status(conn)
-    if st.ok:
-        return []
-    conn2 = await kernel.connect(autocommit=True)
-    try:
-        return await mig.migrate(conn2)
-    finally:
-        await conn2.close()
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -249,22 +234,28 @@ def echo_json(obj: Any) -> None:
 
 
 def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
-    """stdlib logging: text for people, JSON lines for machines. Either way every line
-    has the values of this process's secrets (environment variables with secret names,
-    the passwords of database URLs) replaced, whatever logged them."""
+    """stdlib logging: text for people, JSON lines for machines; every line redacted.
+
+    The credentials of this process's environment are registered with the redactor
+    (kernel/redact.py) and the handler's filter replaces every registered secret value,
+    including those this process decrypts later, by `[secret:NAME]`."""
+    import os
+
+    from agentos.kernel import redact
+
+    redact.register_environment(os.environ)
+    _register_database_passwords(os.environ)
     handler = logging.StreamHandler()
-    secrets = _secret_values()
+    handler.addFilter(redact.RedactingFilter())
     if fmt == "json":
-        handler.setFormatter(_JsonFormatter(secrets))
+        handler.setFormatter(_JsonFormatter())
     else:
-        handler.setFormatter(_Redacting(secrets, "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("psycopg.pool").setLevel(logging.WARNING)
 
-
-REDACTED = "[redacted]"
 
 # The `extra=` fields a JSON log line carries (when the call passed them): what
 # happened, to which task, by which agent, in which attempt, how long it took. Only
@@ -272,52 +263,32 @@ REDACTED = "[redacted]"
 LOG_FIELDS = ("action", "task", "agent", "role", "attempt", "duration_ms", "duty", "tool")
 
 
-def _secret_values() -> list[str]:
-    """The values to keep out of logs: secret-named environment variables (the rule the
-    sandbox uses, tools/sandbox.py) and the password of any database URL among them."""
-    import os
-
-    from agentos.tools.sandbox import is_secret_name
+def _register_database_passwords(environ: Any) -> None:
+    """The password of any database URL in the environment is a secret too."""
+    from agentos.kernel import redact
     from psycopg.conninfo import conninfo_to_dict
 
-    found: set[str] = set()
-    for name, value in os.environ.items():
-        if not is_secret_name(name) or len(value) < 6:
-            continue
-        found.add(value)
-        if name.endswith("DATABASE_URL"):
+    for name, value in environ.items():
+        if name.endswith("DATABASE_URL") and value:
             try:
                 password = conninfo_to_dict(value).get("password")
             except Exception:
-                password = None
-            if password and len(str(password)) >= 4:
-                found.add(str(password))
-    return sorted(found, key=len, reverse=True)
+                continue
+            if password and len(str(password)) >= redact.MIN_LENGTH:
+                redact.register(f"{name}_PASSWORD", str(password))
 
 
-def _redact(text: str, secrets: list[str]) -> str:
-    for s in secrets:
-        if s in text:
-            text = text.replace(s, REDACTED)
-    return text
-
-
-class _Redacting(logging.Formatter):
-    def __init__(self, secrets: list[str], fmt: str | None = None) -> None:
-        super().__init__(fmt)
-        self.secrets = secrets
+class _JsonFormatter(logging.Formatter):
+    """One JSON object per line: the message and the `extra=` fields of LOG_FIELDS."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return _redact(super().format(record), self.secrets)
+        from agentos.kernel import redact
 
-
-class _JsonFormatter(_Redacting):
-    def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
             "ts": self.formatTime(record),
             "level": record.levelname,
             "logger": record.name,
-            "message": _redact(record.getMessage(), self.secrets),
+            "message": redact.redact_text(record.getMessage()),
         }
         for name in LOG_FIELDS:
             value = getattr(record, name, None)
@@ -326,7 +297,8 @@ class _JsonFormatter(_Redacting):
             if isinstance(value, int | float):
                 out[name] = value
             elif isinstance(value, str):
-                out[name] = _redact(value[:200], self.secrets)
+                out[name] = redact.redact_text(value[:200])
         if record.exc_info:
-            out["exc"] = _redact(self.formatException(record.exc_info), self.secrets)
+            # the redacting filter has put the redacted traceback in exc_text
+            out["exc"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(out)

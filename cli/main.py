@@ -35,12 +35,15 @@ def cli() -> None:
 
 from agentos.cli.agent import agent  # noqa: E402
 from agentos.cli.bench import bench  # noqa: E402
+from agentos.cli.channel import channel  # noqa: E402
+from agentos.cli.dashboard import dashboard  # noqa: E402
 from agentos.cli.db import db  # noqa: E402
 from agentos.cli.executors import executor  # noqa: E402
 from agentos.cli.lifecycle import start, status, stop  # noqa: E402
 from agentos.cli.log import log_cmd  # noqa: E402
 from agentos.cli.message import message  # noqa: E402
 from agentos.cli.schedule import schedule  # noqa: E402
+from agentos.cli.secret import secret  # noqa: E402
 from agentos.cli.skill import skill  # noqa: E402
 from agentos.cli.task import task  # noqa: E402
 from agentos.cli.tools_cmd import doctor, tool  # noqa: E402
@@ -49,7 +52,7 @@ from agentos.cli.tui_cmd import tui  # noqa: E402
 # One module per command group; a new group is one import and one line here.
 for command in (start, stop, status, db, task, agent, log_cmd, message, skill, schedule, tui):
     cli.add_command(command)
-for command in (bench, tool, doctor, executor):
+for command in (bench, tool, doctor, executor, dashboard, channel, secret):
     cli.add_command(command)
 
 

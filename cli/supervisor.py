@@ -174,8 +174,6 @@ class Supervisor:
 
     async def run(self) -> int:
         """Start everything; return the exit code after a clean stop."""
-        from agentos.cli.common import ensure_schema
-
         kernel = Kernel(self.settings)
         background: list[asyncio.Task[None]] = []
         watchers: list[asyncio.Task[None]] = []
@@ -185,7 +183,7 @@ class Supervisor:
             await kernel.open(min_size=1, max_size=4)
             if self.settings.uses_embedded:
                 background.append(asyncio.create_task(self._watch_db(), name="agentos-db-watch"))
-            applied = await ensure_schema(kernel)
+            applied = await kernel.ensure_schema()
             if applied:
                 log.info("applied migrations %s", ", ".join(applied))
             loop = asyncio.get_running_loop()
@@ -322,7 +320,8 @@ class Supervisor:
         """Report the demo goal each time it reaches done, blocked or failed (NOTIFY-woken)."""
         from agentos.kernel import bus
 
-        listener = await bus.Listener(kernel.url, [bus.TASK]).start()
+        listener = await kernel.subscribe([bus.TASK])
+        wake = listener.wake([bus.TASK])
         started = time.monotonic()
         reported: str | None = None
         try:
@@ -339,9 +338,9 @@ class Supervisor:
                             log.info("%s (Ctrl-C stops the team)", outcome.message)
                     else:
                         reported = None
-                await listener.wait(5.0)
+                await wake.wait(5.0)
         finally:
-            await listener.stop()
+            listener.drop(wake)
 
     async def _report_demo(self, kernel: Kernel) -> None:
         """On stop: read the goal one last time and say what became of it."""

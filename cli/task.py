@@ -1,4 +1,4 @@
-"""`agentos task`: create, list, show, cancel and retry tasks."""
+"""`agentos task`: create, list, show, cancel, retry, approve and reject tasks."""
 
 from __future__ import annotations
 
@@ -15,17 +15,29 @@ from agentos.cli.common import (
     echo_json,
     fail,
     handle_errors,
+    open_kernel,
     read_text,
+    run,
     safe,
     with_conn,
 )
 
-STATUSES = ["inbox", "assigned", "in_progress", "review", "done", "blocked", "failed", "cancelled"]
+STATUSES = [
+    "inbox",
+    "assigned",
+    "in_progress",
+    "review",
+    "approval",
+    "done",
+    "blocked",
+    "failed",
+    "cancelled",
+]
 
 
 @click.group(context_settings=CONTEXT)
 def task() -> None:
-    """Create, list, show, cancel and retry tasks."""
+    """Create, list, show, cancel, retry, approve and reject tasks."""
 
 
 def _print_task(t: Any) -> None:
@@ -52,6 +64,38 @@ def _print_task(t: Any) -> None:
         click.echo(f"  result: {safe(t.result, keep_newlines=True)}")
     if t.error:
         click.echo(f"  error: {safe(t.error, keep_newlines=True)}")
+    if t.approval:
+        click.echo(f"  approval: {t.approval}")
+    _print_wait(t)
+
+
+def _print_wait(t: Any) -> None:
+    """What a task waiting for a person waits for, and the commands that answer it."""
+    from agentos.agents.gate import describe_diffstat
+    from agentos.kernel.approvals import waits_on_budget
+
+    if t.status == "approval":
+        held = t.metadata.get("approval") or {}
+        click.echo(f"  waits for a person: {safe(held.get('reason') or 'approval of its merge')}")
+        if held.get("reviewer"):
+            click.echo(
+                f"  approved by {safe(held['reviewer'])}: "
+                f"{safe(held.get('comment') or '', keep_newlines=True)}"
+            )
+        if "files" in held:
+            click.echo(f"  changes: {describe_diffstat(held)}")
+            for c in held.get("changes") or []:
+                lines = f"+{c['added']} -{c['deleted']}" if c.get("added") is not None else "binary"
+                click.echo(f"    {lines:<14} {safe(str(c.get('path')))}")
+        click.echo(
+            f"  merge it: agentos task approve {t.id}; send it back: "
+            f'agentos task reject {t.id} --feedback "..."'
+        )
+    elif waits_on_budget(t):
+        click.echo(
+            f"  waits for a person: its budget ran out; agentos task approve {t.id} "
+            "--budget USD resumes it"
+        )
 
 
 @task.command("create", context_settings=CONTEXT)
@@ -80,6 +124,20 @@ def _print_task(t: Any) -> None:
     help="A task id that must be done first (repeatable).",
 )
 @click.option("--max-attempts", type=click.IntRange(1, 100), default=3, show_default=True)
+@click.option(
+    "--approval",
+    type=click.Choice(["human", "auto"]),
+    default=None,
+    help="human: its approved merge (and its subtasks') waits for `agentos task approve`; "
+    "auto: merges once reviewed. Default: the review role's `merge` setting.",
+)
+@click.option(
+    "--skill",
+    "skill_names",
+    multiple=True,
+    metavar="NAME",
+    help="A skill (`agentos skill add`) put into the agent's prompt for this task (repeatable).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the task as JSON.")
 @handle_errors
 def task_create(
@@ -92,10 +150,13 @@ def task_create(
     parent: int | None,
     depends_on: tuple[int, ...],
     max_attempts: int,
+    approval: str | None,
+    skill_names: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Create a task; ready tasks wake an agent of the role at once."""
-    from agentos.kernel import tasks
+    from agentos.kernel import skills, tasks
+    from agentos.kernel.errors import BadInput, NotFound
 
     if description == "-" and acceptance == "-":
         fail("only one of --description and --acceptance can be read from stdin", 2)
@@ -107,6 +168,11 @@ def task_create(
             # An assigned task goes to its agent whatever the role; otherwise a role
             # nobody runs would leave the task waiting forever.
             await check_role_known(conn, role)
+        for name in skill_names:  # a typo is an error now, not a prompt without the skill
+            try:
+                await skills.get_skill(conn, name)
+            except NotFound:
+                raise BadInput(f"no skill {name!r} (see `agentos skill list`)") from None
         return await tasks.create_task(
             conn,
             created_by=os.environ.get("USER", "cli"),
@@ -119,6 +185,8 @@ def task_create(
             parent_id=parent,
             depends_on=list(depends_on),
             max_attempts=max_attempts,
+            approval=approval,
+            metadata={"skills": list(dict.fromkeys(skill_names))} if skill_names else {},
         )
 
     t = with_conn(_go)
@@ -136,9 +204,13 @@ def task_create(
 @handle_errors
 def task_list(status: str | None, role: str | None, limit: int, as_json: bool) -> None:
     """List tasks in board order."""
-    from agentos.kernel import tasks
+    from agentos.kernel import approvals, tasks
 
-    rows = with_conn(lambda conn: tasks.list_tasks(conn, status=status, role=role, limit=limit))
+    async def _go(conn: Any) -> Any:
+        rows = await tasks.list_tasks(conn, status=status, role=role, limit=limit)
+        return rows, await approvals.awaiting(conn, limit=100)
+
+    rows, waiting = with_conn(_go)
     if as_json:
         echo_json(rows)
         return
@@ -149,6 +221,17 @@ def task_list(status: str | None, role: str | None, limit: int, as_json: bool) -
         click.echo(
             f"#{t.id:<5} {t.status:<11} p{t.priority:<4} {t.role:<12} {who:<14} {safe(t.title)}"
         )
+    if waiting:
+        # waiting is a visible state, never a silent stop: say what a person can do
+        click.echo(f"{len(waiting)} waiting for you:")
+        for w in waiting:
+            if w["waits_for"] == "merge":
+                what = f"merge ({safe(w['reason'] or '')})"
+                how = f"agentos task approve {w['id']} | task reject {w['id']} --feedback ..."
+            else:
+                what = "budget"
+                how = f"agentos task approve {w['id']} --budget USD"
+            click.echo(f"  #{w['id']:<5} {what}: {how}")
 
 
 def _one_task(action: str, task_id: int, as_json: bool, budget: float | None = None) -> None:
@@ -249,3 +332,81 @@ def task_cancel(task_id: int, as_json: bool) -> None:
 def task_retry(task_id: int, budget: float | None, as_json: bool) -> None:
     """Put a failed, blocked or cancelled task back in the queue (all or nothing)."""
     _one_task("retry", task_id, as_json, budget=budget)
+
+
+def _person() -> str:
+    return os.environ.get("USER", "cli")
+
+
+@task.command("approve", context_settings=CONTEXT)
+@click.argument("task_id", type=ID)
+@click.option(
+    "--budget",
+    callback=budget_usd,
+    metavar="USD",
+    default=None,
+    help="For a task blocked on its budget: resume it with this budget (in USD).",
+)
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def task_approve(task_id: int, budget: float | None, as_json: bool) -> None:
+    """Approve a task waiting for a person: merge its branch and finish it (the parent
+    goal is woken as by any merge); with --budget, resume a task whose budget ran out."""
+    from agentos.agents import gate
+    from agentos.agents.config import AgentSettings
+    from agentos.agents.workspace import Workspace
+
+    async def _go() -> Any:
+        s = AgentSettings()
+        kernel = await open_kernel(pool_max=3)
+        try:
+            workspace = Workspace(
+                s.workspace_path,
+                s.worktrees_path,
+                s.workspace_remote,
+                kernel=kernel,
+                base_branch=s.base_branch,
+            )
+            if budget is None:
+                await workspace.ensure()
+            return await gate.approve(
+                kernel, workspace, task_id, actor=_person(), budget_usd=budget
+            )
+        finally:
+            await kernel.close()
+
+    t = run(_go())
+    if as_json:
+        echo_json(t)
+    elif t.status == "done":
+        merged = t.metadata.get("merged") or ""
+        click.echo(
+            f"task #{t.id} is now done: merged into {t.metadata.get('base_branch')} ({merged[:12]})"
+        )
+    else:
+        click.echo(f"task #{t.id} is now {t.status} with a budget of ${t.budget_usd:g}")
+
+
+@task.command("reject", context_settings=CONTEXT)
+@click.argument("task_id", type=ID)
+@click.option(
+    "--feedback",
+    "-f",
+    required=True,
+    help="What the worker must change (- reads it from stdin); it is in its next prompt.",
+)
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def task_reject(task_id: int, feedback: str, as_json: bool) -> None:
+    """Send a task waiting for approval back to its worker with feedback."""
+    from agentos.kernel import approvals
+
+    text = read_text(feedback, "--feedback")
+    if not text.strip():
+        fail("--feedback needs the text the worker will read", 2)
+    t = with_conn(lambda conn: approvals.reject(conn, task_id, actor=_person(), feedback=text))
+    if as_json:
+        echo_json(t)
+    else:
+        who = f" ({t.assignee})" if t.assignee else ""
+        click.echo(f"task #{t.id} is now {t.status}{who}: sent back with your feedback")

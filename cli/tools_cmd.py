@@ -24,19 +24,28 @@ def tool() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (a list).")
 @handle_errors
 def tool_list(role_name: str, as_json: bool) -> None:
-    """Every tool (and terminal action) a role's agents get, with its source."""
+    """Every tool (and terminal action) a role's agents get, with its source.
+
+    Built-in tools that cannot run here (the browser without chromium) say why; the
+    role's MCP servers are started to list their tools (`mcp:<server>`), or their error.
+    """
     from agentos.agents.config import AgentSettings, load_role
-    from agentos.tools.registry import get_tools
+    from agentos.agents.toolbox import builtin_tools
     from agentos.tools.sandbox import sandbox_status
 
-    role = load_role(role_name, AgentSettings())
+    settings = AgentSettings()
+    role = load_role(role_name, settings)
     try:
-        tools = get_tools(role.tools)
+        tools, unavailable = builtin_tools(role)
     except ValueError as exc:
         fail(f"role {role.name}: {exc}", 2)
     sandbox = sandbox_status()
     rows: list[dict[str, Any]] = []
-    for t in tools:
+    by_name = {t.name: t for t in tools}
+    from agentos.tools.registry import ALL_TOOLS
+
+    for name in role.tools:
+        t = by_name.get(name) or ALL_TOOLS[name]
         row: dict[str, Any] = {
             "name": t.name,
             "source": "built-in",
@@ -46,7 +55,12 @@ def tool_list(role_name: str, as_json: bool) -> None:
         if t.name == "run_command":
             row["sandbox"] = sandbox.describe()
             row["enabled"] = sandbox.runs_commands
+        if name in unavailable:
+            row["enabled"] = False
+            row["unavailable"] = unavailable[name]
         rows.append(row)
+    if role.mcp_servers:
+        rows.extend(run(_mcp_rows(settings, role)))
     for action in role.actions:
         rows.append(
             {
@@ -62,10 +76,65 @@ def tool_list(role_name: str, as_json: bool) -> None:
     click.echo(
         f"role {role.name}: executor {role.executor}, network {'on' if role.network else 'off'}"
     )
+    width = max([18, *(len(r["name"]) for r in rows)])
     for r in rows:
-        flag = "" if r.get("enabled", True) else "  [DISABLED: no sandbox]"
-        click.echo(f"  {r['name']:<18} {r['kind']:<7} {r['source']:<9} {r['description']}{flag}")
+        if r.get("error"):
+            flag = f"  [error: {r['error']}]"
+        elif r.get("unavailable"):
+            flag = f"  [unavailable: {r['unavailable']}]"
+        elif not r.get("enabled", True):
+            flag = "  [DISABLED: no sandbox]"
+        else:
+            flag = ""
+        click.echo(
+            f"  {r['name']:<{width}} {r['kind']:<7} {r['source']:<9} {r['description']}{flag}"
+        )
     click.echo(sandbox.describe())
+
+
+async def _mcp_rows(settings: Any, role: Any) -> list[dict[str, Any]]:
+    """Start each of the role's MCP servers once: its tools, or why it cannot be used."""
+    import tempfile
+    from pathlib import Path
+
+    from agentos.cli.common import open_kernel
+    from agentos.tools import mcp
+
+    rows: list[dict[str, Any]] = []
+    plans: list[mcp.ServerPlan] = []
+    failed: dict[str, str] = {}
+    kernel = await open_kernel(pool_max=1) if mcp.secret_names(role.mcp_servers) else None
+    with tempfile.TemporaryDirectory(prefix="agentos-tools-") as scratch:
+        where = settings.workspace_path if settings.workspace_path.is_dir() else Path(scratch)
+        try:
+            for name, cfg in role.mcp_servers.items():
+                try:
+                    plans += await mcp.resolve_plans(
+                        kernel, {name: cfg}, role=role.name, agent=None, task_id=None,
+                        worktree=where,
+                    )  # fmt: skip
+                except mcp.McpUnavailable as exc:
+                    failed[name] = str(exc)
+        finally:
+            if kernel is not None:
+                await kernel.close()
+        reports = {r.name: r for r in await mcp.discover(plans, role=role.name)}
+    for name, cfg in role.mcp_servers.items():
+        source = f"mcp:{name}"
+        report = reports.get(name)
+        if report is not None and report.ok:
+            for t in report.tools:
+                rows.append({
+                    "name": t.name, "source": source, "kind": "tool", "server": name,
+                    "description": t.description.split(". ")[0].rstrip("."),
+                })  # fmt: skip
+            continue
+        error = failed.get(name) or (report.error if report else "not started")
+        rows.append({
+            "name": f"{mcp.PREFIX}{name}__*", "source": source, "kind": "server", "server": name,
+            "description": "stdio" if cfg.command else "http", "enabled": False, "error": error,
+        })  # fmt: skip
+    return rows
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agentos.kernel import redact
 from agentos.kernel.db import Conn
 from agentos.sql import query
 from psycopg.types.json import Jsonb
@@ -30,16 +31,17 @@ async def record(
     data: dict[str, Any] | None = None,
     actor: str | None = None,
 ) -> int:
-    """Append one activity; returns its id. A progress note (PROGRESS_KINDS) makes its
-    transaction commit without waiting for the WAL flush: record it on its own."""
+    """Append one activity (message and data redacted); returns its id. A progress note
+    (PROGRESS_KINDS) makes its transaction commit without waiting for the WAL flush:
+    record it on its own."""
     row = await (
         await conn.execute(
             query("record_progress" if kind in PROGRESS_KINDS else "record_activity"),
             {
                 "kind": kind,
                 "task": task_id,
-                "message": message,
-                "data": Jsonb(data or {}),
+                "message": redact.redact_text(message),
+                "data": Jsonb(redact.redact(data or {})),
                 "actor": actor,
             },
         )

@@ -15,6 +15,11 @@ mode) swallows them, the backend is terminated. So:
   and pick up whatever was committed while it was deaf;
 * consumers wait with a timeout of one poll interval, so a missed notification costs
   at most one poll interval, never a stuck task.
+
+A process needs one listener, shared by everything in it: `Kernel.subscribe(channels,
+callback)` adds channels and subscribers to the kernel's one listener. Each consumer
+that waits gets its own `Wake` (`listener.wake(channels)`), set by a notification on
+one of its channels or by a reconnect, so consumers never clear each other's wake-ups.
 """
 
 from __future__ import annotations
@@ -51,6 +56,32 @@ def work_channel(entrypoint: str) -> str:
 Subscriber = Callable[[str, str], None]
 
 
+class Wake:
+    """One consumer's wake-up on a shared listener: set by its channels and reconnects."""
+
+    def __init__(self, channels: Iterable[str] | None) -> None:
+        self.channels = None if channels is None else frozenset(channels)
+        self.event = asyncio.Event()
+
+    def set(self) -> None:
+        """Wake the consumer now (also what its own code calls: a slot came free...)."""
+        self.event.set()
+
+    def wants(self, channel: str) -> bool:
+        """Whether a notification on this channel concerns the consumer."""
+        return self.channels is None or channel in self.channels
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait for a wake-up for at most timeout seconds; False on timeout."""
+        try:
+            await asyncio.wait_for(self.event.wait(), timeout=timeout)
+        except TimeoutError:
+            return False
+        finally:
+            self.event.clear()
+        return True
+
+
 class Listener:
     """LISTEN on channels over a dedicated connection; reconnects and re-polls on loss."""
 
@@ -71,13 +102,51 @@ class Listener:
         self.reconnects = 0
         self.backend_pid: int | None = None
         self._subscribers: list[Subscriber] = []
+        self._wakes: list[Wake] = []
         self._ping_channel = f"agentos_ping_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._to_listen: list[str] = []  # added while connected: LISTENed between batches
 
     def subscribe(self, callback: Subscriber) -> None:
         """Call callback(channel, payload) for each notification (on the event loop)."""
         self._subscribers.append(callback)
+
+    def wake(self, channels: Iterable[str] | None = None) -> Wake:
+        """A wake-up of one's own, set by notifications on `channels` (None: any)."""
+        w = Wake(channels)
+        self._wakes.append(w)
+        return w
+
+    def drop(self, wake: Wake) -> None:
+        """Forget a consumer's wake-up (it stopped waiting)."""
+        with contextlib.suppress(ValueError):
+            self._wakes.remove(wake)
+
+    async def listen(self, channels: Iterable[str]) -> None:
+        """Also LISTEN on these channels; a running listener reconnects to add them (its
+        consumers re-poll, as after any reconnect)."""
+        new = [c for c in dict.fromkeys(channels) if c not in self.channels]
+        if not new:
+            return
+        self.channels.extend(new)
+        if self._task is not None:
+            await self.stop()
+            self._stopping = False
+            await self.start()
+
+    def _wake_all(self, channel: str | None = None) -> None:
+        self.woken.set()
+        for w in list(self._wakes):
+            if channel is None or w.wants(channel):
+                w.set()
+
+    def add_channels(self, channels: Iterable[str]) -> None:
+        """Listen on more channels: at once after a reconnect, else within one check
+        interval (callers poll meanwhile, as for any missed notification)."""
+        new = [c for c in dict.fromkeys(channels) if c not in self.channels]
+        self.channels.extend(new)
+        self._to_listen.extend(new)
 
     async def start(self) -> Listener:
         """Start listening in the background; returns once the first LISTEN is in place."""
@@ -127,6 +196,7 @@ class Listener:
     async def _session(self) -> None:
         conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
         try:
+            self._to_listen.clear()
             # a few statements per round trip: a host of 1,000 agents listens on 1,001
             # channels, and each LISTEN alone was one round trip at every (re)connect
             channels = [*self.channels, self._ping_channel]
@@ -139,7 +209,7 @@ class Listener:
                 )
             self.backend_pid = conn.info.backend_pid
             self.connected.set()
-            self.woken.set()  # re-poll: anything committed while we were deaf
+            self._wake_all()  # re-poll: anything committed while we were deaf
             loop = asyncio.get_running_loop()
             pending_ping: str | None = None
             ping_sent = 0.0
@@ -151,12 +221,16 @@ class Listener:
                         if note.payload == pending_ping:
                             pending_ping = None
                         continue
-                    self.woken.set()
+                    self._wake_all(note.channel)
                     for cb in list(self._subscribers):
                         try:
                             cb(note.channel, note.payload)
                         except Exception:
                             log.exception("notification subscriber failed")
+                while self._to_listen:
+                    await conn.execute(
+                        sql.SQL("LISTEN {}").format(sql.Identifier(self._to_listen.pop(0)))
+                    )
                 now = loop.time()
                 if now < next_check:
                     continue

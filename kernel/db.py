@@ -23,11 +23,11 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any, ParamSpec, TypeVar
 
 import psycopg
-from agentos.kernel import errors
+from agentos.kernel import bus, errors
 from agentos.kernel.settings import Settings
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -177,6 +177,7 @@ class Kernel:
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._suspicious_until = 0.0
         self._pool_check: asyncio.Task[None] | None = None
+        self._listener: bus.Listener | None = None
         # the process's time in kernel transactions: from asking the pool for a
         # connection to handing it back (committed), and how many there were
         self.db_seconds = 0.0
@@ -211,8 +212,41 @@ class Kernel:
         self._pool = pool
         return self
 
+    async def subscribe(
+        self, channels: Iterable[str], callback: bus.Subscriber | None = None
+    ) -> bus.Listener:
+        """The process's one listener (kernel/bus.py), LISTENing on these channels too;
+        `callback(channel, payload)` is called for each notification. Closed by close()."""
+        if self._listener is None:
+            self._listener = bus.Listener(self.url, channels)
+            if callback is not None:
+                self._listener.subscribe(callback)
+            return await self._listener.start()
+        if callback is not None:
+            self._listener.subscribe(callback)
+        await self._listener.listen(channels)
+        return self._listener
+
+    async def ensure_schema(self) -> list[str]:
+        """Apply pending migrations (cheap when there are none); the versions applied.
+        Needs the schema owner's role (not an agent kernel)."""
+        from agentos.kernel import migrate
+
+        async with self.connection() as conn:
+            st = await migrate.status(conn)
+        if st.ok:
+            return []
+        conn = await self.connect(autocommit=True)
+        try:
+            return await migrate.migrate(conn)
+        finally:
+            await conn.close()
+
     async def close(self) -> None:
-        """Close the pool."""
+        """Close the listener and the pool."""
+        if self._listener is not None:
+            await self._listener.stop()
+            self._listener = None
         if self._pool_check is not None:
             self._pool_check.cancel()
             with contextlib.suppress(BaseException):

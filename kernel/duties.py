@@ -1,7 +1,8 @@
 """Singleton duties, run by whichever process leads (see leader.py).
 
-Every process that runs a KernelDuties competes for the "kernel" duty; the leader, and
-only the leader, each poll interval: rescues expired leases (which also returns the
+Every process that runs a KernelDuties competes for the "kernel" duty (its Leadership
+keeps the lease at its own cadence: every poll interval, at most ttl/3); the leader, and only the leader, each poll
+interval: rescues expired leases (which also returns the
 budget reservations made under them), fires due schedules, reaps dead sessions, returns
 budget reservations whose session died or time ran out, and (every few seconds)
 re-enqueues ready tasks whose job was lost.
@@ -14,6 +15,7 @@ import contextlib
 import logging
 import time
 import uuid
+from typing import Any
 
 from agentos.kernel import usage
 from agentos.kernel.db import Kernel
@@ -24,13 +26,25 @@ from agentos.sql import query
 log = logging.getLogger(__name__)
 
 
+async def _first(*aws: Any) -> None:
+    """Return when the first of these awaitables is done (the others are cancelled)."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
+
+
 class KernelDuties:
     """The leader's periodic work; run() until stop()."""
 
     def __init__(self, kernel: Kernel, holder: uuid.UUID, *, interval: float | None = None) -> None:
         self.kernel = kernel
         self.interval = interval or kernel.settings.poll_interval
-        self.leadership = Leadership(kernel, "kernel", holder, kernel.settings.leader_ttl_seconds)
+        self.leadership = Leadership(
+            kernel, "kernel", holder, kernel.settings.leader_ttl_seconds, period=self.interval
+        )
         self._stop = asyncio.Event()
         self._last_orphan_check = 0.0
 
@@ -39,18 +53,27 @@ class KernelDuties:
         self._stop.set()
 
     async def run(self) -> None:
-        """Loop: renew leadership; when leading, do the duties."""
+        """Until stop(): hold (or wait for) the leadership; while leading, do the duties
+        each poll interval (at once when leadership is gained)."""
+        gained = asyncio.Event()
+        lease = asyncio.create_task(
+            self.leadership.run(self._stop, on_gain=gained.set), name="agentos-kernel-lease"
+        )
         try:
             while not self._stop.is_set():
-                if await self.leadership.tick():
+                if self.leadership.is_leader:
                     try:
                         await self.run_once()
                     except Exception:
                         log.exception("kernel duty failed")
+                gained.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), timeout=self.interval)
+                    await asyncio.wait_for(
+                        _first(self._stop.wait(), gained.wait()), timeout=self.interval
+                    )
         finally:
-            await self.leadership.release()
+            self._stop.set()
+            await lease  # releases the lease
 
     async def run_once(self) -> dict[str, int]:
         """One round of duties (the caller must lead)."""

@@ -8,7 +8,7 @@ so the agent decides what to forget. Each write is recorded in the activity log
 
 from __future__ import annotations
 
-from agentos.kernel import errors
+from agentos.kernel import errors, redact
 from agentos.kernel.db import Conn, translated
 from agentos.sql import query
 from psycopg.types.json import Jsonb
@@ -34,7 +34,8 @@ async def read_memory(conn: Conn, agent: str) -> str:
 
 @translated
 async def write_memory(conn: Conn, agent: str, text: str) -> None:
-    """Replace the agent's memory; BadInput beyond MAX_MEMORY characters."""
+    """Replace the agent's memory (redacted); BadInput beyond MAX_MEMORY characters."""
+    text = redact.redact_text(text)
     if len(text) > MAX_MEMORY:
         raise errors.BadInput(
             f"memory would be {len(text)} characters; the limit is {MAX_MEMORY} "

@@ -5,11 +5,18 @@ applies what is missing while the others wait and then find nothing to do. Appli
 versions are recorded in agentos.schema_migrations with the file's checksum.
 pgqueuer's own tables (in the same schema) are installed or upgraded by the same call,
 before our files, since our triggers enqueue into them.
+
+A file runs in one transaction, unless it holds `-- agentos:commit` lines: then each part
+between them is a transaction of its own, in order, and the version is recorded with the
+last. PostgreSQL needs this for `ALTER TYPE ... ADD VALUE`, whose new value cannot be
+used before it commits. A part before such a line must be safe to run again (`IF NOT
+EXISTS`): a migration stopped between parts is applied again from its start.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +30,13 @@ log = logging.getLogger(__name__)
 SCHEMA = "agentos"
 # "agentos" as a 63-bit integer: the advisory lock key for migrations.
 MIGRATION_LOCK_KEY = 0x6167656E746F73
+# A line that ends a migration's transaction and starts the next (see the docstring).
+COMMIT_POINT = re.compile(r"^-- agentos:commit[ \t]*$", re.MULTILINE)
+
+
+def parts(text: str) -> list[str]:
+    """A migration's SQL cut at its commit points: one transaction each."""
+    return [p for p in COMMIT_POINT.split(text) if p.strip()] or [text]
 
 
 @dataclass
@@ -146,14 +160,17 @@ async def migrate(conn: Conn) -> list[str]:
                         extra={"action": "migrate.modified"},
                     )
                 continue
-            async with conn.transaction():
-                await conn.execute(f"SET LOCAL search_path TO {SCHEMA}, public")
-                await conn.execute(mig.sql.encode())
-                await conn.execute(
-                    "INSERT INTO agentos.schema_migrations (version, name, checksum) "
-                    "VALUES (%s, %s, %s)",
-                    (mig.version, mig.name, mig.checksum),
-                )
+            chunks = parts(mig.sql)
+            for i, chunk in enumerate(chunks):
+                async with conn.transaction():
+                    await conn.execute(f"SET LOCAL search_path TO {SCHEMA}, public")
+                    await conn.execute(chunk.encode())
+                    if i == len(chunks) - 1:
+                        await conn.execute(
+                            "INSERT INTO agentos.schema_migrations (version, name, checksum) "
+                            "VALUES (%s, %s, %s)",
+                            (mig.version, mig.name, mig.checksum),
+                        )
             log.info(
                 "applied migration %s_%s", mig.version, mig.name, extra={"action": "migrate.apply"}
             )

@@ -86,6 +86,7 @@ class TaskStatus(enum.StrEnum):
     assigned = "assigned"
     in_progress = "in_progress"
     review = "review"
+    approval = "approval"  # approved by review; the merge waits for a person
     done = "done"
     blocked = "blocked"
     failed = "failed"
@@ -93,6 +94,7 @@ class TaskStatus(enum.StrEnum):
 
 
 TERMINAL = {TaskStatus.done}
+APPROVALS = ("auto", "human")
 RETRYABLE = {TaskStatus.failed, TaskStatus.blocked, TaskStatus.cancelled}
 
 
@@ -129,6 +131,7 @@ class Task(BaseModel):
     started_at: dt.datetime | None
     completed_at: dt.datetime | None
     budget_usd: float | None = None
+    approval: str | None = None  # 'human' | 'auto' | None (the review role decides)
     depends_on: list[int] = Field(default_factory=list)
 
 
@@ -146,6 +149,16 @@ class NewTask(BaseModel):
     depends_on: list[int] = Field(default_factory=list)
     max_attempts: int = Field(default=3, ge=1, le=100)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    # USD for the task's LLM calls (None: the role's task_budget_usd); numeric(14, 6)
+    budget_usd: float | None = Field(default=None, gt=0, le=99_999_999, allow_inf_nan=False)
+    approval: str | None = None
+
+    @field_validator("approval")
+    @classmethod
+    def _approval(cls, v: str | None) -> str | None:
+        if v is not None and v not in APPROVALS:
+            raise ValueError(f"must be one of {', '.join(APPROVALS)} (or unset), not {v!r}")
+        return v
 
     @field_validator("title")
     @classmethod
@@ -215,10 +228,17 @@ class Schedule(BaseModel):
     next_fire_at: dt.datetime
     last_fired_at: dt.datetime | None
     created_at: dt.datetime
+    # set: each tick creates a task from these fields (title, role, priority, ...)
+    task_template: dict[str, Any] | None = None
 
 
 class Message(BaseModel):
-    """A message between people and agents."""
+    """A message between people and agents (from_agent and to_agent name either).
+
+    thread_id is the first message's id of its conversation, reply_to the message it
+    answers; channel names its channel; woken lists the agents it woke; read (when a
+    reader asked) whether that reader has read it.
+    """
 
     model_config = ConfigDict(extra="ignore")
 
@@ -230,6 +250,29 @@ class Message(BaseModel):
     body: str
     read_at: dt.datetime | None
     created_at: dt.datetime
+    thread_id: int | None = None
+    reply_to: int | None = None
+    channel_id: int | None = None
+    channel: str | None = None
+    mentions: list[str] = Field(default_factory=list)
+    woken: list[str] = Field(default_factory=list)
+    read: bool | None = None
+
+
+class Channel(BaseModel):
+    """A named group of agents and people; a post wakes the members it @mentions."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: int
+    name: str
+    description: str
+    created_by: str
+    created_at: dt.datetime
+    members: list[str] = Field(default_factory=list)
+    messages: int | None = None
+    last_message_at: dt.datetime | None = None
+    unread: int | None = None
 
 
 def first_error(exc: Exception) -> str:

@@ -236,17 +236,15 @@ class AgentHost:
         listener: bus.Listener | None = None,
         gate: Callable[[], bool] | None = None,
     ) -> None:
-        if not agents:
-            raise errors.BadInput("an agent host needs at least one agent")
         self.kernel = kernel
         self.role = role
-        self.agents = agents
+        self.agents = list(agents)  # may grow (add_agents) and shrink (drop_agent)
         self.handler = handler
         self.model = model
         self.gate = gate  # claim only while gate() is true (e.g. while leading)
         self.session_id: uuid.UUID | None = None
-        self.listener = listener
-        self._own_listener = listener is None
+        self.listener = listener  # None: the kernel's shared one (Kernel.subscribe)
+        self.wake: bus.Wake | None = None
         self.dispatcher: Dispatcher | None = None
         self.running: dict[str, tuple[Work, asyncio.Task[None]]] = {}
         self._stop = asyncio.Event()
@@ -269,8 +267,12 @@ class AgentHost:
     def stop(self) -> None:
         """Ask run() to finish: running work is released, not abandoned."""
         self._stop.set()
-        if self.listener is not None:
-            self.listener.woken.set()
+        self.nudge()
+
+    def nudge(self) -> None:
+        """Look for work now (a slot came free, leadership was gained, ...)."""
+        if self.wake is not None:
+            self.wake.set()
 
     async def finish(
         self, work: Work, *, to: TaskStatus = TaskStatus.done, result: str | None = None
@@ -300,6 +302,22 @@ class AgentHost:
             *(bus.work_channel(f"agent:{a}") for a in self.agents),
         ]
 
+    def add_agents(self, names: list[str]) -> None:
+        """Host more agents from now on (the caller registered them with this session:
+        kernel.roster.adopt); their work channels are listened to as well."""
+        new = [n for n in names if n not in self.agents]
+        self.agents.extend(new)
+        if new and self.listener is not None:
+            self.listener.add_channels([bus.work_channel(f"agent:{n}") for n in new])
+            self.nudge()  # claim for them now, not at the next poll
+
+    def drop_agent(self, name: str) -> bool:
+        """Stop hosting an idle agent; False while it runs work (try again later)."""
+        if name not in self.agents or name in self.running:
+            return False
+        self.agents.remove(name)
+        return True
+
     @property
     def free_agents(self) -> list[str]:
         """Agents with no work right now."""
@@ -328,9 +346,10 @@ class AgentHost:
                 model=self.model,
                 lease_seconds=self.kernel.settings.lease_seconds,
             )
+        channels = [*self.work_channels(), bus.TASK]
         if self.listener is None:
-            self.listener = bus.Listener(self.kernel.url, self.work_channels())
-            await self.listener.start()
+            self.listener = await self.kernel.subscribe(channels)
+        self.wake = self.listener.wake(channels)
         self.dispatcher = await Dispatcher(
             self.kernel, role=self.role, session_id=self.session_id
         ).open()
@@ -347,7 +366,7 @@ class AgentHost:
                     claimed_any = await self._claim()
                 if claimed_any and self.free_agents:
                     continue  # there may be more ready work: claim again at once
-                await self.listener.wait(settings.poll_interval)
+                await self.wake.wait(settings.poll_interval)
         finally:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -485,8 +504,7 @@ class AgentHost:
         held = self.running.get(work.agent)
         if held is not None and held[0] is work:
             del self.running[work.agent]
-            if self.listener is not None:
-                self.listener.woken.set()  # a slot is free: look for more work
+            self.nudge()  # a slot is free: look for more work
 
     async def _await_ending(self, work: Work) -> None:
         """Wait for a finish_soon ending; its lease is renewed meanwhile (see _keep_alive)."""
@@ -623,8 +641,7 @@ class AgentHost:
                         extra={"action": "session.dead"},
                     )
                     self._session_dead = True
-                    if self.listener is not None:
-                        self.listener.woken.set()
+                    self.nudge()
             except errors.KernelError as exc:
                 log.warning("heartbeat failed: %s", exc, extra={"action": "session.heartbeat"})
             try:
@@ -651,6 +668,15 @@ class AgentHost:
     async def _stop_all_work(self, *, reason: str, deadline: float | None = None) -> None:
         for work, task in list(self.running.values()):
             work.lost.set()
+            if not task.done():
+                what = f"task #{work.task.id}" if work.task is not None else "activation"
+                log.warning(
+                    "%s: %s lost: %s; its work is stopped",
+                    work.agent,
+                    what,
+                    reason,
+                    extra={"action": "agent.lost", "task": work.task.id if work.task else None},
+                )
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
@@ -668,8 +694,10 @@ class AgentHost:
         if self.session_id is not None:
             with contextlib.suppress(Exception):
                 async with self.kernel.connection() as conn:
-                    await sessions.stop_session(conn, self.session_id, actor=self.agents[0])
+                    await sessions.stop_session(
+                        conn, self.session_id, actor=self.agents[0] if self.agents else self.role
+                    )
         if self.dispatcher is not None:
             await self.dispatcher.close()
-        if self._own_listener and self.listener is not None:
-            await self.listener.stop()
+        if self.listener is not None and self.wake is not None:
+            self.listener.drop(self.wake)  # the listener is the kernel's (or the caller's)

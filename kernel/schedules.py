@@ -11,6 +11,12 @@ schedules FOR UPDATE SKIP LOCKED and, in one transaction per schedule:
   3. enqueues the activation (a pgqueuer job for `role:R` or `agent:A`);
   4. advances next_fire_at past now: missed ticks (the system was down) collapse
      into one, they are not replayed.
+A schedule with a task template (`agentos schedule add NAME CRON --task TITLE`, migration
+011) creates a task from it in step 3 instead of enqueueing an activation: the task's own
+insert enqueues its work, and the run row records the task, all in the one transaction,
+so a tick that fired has exactly one task and a task exists only for a tick that fired.
+A template the task insert refuses (its assignee was removed, a psql edit) skips the
+tick with a `schedule.task_error` activity; the schedule stays enabled.
 The precondition is SQL written by whoever may write agentos.schedules. It is evaluated
 by agentos.eval_precondition (sql/004_input_checks.sql), at add time and at every tick
 alike: in a read-only (sub)transaction that is rolled back, with a statement timeout,
@@ -28,9 +34,9 @@ import re
 from typing import Any
 
 import psycopg
-from agentos.kernel import errors
+from agentos.kernel import errors, tasks
 from agentos.kernel.db import Conn, Kernel, translated
-from agentos.kernel.models import NAME_RE, ROLE_RE, Schedule, one_line, plain_text
+from agentos.kernel.models import NAME_RE, ROLE_RE, Schedule, Task, one_line, plain_text
 from agentos.sql import query
 from croniter import CroniterError, croniter
 from psycopg.types.json import Jsonb
@@ -42,6 +48,21 @@ ACTIVATION_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
 MAX_CRON = 200
 MAX_PRECONDITION = 4000
 PRECONDITION_TIMEOUT = "2s"
+# What a task template may hold: the fields of `task create` that make sense each tick
+# (no parent or dependencies: those name one task, not one per tick).
+TEMPLATE_FIELDS = frozenset(
+    {
+        "title",
+        "description",
+        "acceptance",
+        "role",
+        "assignee",
+        "priority",
+        "budget_usd",
+        "max_attempts",
+    }
+)
+TASK_ACTIVATION = "task"  # the activation column of a task schedule (shown by `list`)
 
 # SQLSTATEs whose primary message names only parts of the expression (a token, a column,
 # a function) or the rule broken: safe to show. Any other error (a failed cast, say) can
@@ -141,6 +162,29 @@ async def _check_precondition(conn: Conn, precondition: str) -> None:
         raise errors.BadInput(f"bad precondition: {precondition_error(exc)}") from None
 
 
+def task_template(
+    task: dict[str, Any], *, role: str | None = None, agent: str | None = None
+) -> dict[str, Any]:
+    """The template to store for a task schedule, checked as `task create` checks a task.
+
+    `role` is the task's role (default worker) and `agent` its assignee; BadInput names
+    the first problem.
+    """
+    unknown = sorted(set(task) - TEMPLATE_FIELDS)
+    if unknown:
+        raise errors.BadInput(
+            f"a task template has no field {unknown[0]!r} "
+            f"(fields: {', '.join(sorted(TEMPLATE_FIELDS))})"
+        )
+    fields = dict(task)
+    if role is not None:
+        fields["role"] = role
+    if agent is not None:
+        fields["assignee"] = agent
+    new = tasks.validate_new_task(**fields)
+    return new.model_dump(include=set(TEMPLATE_FIELDS), exclude_none=True)
+
+
 @translated
 async def add_schedule(
     conn: Conn,
@@ -152,9 +196,15 @@ async def add_schedule(
     activation: str = "heartbeat",
     payload: dict[str, Any] | None = None,
     precondition: str | None = None,
+    task: dict[str, Any] | None = None,
     now: dt.datetime | None = None,
 ) -> Schedule:
-    """Store a schedule for a role or an agent (which must exist); nothing on bad input."""
+    """Store a schedule for a role or an agent (which must exist); nothing on bad input.
+
+    With `task` (a template: title, description, acceptance, priority, budget_usd,
+    max_attempts) each tick creates that task for `role` (default worker), or assigned
+    to `agent`, instead of waking them.
+    """
     now = now or dt.datetime.now(dt.UTC)
     try:
         name = one_line(name)
@@ -165,6 +215,16 @@ async def add_schedule(
             f"bad schedule name {name[:100]!r} (letters, digits, . _ : -; at most 100)"
         )
     cron = validate_cron(cron, now)
+    template: dict[str, Any] | None = None
+    if task is not None:
+        if activation != "heartbeat" or payload:
+            raise errors.BadInput(
+                "a task schedule creates a task; --activation does not go with --task"
+            )
+        template = task_template(task, role=role, agent=agent)
+        activation = TASK_ACTIVATION
+        # the target says who gets the work: the assignee, else the task's role
+        role = None if agent is not None else template["role"]
     if (role is None) == (agent is None):
         raise errors.BadInput("give exactly one of --role or --agent")
     if role is not None and not ROLE_RE.match(role):
@@ -184,9 +244,7 @@ async def add_schedule(
             raise errors.BadInput(
                 f"no agent {agent!r} (see `agentos agent list`; or schedule its role with --role)"
             )
-        if await (
-            await conn.execute("SELECT 1 FROM agentos.schedules WHERE name = %s", (name,))
-        ).fetchone():
+        if await schedule_exists(conn, name):
             raise errors.BadInput(f"a schedule named {name!r} exists")
         row = await (
             await conn.execute(
@@ -200,6 +258,7 @@ async def add_schedule(
                     "payload": Jsonb(payload or {}),
                     "precondition": precondition,
                     "next_fire_at": next_tick(cron, now),
+                    "task_template": None if template is None else Jsonb(template),
                 },
             )
         ).fetchone()
@@ -302,50 +361,39 @@ async def fire_due(kernel: Kernel, now: dt.datetime | None = None) -> list[tuple
                                 "actor": "kernel",
                             },
                         )
-                job = None
+                job: int | None = None
+                task_id: int | None = None
+                what = f"{sched.activation} for {sched.target_role or sched.target_agent}"
+                if fired and sched.task_template is not None:
+                    task = await _create_task(conn, sched)
+                    fired = task is not None
+                    if task is not None:
+                        task_id = task.id
+                        what = f"created task #{task.id} {task.title}"
+                elif fired:
+                    job = await _enqueue(conn, sched)
                 if fired:
-                    entry = (
-                        f"role:{sched.target_role}"
-                        if sched.target_role
-                        else f"agent:{sched.target_agent}"
-                    )
-                    row = await (
-                        await conn.execute(
-                            query("enqueue_activation"),
-                            {
-                                "entrypoint": entry,
-                                "kind": sched.activation,
-                                "payload": Jsonb(
-                                    {
-                                        **sched.payload,
-                                        "schedule": sched.name,
-                                        "tick": sched.next_fire_at.isoformat(),
-                                    }
-                                ),
-                                "priority": 0,
-                                "dedupe_key": f"schedule:{sched.id}",
-                            },
-                        )
-                    ).fetchone()
-                    job = row["job"] if row else None
                     await conn.execute(
-                        "UPDATE agentos.schedule_runs SET fired = true, job_id = %s "
-                        "WHERE schedule_id = %s AND tick = %s",
-                        (job, sched.id, sched.next_fire_at),
+                        query("mark_schedule_run_fired"),
+                        {
+                            "schedule": sched.id,
+                            "tick": sched.next_fire_at,
+                            "job": job,
+                            "task": task_id,
+                        },
                     )
-                if fired:
                     await conn.execute(
                         query("record_activity"),
                         {
                             "kind": "schedule.fired",
-                            "task": None,
-                            "message": f"{sched.name}: {sched.activation} for "
-                            f"{sched.target_role or sched.target_agent}",
+                            "task": task_id,
+                            "message": f"{sched.name}: {what}",
                             "data": Jsonb(
                                 {
                                     "schedule": sched.name,
                                     "tick": sched.next_fire_at.isoformat(),
                                     "job": job,
+                                    "task": task_id,
                                 }
                             ),
                             "actor": "kernel",
@@ -357,6 +405,75 @@ async def fire_due(kernel: Kernel, now: dt.datetime | None = None) -> list[tuple
                 )
                 handled.append((sched.name, fired))
     return handled
+
+
+async def _enqueue(conn: Conn, sched: Schedule) -> int | None:
+    """Queue a tick's activation for its role or agent; the job id."""
+    entry = f"role:{sched.target_role}" if sched.target_role else f"agent:{sched.target_agent}"
+    row = await (
+        await conn.execute(
+            query("enqueue_activation"),
+            {
+                "entrypoint": entry,
+                "kind": sched.activation,
+                "payload": Jsonb(
+                    {
+                        **sched.payload,
+                        "schedule": sched.name,
+                        "tick": sched.next_fire_at.isoformat(),
+                    }
+                ),
+                "priority": 0,
+                "dedupe_key": f"schedule:{sched.id}",
+            },
+        )
+    ).fetchone()
+    return int(row["job"]) if row and row["job"] is not None else None
+
+
+async def _create_task(conn: Conn, sched: Schedule) -> Task | None:
+    """Create a tick's task from the template (in the tick's transaction); None if refused.
+
+    The insert runs in a savepoint: a template the task insert refuses rolls back only
+    that, the tick is recorded as not fired with the reason, and the other due schedules
+    of this round still fire.
+    """
+    assert sched.task_template is not None
+    tick = sched.next_fire_at.isoformat()
+    fields = {k: v for k, v in sched.task_template.items() if k in TEMPLATE_FIELDS}
+    try:
+        task = await tasks.create_task(
+            conn,
+            created_by=f"schedule:{sched.name}",
+            metadata={"schedule": sched.name, "tick": tick},
+            **fields,
+        )
+    except (
+        errors.BadInput,
+        errors.NotFound,
+        errors.InvalidTransition,
+        psycopg.DataError,
+        psycopg.IntegrityError,
+    ) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        log.warning(
+            "schedule %s: the task could not be created, tick skipped: %s",
+            sched.name,
+            reason,
+            extra={"action": "schedule.task_error"},
+        )
+        await conn.execute(
+            query("record_activity"),
+            {
+                "kind": "schedule.task_error",
+                "task": None,
+                "message": f"{sched.name}: the task could not be created, tick skipped: {reason}",
+                "data": Jsonb({"schedule": sched.name, "tick": tick}),
+                "actor": "kernel",
+            },
+        )
+        return None
+    return task
 
 
 @translated

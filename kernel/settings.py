@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_PERSON = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")  # kernel.models.NAME_RE
 
 
 def check_database_url(url: str) -> str:
@@ -59,6 +60,11 @@ class Settings(BaseSettings):
         "AGENTOS_DATABASE_URL, or the embedded server's agentos_agent role.",
     )
     home: Path = Field(default_factory=default_home, description="Local state directory.")
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="The key secrets are encrypted with (32 bytes, base64url or hex; "
+        "`agentos secret keygen`); unset: AGENTOS_HOME/secret.key, made 0600 when first needed.",
+    )
     poll_interval: float = Field(
         default=1.0, gt=0, le=60, description="Seconds between polls when no NOTIFY arrives."
     )
@@ -70,6 +76,11 @@ class Settings(BaseSettings):
     )
     pool_min_size: int = Field(default=1, ge=0, le=100)
     pool_max_size: int = Field(default=8, ge=1, le=200)
+    user: str | None = Field(
+        default=None,
+        description="Who a person at this machine is when they talk to the team (messages "
+        "are from, and answered to, this name); unset: the login name.",
+    )
     log_level: str = Field(default="INFO")
     log_format: str = Field(default="text", pattern="^(text|json)$")
 
@@ -80,6 +91,32 @@ class Settings(BaseSettings):
             return None
         return SecretStr(check_database_url(v.get_secret_value()))
 
+    @field_validator("user")
+    @classmethod
+    def _user_is_a_name(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        if not _PERSON.match(v):
+            raise ValueError(
+                "is not a name: lower-case letters, digits, '.', '_' or '-', starting with a "
+                "letter or digit, at most 63 characters (e.g. alice)"
+            )
+        return v
+
+    @property
+    def person(self) -> str:
+        """Who a person at this machine is: AGENTOS_USER, else the login name (made a name)."""
+        if self.user:
+            return self.user
+        import getpass
+
+        try:
+            login = getpass.getuser()
+        except Exception:  # no login name at all (a container with an unknown uid)
+            login = ""
+        name = re.sub(r"[^a-z0-9_.-]+", "-", login.lower()).strip("-._")[:63]
+        return name if name and _PERSON.match(name) else "person"
+
     @property
     def uses_embedded(self) -> bool:
         """True when no database URL is configured and the embedded server is used."""
@@ -89,6 +126,11 @@ class Settings(BaseSettings):
     def pgdata(self) -> Path:
         """The embedded server's data directory."""
         return self.home / "pgdata"
+
+    @property
+    def secret_key_file(self) -> Path:
+        """The key file used when AGENTOS_SECRET_KEY is unset."""
+        return self.home / "secret.key"
 
     @property
     def run_dir(self) -> Path:

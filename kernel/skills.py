@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from agentos.kernel import errors
+from agentos.kernel import errors, redact
 from agentos.kernel.db import Conn, translated
 from agentos.kernel.models import NAME_RE
 from pydantic import BaseModel, ConfigDict
@@ -63,6 +63,7 @@ async def add_skill(
 ) -> Skill:
     """Store a skill; BadInput when it exists, unless `replace`."""
     _check_name(name)
+    body, description = redact.redact_text(body), redact.redact_text(description)
     if not body.strip():
         raise errors.BadInput("a skill needs a body")
     if len(body) > MAX_BODY:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from agentos.kernel import errors
+from agentos.kernel import errors, redact
 from agentos.kernel.db import Conn, translated
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict
@@ -88,7 +88,10 @@ async def append(
     slip in between) and the step written together. A step whose loss in a server crash
     repeats no side effect (see NO_FLUSH_WAIT) commits without waiting for its WAL
     flush: the tool result written after it waits for the flush, which makes every
-    earlier step durable too (the WAL is written in order)."""
+    earlier step durable too (the WAL is written in order). The content is redacted
+    (kernel/redact.py) before it is written, and the row returned is the row written:
+    what a model later reads back is the redacted text."""
+    content = redact.redact(content)
     row = await (
         await conn.execute(
             APPEND_SQL,

@@ -12,7 +12,7 @@ import math
 import uuid
 from typing import Any
 
-from agentos.kernel import activities, errors, messages
+from agentos.kernel import activities, errors, messages, redact
 from agentos.kernel.db import Conn, translated
 from agentos.kernel.models import (
     BIGINT_MAX,
@@ -27,7 +27,8 @@ from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
 
-def _validate(**fields: Any) -> NewTask:
+def validate_new_task(**fields: Any) -> NewTask:
+    """The fields of a new task, checked; BadInput names the first problem."""
     for key, value in fields.items():
         # pydantic's own message for these ("unable to parse raw data") names no cause
         if isinstance(value, str) and not value.isascii():
@@ -38,7 +39,7 @@ def _validate(**fields: Any) -> NewTask:
                     f"{key}: is not valid UTF-8 (at character {exc.start + 1})"
                 ) from None
     try:
-        return NewTask(**fields)
+        return NewTask(**redact.redact(fields))
     except ValidationError as exc:
         raise errors.BadInput(first_error(exc)) from exc
 
@@ -46,7 +47,7 @@ def _validate(**fields: Any) -> NewTask:
 @translated
 async def create_task(conn: Conn, *, created_by: str = "cli", **fields: Any) -> Task:
     """Create a task (and its dependencies) in one transaction; one round trip when simple."""
-    new = _validate(**fields)
+    new = validate_new_task(**fields)
     # Unknown dependencies, parent or assignee fail on their foreign keys, translated into
     # one-line errors (kernel.db), with nothing written.
     async with conn.transaction():
@@ -123,10 +124,10 @@ async def transition(
                     "id": task_id,
                     "to": str(to),
                     "actor": actor,
-                    "reason": reason,
+                    "reason": redact.redact(reason),
                     "token": token,
-                    "result": result,
-                    "error": error,
+                    "result": redact.redact(result),
+                    "error": redact.redact(error),
                     "assignee": assignee,
                 },
             )
@@ -237,7 +238,8 @@ async def release(conn: Conn, task: Task, *, reason: str) -> Task:
         raise errors.StaleLease(f"task {task.id}: no lease held")
     async with conn.transaction():
         await conn.execute(
-            query("release_task"), {"id": task.id, "token": task.lease_token, "reason": reason}
+            query("release_task"),
+            {"id": task.id, "token": task.lease_token, "reason": redact.redact_text(reason)},
         )
     return await get_task(conn, task.id)
 
@@ -387,10 +389,11 @@ async def wait_for_subtasks(
 
 
 @translated
-async def unblock_stuck_goals(conn: Conn) -> None:
-    """Goals waiting on a failed, blocked or cancelled subtask come back for re-planning."""
+async def unblock_stuck_goals(conn: Conn, *, role: str) -> None:
+    """Goals of the planning `role` waiting on a failed, blocked or cancelled subtask come
+    back for re-planning."""
     async with conn.transaction():
-        await conn.execute(query("unblock_goals_of_stuck_subtasks"))
+        await conn.execute(query("unblock_goals_of_stuck_subtasks"), {"role": role})
         await conn.execute(query("requeue_orphans_now"))
 
 

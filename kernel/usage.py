@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
-from agentos.kernel import errors
+from agentos.kernel import errors, redact
 from agentos.kernel.db import Conn, translated
 from agentos.sql import query
 from psycopg.types.json import Jsonb
@@ -169,7 +169,7 @@ async def record_call(
             Decimal(str(cost_usd)),
             latency_ms,
             outcome,
-            error,
+            redact.redact(error),
         ),
     )
 

@@ -7,10 +7,6 @@
 --   a task job was only ever picked to be deleted a moment later. Now one call locks
 --   the due jobs for the free agents (SKIP LOCKED), leases their tasks and retires the
 --   jobs, and marks only activations (heartbeats, messages) picked for their ack.
--- * Set-based: the named tasks are locked in one statement and leased in one UPDATE
---   (each audited under its agent's name, see tasks_after_write below): a statement
---   per task paid the executor's start-up (the tasks' fourteen CHECK constraints read
---   and compiled again) for every claim.
 -- * A task row another transaction holds is skipped, not waited for: its job stays
 --   queued (the lock on it ends with the claim), so the hint is not lost and the next
 --   claim takes it. Nothing in a claim waits but the agent rows, locked in id order
@@ -30,75 +26,10 @@
 CREATE INDEX pgqueuer_agent_work_idx ON agentos.pgqueuer (priority DESC, id)
     WHERE status = 'queued' AND entrypoint LIKE 'agent:%';
 
--- Whether a task is ready work for an agent, and the status its claim moves it to
--- (NULL: not claimable now): the one statement of claim_task's rules (001), for
--- claim_task and claim_work alike. Right state, role or assignee, dependencies done,
--- backoff passed, no live lease.
-CREATE FUNCTION agentos.claim_target(
-    t agentos.tasks, p_agent text, p_role text, p_now timestamptz
-) RETURNS agentos.task_status
-LANGUAGE sql STABLE AS $$
-    SELECT CASE
-        WHEN t.lease_token IS NOT NULL OR t.available_at > p_now THEN NULL
-        WHEN t.status IN ('inbox', 'assigned') THEN
-            CASE WHEN ((t.assignee = p_agent) OR (t.assignee IS NULL AND t.role = p_role))
-                      AND agentos.dependencies_done(t.id)
-                 THEN 'in_progress'::agentos.task_status END
-        WHEN t.status = 'review' AND t.review_role = p_role THEN 'review'::agentos.task_status
-    END
-$$;
-
--- claim_task (001), for processes of the previous version during an upgrade (their
--- claim_jobs): the same contract, its rules now agentos.claim_target's.
-CREATE OR REPLACE FUNCTION agentos.claim_task(
-    p_task bigint, p_agent text, p_role text, p_session uuid, p_lease interval,
-    p_now timestamptz DEFAULT NULL
-) RETURNS SETOF agentos.tasks
-LANGUAGE plpgsql AS $$
-DECLARE
-    t     agentos.tasks;
-    v_now timestamptz := coalesce(p_now, now());
-    v_to  agentos.task_status;
-BEGIN
-    -- Wait for the row rather than skip it: the job already made this claimer the only
-    -- one for this task, and skipping would drop the hint while a person edits the row.
-    SELECT * INTO t FROM agentos.tasks WHERE id = p_task FOR UPDATE;
-    IF NOT FOUND THEN
-        RETURN;
-    END IF;
-    v_to := agentos.claim_target(t, p_agent, p_role, v_now);
-    IF v_to IS NULL THEN
-        RETURN;
-    END IF;
-    PERFORM set_config('agentos.actor', p_agent, true);
-    PERFORM set_config('agentos.reason',
-        'claimed by ' || p_agent || ' (attempt ' || (t.attempts + 1) || ')', true);
-    UPDATE agentos.tasks SET
-        status = v_to,
-        attempts = attempts + 1,
-        lease_session = p_session,
-        lease_agent = p_agent,
-        lease_token = gen_random_uuid(),
-        lease_expires_at = v_now + p_lease
-    WHERE id = t.id
-    RETURNING * INTO t;
-    IF v_to = 'review' THEN
-        PERFORM agentos.record_activity('task.claimed', t.id,
-            'review claimed by ' || p_agent || ' (attempt ' || t.attempts || ')',
-            jsonb_build_object('agent', p_agent, 'attempt', t.attempts, 'stage', v_to), p_agent);
-    END IF;
-    UPDATE agentos.agents SET status = 'working', current_task_id = t.id, updated_at = now()
-    WHERE name = p_agent;
-    PERFORM set_config('agentos.actor', '', true);
-    PERFORM set_config('agentos.reason', '', true);
-    RETURN NEXT t;
-END;
-$$;
-
 -- Claim work for the free agents of a session: jobs addressed to one of them (at most
 -- one each), then jobs for the role on the agents left, highest priority first; also
 -- picked jobs whose holder went quiet for p_stale (a process that died holding an
--- activation). Task jobs lease their task (agentos.claim_target's rules) and are retired
+-- activation). Task jobs lease their task (agentos.claim_task's rules) and are retired
 -- into pgqueuer's log; activation jobs are marked picked by the session and returned
 -- for the holder to ack. One row per job taken: the agent, the job, and the leased
 -- task (NULL for an activation, or for a task that turned out not to be ready, whose
@@ -127,17 +58,7 @@ DECLARE
     v_free    text[];
     v_payload jsonb;
     v_text    text;
-    v_to      agentos.task_status;
-    v_cfg     text;
-    v_busy    text[] := '{}';
-    v_busy_task bigint[] := '{}';
-    v_json    jsonb[] := '{}';
-    v_tids    bigint[] := '{}';
-    v_locked  bigint[] := '{}';
-    c_ids     bigint[] := '{}';
-    c_agents  text[] := '{}';
-    c_to      agentos.task_status[] := '{}';
-    v_leased  agentos.tasks[] := '{}';
+    v_task    bigint;
     r         record;
     t         agentos.tasks;
     i         integer;
@@ -214,8 +135,11 @@ BEGIN
     END IF;
     -- The agent rows first, in id order (003), as claim_jobs does.
     PERFORM 1 FROM agentos.agents WHERE name = ANY(v_who) ORDER BY id FOR NO KEY UPDATE;
-    -- Read each job: a task job names its task, anything else is an activation.
     FOR i IN 1 .. array_length(v_ids, 1) LOOP
+        claim_agent := v_who[i];
+        claim_job := v_ids[i];
+        claim_entrypoint := v_eps[i];
+        task := NULL;
         v_text := encode(coalesce(v_loads[i], '\x7b7d'::bytea), 'escape');
         IF v_text ~ '^\{"kind": "task", "task_id": [0-9]{1,18}\}$' THEN
             -- a task job as enqueue_task_work writes it: no decoding that could fail
@@ -230,77 +154,29 @@ BEGIN
         IF jsonb_typeof(v_payload) IS DISTINCT FROM 'object' THEN
             v_payload := '{}';
         END IF;
-        v_json := v_json || v_payload;
+        claim_payload := v_payload;
         IF v_payload ->> 'kind' = 'task' AND jsonb_typeof(v_payload -> 'task_id') = 'number' THEN
-            v_tids := v_tids || (v_payload ->> 'task_id')::bigint;
-        ELSE
-            v_tids := v_tids || NULL::bigint;
-        END IF;
-    END LOOP;
-    -- Lock the named tasks in one statement, in id order, skipping rows someone else is
-    -- writing (their jobs stay queued for the next claim), and decide each lease.
-    FOR t IN SELECT * FROM agentos.tasks WHERE id = ANY(v_tids) ORDER BY id
-             FOR UPDATE SKIP LOCKED LOOP
-        v_locked := v_locked || t.id;
-        i := array_position(v_tids, t.id);
-        v_to := agentos.claim_target(t, v_who[i], p_role, v_now);
-        IF v_to IS NOT NULL THEN
-            c_ids := c_ids || t.id; c_agents := c_agents || v_who[i]; c_to := c_to || v_to;
-        END IF;
-    END LOOP;
-    -- One UPDATE leases them all (the transition trigger audits each claim under its
-    -- agent's name: agentos.claiming, below); per-row statements cost more than the work.
-    IF array_length(c_ids, 1) > 0 THEN
-        v_cfg := set_config('agentos.claiming', 'on', true);
-        FOR t IN
-            UPDATE agentos.tasks x SET
-                status = c.to_status, attempts = x.attempts + 1, lease_session = p_session,
-                lease_agent = c.agent, lease_token = gen_random_uuid(),
-                lease_expires_at = v_now + p_lease
-            FROM unnest(c_ids, c_agents, c_to) AS c(id, agent, to_status)
-            WHERE x.id = c.id
-            RETURNING x.*
-        LOOP
-            v_leased := v_leased || t;
-            IF t.status = 'review' THEN  -- no status change: recorded here, as claim_task does
-                PERFORM agentos.record_activity('task.claimed', t.id,
-                    'review claimed by ' || t.lease_agent || ' (attempt ' || t.attempts || ')',
-                    jsonb_build_object('agent', t.lease_agent, 'attempt', t.attempts,
-                                       'stage', 'review'), t.lease_agent);
+            v_task := (v_payload ->> 'task_id')::bigint;
+            -- a row someone else is writing is left for the next claim, job and all
+            PERFORM 1 FROM agentos.tasks WHERE id = v_task FOR UPDATE SKIP LOCKED;
+            IF NOT FOUND AND EXISTS (SELECT 1 FROM agentos.tasks WHERE id = v_task) THEN
+                CONTINUE;
             END IF;
-            v_busy := v_busy || t.lease_agent;
-            v_busy_task := v_busy_task || t.id;
-        END LOOP;
-        v_cfg := set_config('agentos.claiming', '', true);
-    END IF;
-    -- One row per job taken.
-    FOR i IN 1 .. array_length(v_ids, 1) LOOP
-        claim_agent := v_who[i];
-        claim_job := v_ids[i];
-        claim_entrypoint := v_eps[i];
-        claim_payload := v_json[i];
-        task := NULL;
-        IF v_tids[i] IS NULL THEN
+            v_retire := v_retire || v_ids[i];
+            SELECT * INTO t FROM agentos.claim_task(v_task, v_who[i], p_role, p_session,
+                                                    p_lease, p_now);
+            IF t.id IS NOT NULL THEN
+                task := t;
+                claim_kind := 'task';
+            ELSE
+                claim_kind := 'dropped';
+            END IF;
+        ELSE
             v_picked := v_picked || v_ids[i];
             claim_kind := 'activation';
-        ELSIF NOT (v_tids[i] = ANY(v_locked))
-              AND EXISTS (SELECT 1 FROM agentos.tasks WHERE id = v_tids[i]) THEN
-            CONTINUE;  -- its row is being written: the job stays queued
-        ELSE
-            v_retire := v_retire || v_ids[i];
-            task := (SELECT l FROM unnest(v_leased) AS l
-                     WHERE l.id = v_tids[i] AND l.lease_agent = v_who[i]);
-            claim_kind := CASE WHEN task IS NULL THEN 'dropped' ELSE 'task' END;
         END IF;
         RETURN NEXT;
     END LOOP;
-    IF array_length(v_busy, 1) > 0 THEN
-        -- the agents' rows say what they now do, in one statement (locked above)
-        UPDATE agentos.agents a SET status = 'working', current_task_id = b.task,
-               updated_at = now()
-        FROM unnest(v_busy, v_busy_task) AS b(name, task)
-        WHERE a.name = b.name;
-    END IF;
     IF array_length(v_retire, 1) > 0 THEN
         WITH gone AS (
             DELETE FROM agentos.pgqueuer WHERE id = ANY(v_retire)
@@ -355,57 +231,6 @@ BEGIN
 END;
 $$;
 
--- The transition trigger of 001, the same but for one case: a claim that leases many
--- tasks in one UPDATE (claim_work sets agentos.claiming) audits each under its own
--- agent's name with claim_task's words, where a claim of one task sets agentos.actor
--- and agentos.reason for its statement.
-CREATE OR REPLACE FUNCTION agentos.tasks_after_write() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    v_dep    bigint;
-    v_reason text;
-    v_actor  text;
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        PERFORM agentos.record_activity('task.created', NEW.id, NEW.title,
-            jsonb_build_object('status', NEW.status, 'role', NEW.role,
-                               'assignee', NEW.assignee, 'priority', NEW.priority),
-            coalesce(nullif(current_setting('agentos.actor', true), ''), NEW.created_by));
-        PERFORM agentos.enqueue_task_work(NEW.id);
-    ELSIF NEW.status IS DISTINCT FROM OLD.status THEN
-        v_reason := nullif(current_setting('agentos.reason', true), '');
-        IF current_setting('agentos.claiming', true) = 'on'
-           AND NEW.lease_token IS DISTINCT FROM OLD.lease_token AND NEW.lease_agent IS NOT NULL
-        THEN
-            v_actor := NEW.lease_agent;
-            v_reason := 'claimed by ' || NEW.lease_agent || ' (attempt ' || NEW.attempts || ')';
-        END IF;
-        PERFORM agentos.record_activity('task.' || NEW.status::text, NEW.id,
-            coalesce(v_reason, OLD.status::text || ' -> ' || NEW.status::text),
-            jsonb_build_object('from', OLD.status, 'to', NEW.status,
-                               'agent', coalesce(NEW.lease_agent, OLD.lease_agent)),
-            v_actor);
-        -- only these states can be ready work (a claim moves to in_progress: skip the look-up)
-        IF NEW.status IN ('inbox', 'assigned', 'review') THEN
-            PERFORM agentos.enqueue_task_work(NEW.id);
-        END IF;
-        IF NEW.status = 'done' THEN
-            FOR v_dep IN SELECT task_id FROM agentos.task_dependencies WHERE depends_on_id = NEW.id
-            LOOP
-                PERFORM agentos.enqueue_task_work(v_dep);
-            END LOOP;
-        END IF;
-    ELSIF NEW.assignee IS DISTINCT FROM OLD.assignee
-       OR (OLD.lease_token IS NOT NULL AND NEW.lease_token IS NULL)
-       OR NEW.available_at IS DISTINCT FROM OLD.available_at THEN
-        PERFORM agentos.enqueue_task_work(NEW.id);
-    END IF;
-    PERFORM agentos.notify_once('agentos_task',
-        jsonb_build_object('id', NEW.id, 'status', NEW.status, 'op', lower(TG_OP)));
-    RETURN NULL;
-END;
-$$;
-
 -- A lease that ends frees its agent (001): the lease names the agent, so look it up by
 -- name rather than scan every agent for its current task. Stage endings written by
 -- finish_tasks leave it to their caller, right after their commit.
@@ -432,8 +257,6 @@ BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'agentos_agent') THEN
         GRANT EXECUTE ON FUNCTION agentos.claim_work(text, text[], uuid, interval, interval,
                                                      timestamptz) TO agentos_agent;
-        GRANT EXECUTE ON FUNCTION agentos.claim_target(agentos.tasks, text, text, timestamptz)
-            TO agentos_agent;
         GRANT EXECUTE ON FUNCTION agentos.finish_tasks(bigint[], uuid[], agentos.task_status[],
                                                        text[], text[]) TO agentos_agent;
     END IF;

@@ -2,7 +2,9 @@
 
 Migrations are files named NNN_title.sql, applied in order. Queries live in
 queries.sql as named blocks (`-- name: claim_jobs`, a one-line description, the SQL)
-and are loaded once by name; Python never builds SQL by concatenating strings.
+and are loaded once by name; Python never builds SQL by concatenating strings. A
+concern with many statements of its own has its own file in the same format, read by
+the same `query(name)` (KERNEL_FILES); a name is defined once across them.
 Mission control's reads sit in tui.sql, in the same format (run by kernel.views).
 """
 
@@ -59,9 +61,22 @@ def _blocks(filename: str) -> dict[str, str]:
     return _named_blocks(text)
 
 
+# The kernel's query files: queries.sql, and one per concern with many statements
+# (messages and channels; what people do to the team: approvals, agents as data; the
+# secrets store).
+KERNEL_FILES = ("queries.sql", "messages.sql", "admin.sql", "secrets.sql")
+
+
+@cache
 def queries() -> dict[str, str]:
-    """The named queries of queries.sql."""
-    return _blocks("queries.sql")
+    """The named queries of the kernel's files (KERNEL_FILES); a name defined twice is an error."""
+    out: dict[str, str] = {}
+    for filename in KERNEL_FILES:
+        for name, text in _blocks(filename).items():
+            if name in out:
+                raise ValueError(f"query {name!r} is defined twice (second time in {filename})")
+            out[name] = text
+    return out
 
 
 def query(name: str) -> str:

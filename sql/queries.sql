@@ -4,9 +4,10 @@
 -- name: insert_task
 -- Create a task; triggers record the activity and enqueue its work.
 INSERT INTO agentos.tasks (title, description, acceptance, role, review_role, assignee, priority,
-                           parent_id, max_attempts, created_by, metadata)
+                           parent_id, max_attempts, created_by, metadata, budget_usd, approval)
 VALUES (%(title)s, %(description)s, %(acceptance)s, %(role)s, %(review_role)s, %(assignee)s,
-        %(priority)s, %(parent_id)s, %(max_attempts)s, %(created_by)s, %(metadata)s)
+        %(priority)s, %(parent_id)s, %(max_attempts)s, %(created_by)s, %(metadata)s,
+        %(budget_usd)s, %(approval)s)
 RETURNING *;
 
 -- name: insert_dependency
@@ -181,18 +182,12 @@ WHERE (%(actor)s::text IS NULL OR actor = %(actor)s::text)
 ORDER BY id DESC
 LIMIT %(limit)s;
 
--- name: insert_message
--- Send a message (a trigger notifies the addressee).
-INSERT INTO agentos.messages (task_id, from_agent, to_agent, kind, body)
-VALUES (%(task)s, %(from_agent)s, %(to_agent)s, %(kind)s, %(body)s)
-RETURNING *;
-
 -- name: insert_schedule
--- Store a cron schedule.
+-- Store a cron schedule (task_template set: each tick creates a task from it).
 INSERT INTO agentos.schedules (name, cron, target_role, target_agent, activation, payload,
-                               precondition, next_fire_at)
+                               precondition, next_fire_at, task_template)
 VALUES (%(name)s, %(cron)s, %(target_role)s, %(target_agent)s, %(activation)s, %(payload)s,
-        %(precondition)s, %(next_fire_at)s)
+        %(precondition)s, %(next_fire_at)s, %(task_template)s)
 RETURNING *;
 
 -- name: list_schedules
@@ -217,6 +212,11 @@ INSERT INTO agentos.schedule_runs (schedule_id, tick, fired, job_id)
 VALUES (%(schedule)s, %(tick)s, %(fired)s, %(job)s)
 ON CONFLICT DO NOTHING
 RETURNING tick;
+
+-- name: mark_schedule_run_fired
+-- A claimed tick fired: the activation job or the task it created.
+UPDATE agentos.schedule_runs SET fired = true, job_id = %(job)s, task_id = %(task)s
+WHERE schedule_id = %(schedule)s AND tick = %(tick)s;
 
 -- name: advance_schedule
 -- Move a schedule to its next tick.
@@ -333,12 +333,12 @@ INSERT INTO agentos.task_dependencies (task_id, depends_on_id)
 VALUES (%(task_id)s, %(depends_on_id)s) ON CONFLICT DO NOTHING;
 
 -- name: unblock_goals_of_stuck_subtasks
--- Goals (orchestrator tasks) waiting on a failed, blocked or cancelled subtask stop
--- waiting on it, so they come back for re-planning.
+-- Goals (tasks of the planning role) waiting on a failed, blocked or cancelled subtask
+-- stop waiting on it, so they come back for re-planning.
 DELETE FROM agentos.task_dependencies d USING agentos.tasks c, agentos.tasks g
 WHERE d.depends_on_id = c.id AND d.task_id = g.id
   AND c.status IN ('failed', 'blocked', 'cancelled')
-  AND g.status IN ('inbox', 'assigned') AND g.role = 'orchestrator';
+  AND g.status IN ('inbox', 'assigned') AND g.role = %(role)s;
 
 -- name: requeue_orphans_now
 -- Enqueue every ready task that has no job, however recent.
@@ -349,20 +349,6 @@ SELECT agentos.requeue_orphans(interval '0 seconds') AS requeued;
 SELECT agentos.queue_depth(%(role)s) AS ready,
        (SELECT count(*) FROM agentos.tasks
         WHERE role = %(role)s AND lease_token IS NOT NULL) AS busy;
-
--- name: unread_direct_messages
--- Unread messages addressed to an agent, oldest first.
-SELECT * FROM agentos.messages
-WHERE to_agent = %(agent)s AND read_at IS NULL ORDER BY id LIMIT %(limit)s;
-
--- name: answer_message
--- Mark a question read and insert its answer to the asker, on the same task.
-WITH q AS (
-    UPDATE agentos.messages SET read_at = coalesce(read_at, now())
-    WHERE id = %(question)s RETURNING task_id, from_agent)
-INSERT INTO agentos.messages (task_id, from_agent, to_agent, kind, body)
-SELECT q.task_id, %(from_agent)s, q.from_agent, 'answer', %(body)s FROM q
-RETURNING *;
 
 -- name: schedule_exists
 -- Whether a schedule of that name exists.

@@ -11,7 +11,7 @@
 -- plus %(qid)s when the text is a task id (`12` or `#12`).
 
 -- name: header_stats
--- Agents online / registered, tasks done today, spend today.
+-- Agents online / registered, tasks done today, spend today, what waits for a person.
 SELECT
   (SELECT count(*) FROM agentos.agents) AS registered,
   (SELECT count(*) FROM agentos.agents a JOIN agentos.agent_sessions s ON s.id = a.session_id
@@ -20,7 +20,8 @@ SELECT
   (SELECT count(*) FROM agentos.tasks
     WHERE status = 'done' AND completed_at >= %(day)s) AS done_today,
   (SELECT coalesce(sum(cost_usd), 0) FROM agentos.llm_calls
-    WHERE created_at >= %(day)s) AS spend_today;
+    WHERE created_at >= %(day)s) AS spend_today,
+  (SELECT count(*) FROM agentos.awaiting_people) AS awaiting;
 
 -- name: agents
 -- Agents with liveness judged at %(now)s, their current task and today's spend.
@@ -83,12 +84,20 @@ UNION ALL
 (SELECT 4, t.id, t.status::text, t.priority, left(t.title, 200), t.role,
         coalesce(t.lease_agent, t.assignee), t.created_at, t.updated_at, t.attempts, t.max_attempts
  FROM agentos.tasks t
+ WHERE t.status = 'approval'
+   AND (%(like)s::text IS NULL OR t.title ILIKE %(like)s OR t.role ILIKE %(like)s
+        OR coalesce(t.lease_agent, t.assignee, '') ILIKE %(like)s OR t.id = %(qid)s::bigint)
+ ORDER BY t.updated_at, t.id LIMIT %(l4)s)
+UNION ALL
+(SELECT 5, t.id, t.status::text, t.priority, left(t.title, 200), t.role,
+        coalesce(t.lease_agent, t.assignee), t.created_at, t.updated_at, t.attempts, t.max_attempts
+ FROM agentos.tasks t
  WHERE t.status = 'done'
    AND (%(like)s::text IS NULL OR t.title ILIKE %(like)s OR t.role ILIKE %(like)s
         OR coalesce(t.lease_agent, t.assignee, '') ILIKE %(like)s OR t.id = %(qid)s::bigint)
- ORDER BY t.completed_at DESC NULLS LAST, t.id DESC LIMIT %(l4)s)
+ ORDER BY t.completed_at DESC NULLS LAST, t.id DESC LIMIT %(l5)s)
 UNION ALL
-(SELECT 5, t.id, t.status::text, t.priority, left(t.title, 200), t.role,
+(SELECT 6, t.id, t.status::text, t.priority, left(t.title, 200), t.role,
         coalesce(t.lease_agent, t.assignee), t.created_at, t.updated_at, t.attempts, t.max_attempts
  FROM agentos.tasks t
  WHERE t.status IN ('blocked', 'failed', 'cancelled')
@@ -96,7 +105,7 @@ UNION ALL
         OR coalesce(t.lease_agent, t.assignee, '') ILIKE %(like)s OR t.id = %(qid)s::bigint)
  ORDER BY array_position(ARRAY['blocked', 'failed', 'cancelled']::agentos.task_status[], t.status),
           t.updated_at DESC, t.id DESC
- LIMIT %(l5)s);
+ LIMIT %(l6)s);
 
 -- name: feed
 -- The newest activities under the filter, newest first.
@@ -178,3 +187,66 @@ SELECT name FROM agentos.agents ORDER BY name LIMIT %(limit)s;
 SELECT role FROM agentos.agents
 UNION SELECT 'worker' UNION SELECT 'reviewer' UNION SELECT 'orchestrator'
 ORDER BY 1 LIMIT %(limit)s;
+
+-- name: header_unread
+-- How many of a person's messages they have not read (agentos.unread_for, sql/008).
+SELECT agentos.unread_for(%(me)s) AS unread;
+
+-- name: conversation_agents
+-- Agents to talk to: what each sent the reader unread, and the last message between them.
+SELECT a.name, a.role,
+       (SELECT count(*) FROM agentos.messages m
+        WHERE m.from_agent = a.name AND m.to_agent = %(me)s
+          AND NOT agentos.message_read_by(m, %(me)s)) AS unread,
+       (SELECT max(m.id) FROM agentos.messages m
+        WHERE (m.from_agent = a.name AND m.to_agent = %(me)s)
+           OR (m.from_agent = %(me)s AND m.to_agent = a.name)) AS last_id
+FROM agentos.agents a
+ORDER BY a.name
+LIMIT %(limit)s;
+
+-- name: conversation_channels
+-- Channels, with the reader's unread mail in each and whether they belong to it.
+SELECT c.name, left(c.description, 200) AS description,
+       EXISTS (SELECT 1 FROM agentos.channel_members cm
+               WHERE cm.channel_id = c.id AND cm.member = %(me)s) AS member,
+       (SELECT count(*) FROM agentos.messages m
+        WHERE m.channel_id = c.id AND agentos.message_for(m, %(me)s)
+          AND NOT agentos.message_read_by(m, %(me)s)) AS unread,
+       (SELECT max(m.id) FROM agentos.messages m WHERE m.channel_id = c.id) AS last_id
+FROM agentos.channels c
+ORDER BY c.name
+LIMIT %(limit)s;
+
+-- name: conversation_tasks
+-- Tasks with messages (the latest 5000 messages looked at), latest conversation first,
+-- with the reader's unread mail on each.
+SELECT t.id, left(t.title, 200) AS title, t.status::text AS status, count(*) AS messages,
+       count(*) FILTER (WHERE agentos.message_for(m, %(me)s)
+                          AND NOT agentos.message_read_by(m, %(me)s)) AS unread,
+       max(m.id) AS last_id
+FROM (SELECT * FROM agentos.messages WHERE task_id IS NOT NULL ORDER BY id DESC LIMIT 5000) m
+JOIN agentos.tasks t ON t.id = m.task_id
+GROUP BY t.id
+ORDER BY max(m.id) DESC
+LIMIT %(limit)s;
+
+-- name: conversation_messages
+-- The last messages of one conversation, oldest first: the reader's mail and their own
+-- (no agent, channel or task given), what passed between them and an agent, a channel,
+-- or a task's thread. `mine`: the message is the reader's mail (its read flag counts).
+SELECT * FROM (
+    SELECT m.id, m.created_at, m.from_agent, m.to_agent, m.task_id, c.name AS channel, m.kind,
+           left(m.body, 4000) AS body, m.reply_to,
+           agentos.message_read_by(m, %(me)s) AS read, agentos.message_for(m, %(me)s) AS mine
+    FROM agentos.messages m
+    LEFT JOIN agentos.channels c ON c.id = m.channel_id
+    WHERE (%(agent)s::text IS NULL OR agentos.message_with(m, %(me)s, %(agent)s::text))
+      AND (%(channel)s::text IS NULL OR c.name = %(channel)s::text)
+      AND (%(task)s::bigint IS NULL OR m.task_id = %(task)s::bigint)
+      AND (%(agent)s::text IS NOT NULL OR %(channel)s::text IS NOT NULL
+           OR %(task)s::bigint IS NOT NULL
+           OR m.from_agent = %(me)s OR agentos.message_for(m, %(me)s))
+    ORDER BY m.id DESC
+    LIMIT %(limit)s) last
+ORDER BY id;

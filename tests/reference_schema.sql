@@ -13,6 +13,7 @@ CREATE TYPE agentos.task_status AS ENUM (
     'assigned',
     'in_progress',
     'review',
+    'approval',
     'done',
     'blocked',
     'failed',
@@ -37,6 +38,50 @@ BEGIN
     RETURN v_holder IS NOT DISTINCT FROM p_holder;
 END;
 $$;
+CREATE FUNCTION agentos.adopt_agents(p_session uuid, p_role text, p_limit integer DEFAULT 64) RETURNS SETOF text
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_name text;
+    v_host uuid;
+    n      integer := 0;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM agentos.agent_sessions
+                   WHERE id = p_session AND status = 'running') THEN
+        RETURN;
+    END IF;
+    FOR v_name, v_host IN
+        SELECT a.name, a.session_id FROM agentos.agents a
+        WHERE a.defined AND a.role = p_role AND a.session_id IS DISTINCT FROM p_session
+        ORDER BY a.id
+        FOR NO KEY UPDATE SKIP LOCKED
+    LOOP
+        EXIT WHEN n >= p_limit;
+        CONTINUE WHEN v_host IS NOT NULL AND EXISTS (
+            SELECT 1 FROM agentos.agent_sessions s
+            WHERE s.id = v_host AND agentos.session_alive(s.status, s.heartbeat_at, s.lease_seconds));
+        UPDATE agentos.agents
+        SET session_id = p_session, status = 'idle', current_task_id = NULL,
+            last_heartbeat = now(), updated_at = now()
+        WHERE name = v_name;
+        UPDATE agentos.agent_sessions SET agents = array_append(agents, v_name)
+        WHERE id = p_session AND NOT (v_name = ANY(agents));
+        n := n + 1;
+        RETURN NEXT v_name;
+    END LOOP;
+END;
+$$;
+CREATE FUNCTION agentos.agents_after_delete() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM agentos.record_activity('agent.removed', NULL, 'agent ' || OLD.name || ' removed',
+        jsonb_build_object('agent', OLD.name, 'role', OLD.role));
+    PERFORM agentos.notify_once('agentos_agent',
+        jsonb_build_object('name', OLD.name, 'status', 'removed'));
+    RETURN NULL;
+END;
+$$;
 CREATE FUNCTION agentos.agents_after_write() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -44,6 +89,17 @@ BEGIN
     PERFORM agentos.notify_once('agentos_agent',
         jsonb_build_object('name', NEW.name, 'status', NEW.status));
     RETURN NULL;
+END;
+$$;
+CREATE FUNCTION agentos.agents_name_free() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM agentos.people WHERE name = NEW.name) THEN
+        RAISE EXCEPTION 'the name % belongs to a person; an agent needs another', NEW.name
+            USING ERRCODE = '23505';
+    END IF;
+    RETURN NEW;
 END;
 $$;
 CREATE FUNCTION agentos.check_amount(p_what text, p_amount numeric) RETURNS numeric
@@ -88,6 +144,8 @@ CREATE TABLE agentos.tasks (
     started_at timestamp with time zone,
     completed_at timestamp with time zone,
     budget_usd numeric(14,6),
+    approval text,
+    CONSTRAINT tasks_approval_check CHECK ((approval = ANY (ARRAY['auto'::text, 'human'::text]))),
     CONSTRAINT tasks_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT tasks_budget_is_a_number CHECK ((budget_usd <> 'NaN'::numeric)),
     CONSTRAINT tasks_budget_usd_check CHECK ((budget_usd >= (0)::numeric)),
@@ -616,22 +674,140 @@ BEGIN
     END IF;
 END;
 $$;
-CREATE FUNCTION agentos.messages_after_insert() RETURNS trigger
+CREATE TABLE agentos.messages (
+    id bigint NOT NULL,
+    task_id bigint,
+    from_agent text,
+    to_agent text,
+    kind text DEFAULT 'comment'::text NOT NULL,
+    body text NOT NULL,
+    read_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    reply_to bigint,
+    thread_id bigint NOT NULL,
+    channel_id bigint,
+    mentions text[] DEFAULT '{}'::text[] NOT NULL,
+    woken text[] DEFAULT '{}'::text[] NOT NULL,
+    CONSTRAINT messages_body_check CHECK ((length(btrim(body)) > 0)),
+    CONSTRAINT messages_body_is_plain CHECK ((body !~ '[\x01-\x08\x0b-\x1f\x7f-\x9f]'::text)),
+    CONSTRAINT messages_kind_check CHECK ((kind = ANY (ARRAY['comment'::text, 'status'::text, 'review'::text, 'question'::text, 'answer'::text, 'broadcast'::text]))),
+    CONSTRAINT messages_task_or_channel CHECK (((task_id IS NULL) OR (channel_id IS NULL)))
+);
+CREATE FUNCTION agentos.message_for(m agentos.messages, p_reader text) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT m.from_agent IS DISTINCT FROM p_reader AND (
+        m.to_agent = p_reader
+        OR (m.to_agent IS NULL AND m.task_id IS NULL AND m.channel_id IS NULL)
+        OR p_reader = ANY (m.mentions)
+        OR EXISTS (SELECT 1 FROM agentos.channel_members cm
+                   WHERE cm.channel_id = m.channel_id AND cm.member = p_reader))
+$$;
+CREATE FUNCTION agentos.message_mentions(p_body text) RETURNS text[]
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT coalesce(array_agg(DISTINCT n ORDER BY n), '{}')
+    FROM (SELECT lower(m[1]) AS n
+          FROM regexp_matches(p_body, '(?:^|[^A-Za-z0-9_.@-])@([A-Za-z0-9](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9_-])?)', 'g') AS m) s
+    WHERE EXISTS (SELECT 1 FROM agentos.agents a WHERE a.name = s.n)
+       OR EXISTS (SELECT 1 FROM agentos.people p WHERE p.name = s.n)
+$$;
+CREATE FUNCTION agentos.message_read_by(m agentos.messages, p_reader text) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT m.from_agent IS NOT DISTINCT FROM p_reader
+        OR EXISTS (SELECT 1 FROM agentos.message_reads r
+                   WHERE r.message_id = m.id AND r.reader = p_reader)
+$$;
+CREATE FUNCTION agentos.message_reads_after_insert() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
-    PERFORM agentos.record_activity('message.sent', NEW.task_id, left(NEW.body, 200),
-        jsonb_build_object('message', NEW.id, 'to', NEW.to_agent, 'from', NEW.from_agent,
-                           'kind', NEW.kind),
-        coalesce(NEW.from_agent, agentos.current_actor()));
-    IF NEW.to_agent IS NOT NULL AND NEW.kind NOT IN ('answer', 'review')
-       AND NEW.to_agent IS DISTINCT FROM NEW.from_agent THEN
-        PERFORM agentos.enqueue_activation('agent:' || NEW.to_agent, 'message',
-            jsonb_build_object('message', NEW.id), 0, 'message:' || NEW.to_agent);
-    END IF;
-    PERFORM agentos.notify_once('agentos_message',
-        jsonb_build_object('id', NEW.id, 'to', NEW.to_agent, 'task', NEW.task_id));
+    UPDATE agentos.messages SET read_at = NEW.read_at
+    WHERE id = NEW.message_id AND to_agent = NEW.reader AND read_at IS NULL;
+    PERFORM agentos.notify_once('agentos_message', jsonb_build_object('read_by', NEW.reader));
     RETURN NULL;
+END;
+$$;
+CREATE FUNCTION agentos.message_with(m agentos.messages, p_reader text, p_other text) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT (m.from_agent = p_reader AND (m.to_agent = p_other OR p_other = ANY (m.woken)))
+        OR (m.from_agent = p_other AND m.to_agent = p_reader)
+        OR EXISTS (SELECT 1 FROM agentos.messages a
+                   WHERE a.reply_to = m.id AND a.from_agent = p_other AND a.to_agent = p_reader)
+$$;
+CREATE FUNCTION agentos.messages_after_insert() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_line text := regexp_replace(btrim(NEW.body), '\s+', ' ', 'g');
+    w      text;
+BEGIN
+    PERFORM agentos.record_activity('message.sent', NEW.task_id,
+        left(v_line, 200) || CASE WHEN length(v_line) > 200 THEN '…' ELSE '' END,
+        jsonb_build_object('message', NEW.id, 'to', NEW.to_agent, 'from', NEW.from_agent,
+                           'kind', NEW.kind, 'thread', NEW.thread_id, 'reply_to', NEW.reply_to,
+                           'channel', NEW.channel_id, 'woken', to_jsonb(NEW.woken),
+                           'length', length(NEW.body), 'cut', length(v_line) > 200),
+        NEW.from_agent);
+    FOREACH w IN ARRAY NEW.woken LOOP
+        PERFORM agentos.enqueue_activation('agent:' || w, 'message',
+            jsonb_build_object('message', NEW.id), 0, 'message:' || w);
+        PERFORM agentos.notify_work('agent:' || w);
+    END LOOP;
+    PERFORM agentos.notify_once('agentos_message',
+        jsonb_build_object('id', NEW.id, 'to', NEW.to_agent, 'task', NEW.task_id,
+                           'channel', NEW.channel_id, 'thread', NEW.thread_id));
+    RETURN NULL;
+END;
+$$;
+CREATE FUNCTION agentos.messages_before_insert() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    p agentos.messages;
+BEGIN
+    NEW.from_agent := coalesce(NEW.from_agent, agentos.current_actor());
+    IF NEW.reply_to IS NOT NULL THEN
+        SELECT * INTO p FROM agentos.messages WHERE id = NEW.reply_to;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'no message % to reply to', NEW.reply_to USING ERRCODE = '23503';
+        END IF;
+        NEW.thread_id := p.thread_id;
+        -- a reply stays where the conversation is: the same task, or the same channel
+        IF NEW.task_id IS NULL AND NEW.channel_id IS NULL THEN
+            NEW.task_id := p.task_id;
+            NEW.channel_id := p.channel_id;
+        END IF;
+    ELSE
+        NEW.thread_id := NEW.id;
+    END IF;
+    NEW.mentions := agentos.message_mentions(NEW.body);
+    IF coalesce(current_setting('agentos.wake', true), '') = 'off'
+       OR NEW.kind IN ('answer', 'review', 'status', 'broadcast') THEN
+        NEW.woken := '{}';
+        RETURN NEW;
+    END IF;
+    SELECT coalesce(array_agg(DISTINCT w ORDER BY w), '{}') INTO NEW.woken
+    FROM (
+        SELECT NEW.to_agent AS w
+        UNION
+        SELECT t.lease_agent FROM agentos.tasks t
+        WHERE NEW.to_agent IS NULL AND t.id = NEW.task_id
+          AND (NEW.kind = 'question'
+               OR NOT EXISTS (SELECT 1 FROM agentos.agents a WHERE a.name = NEW.from_agent))
+        UNION
+        SELECT m FROM unnest(NEW.mentions) AS m WHERE NEW.task_id IS NOT NULL
+        UNION
+        SELECT m FROM unnest(NEW.mentions) AS m
+        WHERE NEW.channel_id IS NOT NULL
+          AND EXISTS (SELECT 1 FROM agentos.channel_members cm
+                      WHERE cm.channel_id = NEW.channel_id AND cm.member = m)
+    ) s
+    WHERE w IS NOT NULL AND w IS DISTINCT FROM NEW.from_agent
+      AND EXISTS (SELECT 1 FROM agentos.agents a WHERE a.name = s.w);
+    RETURN NEW;
 END;
 $$;
 CREATE FUNCTION agentos.notify_once(p_channel text, p_payload jsonb) RETURNS void
@@ -662,6 +838,17 @@ BEGIN
     END IF;
 END;
 $$;
+CREATE FUNCTION agentos.people_name_free() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM agentos.agents WHERE name = NEW.name) THEN
+        RAISE EXCEPTION 'the name % belongs to an agent; a person needs another (AGENTOS_USER)',
+            NEW.name USING ERRCODE = '23505';
+    END IF;
+    RETURN NEW;
+END;
+$$;
 CREATE FUNCTION agentos.queue_depth(p_role text) RETURNS bigint
     LANGUAGE sql STABLE
     AS $$
@@ -683,6 +870,15 @@ BEGIN
         jsonb_build_object('id', v_id, 'kind', p_kind, 'task', p_task));
     RETURN v_id;
 END;
+$$;
+CREATE FUNCTION agentos.release_agent(p_session uuid, p_name text) RETURNS void
+    LANGUAGE sql
+    AS $$
+    UPDATE agentos.agents SET session_id = NULL, status = 'offline', current_task_id = NULL,
+           updated_at = now()
+    WHERE name = p_name AND session_id = p_session;
+    UPDATE agentos.agent_sessions SET agents = array_remove(agents, p_name)
+    WHERE id = p_session;
 $$;
 CREATE FUNCTION agentos.release_leadership(p_duty text, p_holder uuid) RETURNS void
     LANGUAGE sql
@@ -1100,6 +1296,16 @@ BEGIN
     RETURN NULL;
 END;
 $$;
+CREATE FUNCTION agentos.tasks_inherit_approval() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF NEW.approval IS NULL AND NEW.parent_id IS NOT NULL THEN
+        SELECT p.approval INTO NEW.approval FROM agentos.tasks p WHERE p.id = NEW.parent_id;
+    END IF;
+    RETURN NEW;
+END;
+$$;
 CREATE FUNCTION agentos.tasks_release_reservations() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -1150,6 +1356,19 @@ BEGIN
     RETURN t;
 END;
 $$;
+CREATE FUNCTION agentos.unread_for(p_reader text) RETURNS bigint
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT count(*) FROM agentos.messages m
+    WHERE (m.to_agent = p_reader
+           OR (m.to_agent IS NULL AND m.task_id IS NULL AND m.channel_id IS NULL)
+           OR m.mentions @> ARRAY[p_reader]
+           OR m.channel_id = ANY (ARRAY(SELECT cm.channel_id FROM agentos.channel_members cm
+                                        WHERE cm.member = p_reader)))
+      AND m.from_agent IS DISTINCT FROM p_reader
+      AND NOT EXISTS (SELECT 1 FROM agentos.message_reads r
+                      WHERE r.message_id = m.id AND r.reader = p_reader)
+$$;
 CREATE TABLE agentos.activities (
     id bigint NOT NULL,
     created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
@@ -1194,6 +1413,15 @@ CREATE TABLE agentos.agents (
     memory text DEFAULT ''::text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    defined boolean DEFAULT false NOT NULL,
+    description text DEFAULT ''::text NOT NULL,
+    model_override text,
+    instructions text DEFAULT ''::text NOT NULL,
+    skills text[] DEFAULT '{}'::text[] NOT NULL,
+    created_by text,
+    CONSTRAINT agents_description_check CHECK (((length(description) <= 2000) AND (description !~ '[\x01-\x08\x0b-\x1f\x7f-\x9f]'::text))),
+    CONSTRAINT agents_instructions_check CHECK (((length(instructions) <= 20000) AND (instructions !~ '[\x01-\x08\x0b-\x1f\x7f-\x9f]'::text))),
+    CONSTRAINT agents_model_override_check CHECK ((model_override ~ '^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$'::text)),
     CONSTRAINT agents_name_check CHECK ((name ~ '^[a-z0-9][a-z0-9_.-]{0,62}$'::text)),
     CONSTRAINT agents_role_check CHECK ((role ~ '^[a-z][a-z0-9_-]{0,31}$'::text)),
     CONSTRAINT agents_status_check CHECK ((status = ANY (ARRAY['idle'::text, 'working'::text, 'offline'::text])))
@@ -1222,6 +1450,33 @@ ALTER TABLE agentos.agents ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     NO MAXVALUE
     CACHE 1
 );
+CREATE VIEW agentos.awaiting_people AS
+ SELECT t.id,
+    t.title,
+    'merge'::text AS waits_for,
+    ((t.metadata -> 'approval'::text) ->> 'reason'::text) AS reason,
+    ((t.metadata -> 'approval'::text) ->> 'reviewer'::text) AS reviewer,
+    ((t.metadata -> 'approval'::text) ->> 'comment'::text) AS comment,
+    (((t.metadata -> 'approval'::text) ->> 'files'::text))::integer AS files,
+    (((t.metadata -> 'approval'::text) ->> 'added'::text))::integer AS added,
+    (((t.metadata -> 'approval'::text) ->> 'deleted'::text))::integer AS deleted,
+    t.updated_at AS since
+   FROM agentos.tasks t
+  WHERE (t.status = 'approval'::agentos.task_status)
+UNION ALL
+ SELECT t.id,
+    t.title,
+    'budget'::text AS waits_for,
+    t.error AS reason,
+    NULL::text AS reviewer,
+    NULL::text AS comment,
+    NULL::integer AS files,
+    NULL::integer AS added,
+    NULL::integer AS deleted,
+    t.updated_at AS since
+   FROM agentos.tasks t
+  WHERE ((t.status = 'blocked'::agentos.task_status) AND (t.error ~~ 'budget exhausted: task:%'::text))
+  ORDER BY 10, 1;
 CREATE TABLE agentos.task_dependencies (
     task_id bigint NOT NULL,
     depends_on_id bigint NOT NULL,
@@ -1284,6 +1539,29 @@ CREATE TABLE agentos.budgets (
     CONSTRAINT budgets_reserved_usd_check CHECK ((reserved_usd >= (0)::numeric)),
     CONSTRAINT budgets_spent_usd_check CHECK ((spent_usd >= (0)::numeric))
 );
+CREATE TABLE agentos.channel_members (
+    channel_id bigint NOT NULL,
+    member text NOT NULL,
+    added_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT channel_members_member_check CHECK ((member ~ '^[a-z0-9][a-z0-9_.-]{0,62}$'::text))
+);
+CREATE TABLE agentos.channels (
+    id bigint NOT NULL,
+    name text NOT NULL,
+    description text DEFAULT ''::text NOT NULL,
+    created_by text DEFAULT agentos.current_actor() NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT channels_description_check CHECK (((description !~ '[\x01-\x1f\x7f-\x9f]'::text) AND (length(description) <= 500))),
+    CONSTRAINT channels_name_check CHECK (((name ~ '^[a-z0-9][a-z0-9_.-]{0,62}$'::text) AND (name !~ '^task-[0-9]+$'::text)))
+);
+ALTER TABLE agentos.channels ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME agentos.channels_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 CREATE TABLE agentos.llm_calls (
     id bigint NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
@@ -1345,18 +1623,10 @@ ALTER TABLE agentos.llm_calls ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     NO MAXVALUE
     CACHE 1
 );
-CREATE TABLE agentos.messages (
-    id bigint NOT NULL,
-    task_id bigint,
-    from_agent text,
-    to_agent text,
-    kind text DEFAULT 'comment'::text NOT NULL,
-    body text NOT NULL,
-    read_at timestamp with time zone,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT messages_body_check CHECK ((length(btrim(body)) > 0)),
-    CONSTRAINT messages_body_is_plain CHECK ((body !~ '[\x01-\x08\x0b-\x1f\x7f-\x9f]'::text)),
-    CONSTRAINT messages_kind_check CHECK ((kind = ANY (ARRAY['comment'::text, 'status'::text, 'review'::text, 'question'::text, 'answer'::text, 'broadcast'::text])))
+CREATE TABLE agentos.message_reads (
+    message_id bigint NOT NULL,
+    reader text NOT NULL,
+    read_at timestamp with time zone DEFAULT now() NOT NULL
 );
 ALTER TABLE agentos.messages ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME agentos.messages_id_seq
@@ -1365,6 +1635,11 @@ ALTER TABLE agentos.messages ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     NO MINVALUE
     NO MAXVALUE
     CACHE 1
+);
+CREATE TABLE agentos.people (
+    name text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT people_name_check CHECK ((name ~ '^[a-z0-9][a-z0-9_.-]{0,62}$'::text))
 );
 CREATE TABLE agentos.pgqueuer (
     id bigint NOT NULL,
@@ -1485,7 +1760,8 @@ CREATE TABLE agentos.schedule_runs (
     tick timestamp with time zone NOT NULL,
     fired boolean NOT NULL,
     job_id bigint,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    task_id bigint
 );
 CREATE TABLE agentos.schedules (
     id bigint NOT NULL,
@@ -1500,9 +1776,11 @@ CREATE TABLE agentos.schedules (
     next_fire_at timestamp with time zone NOT NULL,
     last_fired_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    task_template jsonb,
     CONSTRAINT schedules_activation_check CHECK ((activation ~ '^[a-z][a-z0-9_.-]{0,31}$'::text)),
     CONSTRAINT schedules_check CHECK (((target_role IS NULL) <> (target_agent IS NULL))),
-    CONSTRAINT schedules_name_check CHECK ((name ~ '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$'::text))
+    CONSTRAINT schedules_name_check CHECK ((name ~ '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$'::text)),
+    CONSTRAINT schedules_task_template_shape CHECK (((task_template IS NULL) OR ((jsonb_typeof(task_template) = 'object'::text) AND (jsonb_typeof((task_template -> 'title'::text)) = 'string'::text))))
 );
 ALTER TABLE agentos.schedules ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME agentos.schedules_id_seq
@@ -1517,6 +1795,36 @@ CREATE TABLE agentos.schema_migrations (
     name text NOT NULL,
     checksum text NOT NULL,
     applied_at timestamp with time zone DEFAULT now() NOT NULL
+);
+CREATE TABLE agentos.secrets (
+    id bigint NOT NULL,
+    name text NOT NULL,
+    scope_kind text DEFAULT 'global'::text NOT NULL,
+    scope_value text DEFAULT ''::text NOT NULL,
+    ciphertext bytea NOT NULL,
+    key_id text NOT NULL,
+    created_by text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT secrets_ciphertext_check CHECK ((length(ciphertext) >= 29)),
+    CONSTRAINT secrets_key_id_check CHECK ((key_id ~ '^[0-9a-f]{16}$'::text)),
+    CONSTRAINT secrets_name_check CHECK ((name ~ '^[A-Za-z_][A-Za-z0-9_]{0,127}$'::text)),
+    CONSTRAINT secrets_scope_kind_check CHECK ((scope_kind = ANY (ARRAY['global'::text, 'role'::text, 'agent'::text, 'task'::text]))),
+    CONSTRAINT secrets_scope_value CHECK (
+CASE scope_kind
+    WHEN 'global'::text THEN (scope_value = ''::text)
+    WHEN 'task'::text THEN (scope_value ~ '^[1-9][0-9]{0,18}$'::text)
+    ELSE (scope_value ~ '^[a-z0-9][a-z0-9._-]{0,62}$'::text)
+END)
+);
+COMMENT ON TABLE agentos.secrets IS 'Encrypted credentials (AES-256-GCM, key outside the database); never a plaintext value.';
+ALTER TABLE agentos.secrets ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME agentos.secrets_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
 );
 CREATE TABLE agentos.skills (
     name text NOT NULL,
@@ -1577,12 +1885,22 @@ ALTER TABLE ONLY agentos.budget_reservations
     ADD CONSTRAINT budget_reservations_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY agentos.budgets
     ADD CONSTRAINT budgets_pkey PRIMARY KEY (scope);
+ALTER TABLE ONLY agentos.channel_members
+    ADD CONSTRAINT channel_members_pkey PRIMARY KEY (channel_id, member);
+ALTER TABLE ONLY agentos.channels
+    ADD CONSTRAINT channels_name_key UNIQUE (name);
+ALTER TABLE ONLY agentos.channels
+    ADD CONSTRAINT channels_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY agentos.leader_leases
     ADD CONSTRAINT leader_leases_pkey PRIMARY KEY (duty);
 ALTER TABLE ONLY agentos.llm_calls
     ADD CONSTRAINT llm_calls_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY agentos.message_reads
+    ADD CONSTRAINT message_reads_pkey PRIMARY KEY (message_id, reader);
 ALTER TABLE ONLY agentos.messages
     ADD CONSTRAINT messages_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY agentos.people
+    ADD CONSTRAINT people_pkey PRIMARY KEY (name);
 ALTER TABLE ONLY agentos.pgqueuer_log
     ADD CONSTRAINT pgqueuer_log_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY agentos.pgqueuer
@@ -1601,6 +1919,10 @@ ALTER TABLE ONLY agentos.schedules
     ADD CONSTRAINT schedules_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY agentos.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
+ALTER TABLE ONLY agentos.secrets
+    ADD CONSTRAINT secrets_name_scope UNIQUE (name, scope_kind, scope_value);
+ALTER TABLE ONLY agentos.secrets
+    ADD CONSTRAINT secrets_pkey PRIMARY KEY (id);
 ALTER TABLE ONLY agentos.skills
     ADD CONSTRAINT skills_pkey PRIMARY KEY (name);
 ALTER TABLE ONLY agentos.steps
@@ -1617,11 +1939,22 @@ CREATE INDEX activities_actor_idx ON agentos.activities USING btree (actor, id) 
 CREATE INDEX activities_created_idx ON agentos.activities USING btree (created_at);
 CREATE INDEX activities_task_idx ON agentos.activities USING btree (task_id, id) WHERE (task_id IS NOT NULL);
 CREATE INDEX agent_sessions_running_idx ON agentos.agent_sessions USING btree (heartbeat_at) WHERE (status = 'running'::text);
+CREATE INDEX agents_defined_idx ON agentos.agents USING btree (role, id) WHERE defined;
 CREATE INDEX budget_reservations_lease_idx ON agentos.budget_reservations USING btree (lease_token) WHERE (lease_token IS NOT NULL);
+CREATE INDEX channel_members_member_idx ON agentos.channel_members USING btree (member);
 CREATE INDEX llm_calls_agent_day_idx ON agentos.llm_calls USING btree (agent, created_at);
 CREATE INDEX llm_calls_task_idx ON agentos.llm_calls USING btree (task_id) WHERE (task_id IS NOT NULL);
+CREATE INDEX message_reads_reader_idx ON agentos.message_reads USING btree (reader, message_id);
+CREATE INDEX messages_broadcast_idx ON agentos.messages USING btree (id) WHERE ((to_agent IS NULL) AND (task_id IS NULL) AND (channel_id IS NULL));
+CREATE INDEX messages_channel_idx ON agentos.messages USING btree (channel_id, id) WHERE (channel_id IS NOT NULL);
+CREATE INDEX messages_from_idx ON agentos.messages USING btree (from_agent, id);
+CREATE INDEX messages_mentions_idx ON agentos.messages USING gin (mentions);
+CREATE INDEX messages_reply_idx ON agentos.messages USING btree (reply_to) WHERE (reply_to IS NOT NULL);
 CREATE INDEX messages_task_idx ON agentos.messages USING btree (task_id, id) WHERE (task_id IS NOT NULL);
+CREATE INDEX messages_thread_idx ON agentos.messages USING btree (thread_id, id);
+CREATE INDEX messages_to_idx ON agentos.messages USING btree (to_agent, id) WHERE (to_agent IS NOT NULL);
 CREATE INDEX messages_unread_idx ON agentos.messages USING btree (to_agent, id) WHERE (read_at IS NULL);
+CREATE INDEX messages_woken_idx ON agentos.messages USING gin (woken);
 CREATE INDEX pgqueuer_agent_work_idx ON agentos.pgqueuer USING btree (priority DESC, id) WHERE ((status = 'queued'::agentos.pgqueuer_status) AND (entrypoint ~~ 'agent:%'::text));
 CREATE INDEX pgqueuer_ep_ea_idx ON agentos.pgqueuer USING btree (entrypoint, execute_after) WHERE (status = 'queued'::agentos.pgqueuer_status);
 CREATE INDEX pgqueuer_ep_prio_id_idx ON agentos.pgqueuer USING btree (entrypoint, priority DESC, id) WHERE (status = 'queued'::agentos.pgqueuer_status);
@@ -1636,6 +1969,7 @@ CREATE INDEX pgqueuer_queue_manager_id_idx ON agentos.pgqueuer USING btree (queu
 CREATE UNIQUE INDEX pgqueuer_statistics_unique_count ON agentos.pgqueuer_statistics USING btree (priority, date_trunc('sec'::text, timezone('UTC'::text, created)), status, entrypoint);
 CREATE UNIQUE INDEX pgqueuer_unique_dedupe_key ON agentos.pgqueuer USING btree (dedupe_key) WHERE ((status = ANY (ARRAY['queued'::agentos.pgqueuer_status, 'picked'::agentos.pgqueuer_status])) AND (dedupe_key IS NOT NULL));
 CREATE INDEX pgqueuer_updated_id_id1_idx ON agentos.pgqueuer USING btree (updated, id DESC) INCLUDE (id) WHERE (status = 'picked'::agentos.pgqueuer_status);
+CREATE INDEX schedule_runs_task_idx ON agentos.schedule_runs USING btree (task_id) WHERE (task_id IS NOT NULL);
 CREATE INDEX schedules_due_idx ON agentos.schedules USING btree (next_fire_at) WHERE enabled;
 CREATE INDEX steps_call_idx ON agentos.steps USING btree (task_id, tool_call_id) WHERE (tool_call_id IS NOT NULL);
 CREATE INDEX task_dependencies_rev_idx ON agentos.task_dependencies USING btree (depends_on_id);
@@ -1658,26 +1992,42 @@ CREATE OR REPLACE VIEW agentos.cost_per_task AS
      LEFT JOIN agentos.llm_calls c ON ((c.task_id = t.id)))
   GROUP BY t.id
   ORDER BY COALESCE(sum(c.cost_usd), (0)::numeric) DESC, t.id;
+CREATE TRIGGER agents_after_delete AFTER DELETE ON agentos.agents FOR EACH ROW EXECUTE FUNCTION agentos.agents_after_delete();
 CREATE TRIGGER agents_after_write AFTER INSERT OR UPDATE OF status, current_task_id, session_id ON agentos.agents FOR EACH ROW EXECUTE FUNCTION agentos.agents_after_write();
+CREATE TRIGGER agents_name_free BEFORE INSERT OR UPDATE OF name ON agentos.agents FOR EACH ROW EXECUTE FUNCTION agentos.agents_name_free();
+CREATE TRIGGER message_reads_after_insert AFTER INSERT ON agentos.message_reads FOR EACH ROW EXECUTE FUNCTION agentos.message_reads_after_insert();
 CREATE TRIGGER messages_after_insert AFTER INSERT ON agentos.messages FOR EACH ROW EXECUTE FUNCTION agentos.messages_after_insert();
+CREATE TRIGGER messages_before_insert BEFORE INSERT ON agentos.messages FOR EACH ROW EXECUTE FUNCTION agentos.messages_before_insert();
+CREATE TRIGGER people_name_free BEFORE INSERT OR UPDATE OF name ON agentos.people FOR EACH ROW EXECUTE FUNCTION agentos.people_name_free();
 CREATE TRIGGER steps_after_insert AFTER INSERT ON agentos.steps FOR EACH ROW EXECUTE FUNCTION agentos.steps_after_insert();
 CREATE TRIGGER task_dependencies_check BEFORE INSERT OR UPDATE ON agentos.task_dependencies FOR EACH ROW EXECUTE FUNCTION agentos.task_dependencies_check();
 CREATE TRIGGER task_dependencies_withdraw AFTER INSERT ON agentos.task_dependencies FOR EACH ROW EXECUTE FUNCTION agentos.task_dependencies_withdraw();
 CREATE TRIGGER tasks_after_write AFTER INSERT OR UPDATE ON agentos.tasks FOR EACH ROW EXECUTE FUNCTION agentos.tasks_after_write();
 CREATE TRIGGER tasks_check_transition BEFORE INSERT OR UPDATE ON agentos.tasks FOR EACH ROW EXECUTE FUNCTION agentos.tasks_before_write();
 CREATE TRIGGER tasks_free_agent AFTER UPDATE ON agentos.tasks FOR EACH ROW WHEN (((old.lease_token IS NOT NULL) AND (new.lease_token IS NULL))) EXECUTE FUNCTION agentos.tasks_free_agent();
+CREATE TRIGGER tasks_inherit_approval BEFORE INSERT ON agentos.tasks FOR EACH ROW EXECUTE FUNCTION agentos.tasks_inherit_approval();
 CREATE TRIGGER tasks_release_reservations AFTER UPDATE ON agentos.tasks FOR EACH ROW WHEN (((old.lease_token IS NOT NULL) AND (old.lease_token IS DISTINCT FROM new.lease_token))) EXECUTE FUNCTION agentos.tasks_release_reservations();
 CREATE TRIGGER tg_pgqueuer_changed AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON agentos.pgqueuer FOR EACH STATEMENT EXECUTE FUNCTION agentos.fn_pgqueuer_changed();
 ALTER TABLE ONLY agentos.agents
     ADD CONSTRAINT agents_session_fk FOREIGN KEY (session_id) REFERENCES agentos.agent_sessions(id) ON DELETE SET NULL;
 ALTER TABLE ONLY agentos.budget_reservations
     ADD CONSTRAINT budget_reservations_task_id_fkey FOREIGN KEY (task_id) REFERENCES agentos.tasks(id) ON DELETE SET NULL;
+ALTER TABLE ONLY agentos.channel_members
+    ADD CONSTRAINT channel_members_channel_id_fkey FOREIGN KEY (channel_id) REFERENCES agentos.channels(id) ON DELETE CASCADE;
 ALTER TABLE ONLY agentos.llm_calls
     ADD CONSTRAINT llm_calls_task_id_fkey FOREIGN KEY (task_id) REFERENCES agentos.tasks(id) ON DELETE SET NULL;
+ALTER TABLE ONLY agentos.message_reads
+    ADD CONSTRAINT message_reads_message_id_fkey FOREIGN KEY (message_id) REFERENCES agentos.messages(id) ON DELETE CASCADE;
+ALTER TABLE ONLY agentos.messages
+    ADD CONSTRAINT messages_channel_id_fkey FOREIGN KEY (channel_id) REFERENCES agentos.channels(id) ON DELETE CASCADE;
+ALTER TABLE ONLY agentos.messages
+    ADD CONSTRAINT messages_reply_to_fkey FOREIGN KEY (reply_to) REFERENCES agentos.messages(id) ON DELETE SET NULL;
 ALTER TABLE ONLY agentos.messages
     ADD CONSTRAINT messages_task_id_fkey FOREIGN KEY (task_id) REFERENCES agentos.tasks(id) ON DELETE CASCADE;
 ALTER TABLE ONLY agentos.schedule_runs
     ADD CONSTRAINT schedule_runs_schedule_id_fkey FOREIGN KEY (schedule_id) REFERENCES agentos.schedules(id) ON DELETE CASCADE;
+ALTER TABLE ONLY agentos.schedule_runs
+    ADD CONSTRAINT schedule_runs_task_id_fkey FOREIGN KEY (task_id) REFERENCES agentos.tasks(id) ON DELETE SET NULL;
 ALTER TABLE ONLY agentos.schedules
     ADD CONSTRAINT schedules_target_agent_fkey FOREIGN KEY (target_agent) REFERENCES agentos.agents(name) ON UPDATE CASCADE ON DELETE CASCADE NOT VALID;
 ALTER TABLE ONLY agentos.steps

@@ -86,3 +86,27 @@ def test_the_agent_role_does_the_kernels_work(home: Path) -> None:
             "SELECT count(*) FROM agentos.activities WHERE task_id = %s", (tid,)
         ).fetchone()
         assert jobs == (1,) and acts is not None and acts[0] >= 1
+
+
+def test_the_agent_role_converses(home: Path) -> None:
+    """008's tables and functions are the agents' to use: people, channels, receipts."""
+    with psycopg.connect(embedded.agent_url(home / "pgdata"), autocommit=True) as conn:
+        conn.execute("INSERT INTO agentos.agents (name, role) VALUES ('sec-w1', 'worker')")
+        conn.execute("INSERT INTO agentos.people (name) VALUES ('sec-alice')")
+        cid = conn.execute(
+            "INSERT INTO agentos.channels (name) VALUES ('sec-ops') RETURNING id"
+        ).fetchone()[0]  # type: ignore[index]
+        conn.execute(
+            "INSERT INTO agentos.channel_members (channel_id, member) VALUES (%s, 'sec-w1')",
+            (cid,),
+        )
+        mid, woken = conn.execute(
+            "INSERT INTO agentos.messages (channel_id, from_agent, kind, body) "
+            "VALUES (%s, 'sec-alice', 'question', '@sec-w1 hi') RETURNING id, woken",
+            (cid,),
+        ).fetchone()  # type: ignore[misc]
+        assert woken == ["sec-w1"]
+        conn.execute(
+            "INSERT INTO agentos.message_reads (message_id, reader) VALUES (%s, 'sec-w1')", (mid,)
+        )
+        assert conn.execute("SELECT agentos.unread_for('sec-w1')").fetchone() == (0,)

@@ -119,3 +119,41 @@ def test_only_the_kernel_runs_sql_on_agentos_tables() -> None:
                 if SQL_ON_OUR_TABLES.search(line) or RUNS_SQL.search(line):
                     offenders.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
     assert not offenders, "SQL above the kernel:\n" + "\n".join(offenders)
+
+
+# From this migration on, a function the kernel's statements call by name is never
+# replaced: a rolling deploy runs the previous release's processes beside the new ones,
+# and they still call the old function with its old meaning. A changed function gets a
+# versioned name (agentos.reserve_budget_v2 beside agentos.reserve_budget, 004).
+VERSIONED_FROM = 7
+_FUNCTION = re.compile(r"CREATE\s+(OR\s+REPLACE\s+)?FUNCTION\s+agentos\.([a-z_0-9]+)\s*\(", re.I)
+
+
+def _functions_replaced_in_place(migrations: list[tuple[int, str]], called: set[str]) -> list[str]:
+    defined: dict[str, int] = {}
+    problems = []
+    for number, text in migrations:
+        for m in _FUNCTION.finditer(text):
+            name = m.group(2)
+            if name in defined and name in called and number >= VERSIONED_FROM:
+                problems.append(
+                    f"migration {number:03d} redefines agentos.{name} (from {defined[name]:03d}), "
+                    f"which the kernel's statements call: add agentos.{name}_v2 instead"
+                )
+            defined.setdefault(name, number)
+    return problems
+
+
+def test_functions_the_kernel_calls_get_new_names_not_new_bodies() -> None:
+    from agentos import sql
+
+    called = {
+        name
+        for text in [*sql.queries().values(), *sql.tui_queries().values()]
+        for name in re.findall(r"agentos\.([a-z_0-9]+)\s*\(", text)
+    }
+    migrations = [(int(m.version), m.sql) for m in sql.migrations()]
+    assert _functions_replaced_in_place(migrations, called) == []
+    # and the rule bites: a later migration replacing a called function is named
+    bad = [*migrations, (99, "CREATE OR REPLACE FUNCTION agentos.session_alive(x int)")]
+    assert any("agentos.session_alive_v2" in p for p in _functions_replaced_in_place(bad, called))

@@ -59,13 +59,16 @@ def test_json_lines_carry_the_fields_and_never_a_secret() -> None:
         "role": "worker",
     }
     assert "other" not in claimed  # only the known fields, never whatever was passed
-    assert llm["message"].endswith("[redacted]") and llm["agent"] == "w-1 [redacted]"
-    assert url["message"] == "connecting to [redacted] failed"  # the whole URL is a secret
-    assert conninfo["message"].endswith("password=[redacted]")  # and its password alone
-    assert failed["task"] == 8 and "RuntimeError: boom with [redacted] inside" in failed["exc"]
+    # one redactor for logs and the database (kernel/redact.py): each value by its name
+    key = "[secret:OPENAI_API_KEY]"
+    assert llm["message"].endswith(key) and llm["agent"] == f"w-1 {key}"
+    # the whole URL is a secret, and its password alone too
+    assert url["message"] == "connecting to [secret:AGENTOS_DATABASE_URL] failed"
+    assert conninfo["message"].endswith("password=[secret:AGENTOS_DATABASE_URL_PASSWORD]")
+    assert failed["task"] == 8 and f"RuntimeError: boom with {key} inside" in failed["exc"]
 
 
 def test_text_lines_never_carry_a_secret_either() -> None:
     out = _run("text")
     assert KEY not in out and PASSWORD not in out
-    assert out.count("[redacted]") >= 4
+    assert out.count("[secret:") >= 4

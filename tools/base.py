@@ -128,24 +128,32 @@ class Tool:
 
     def parse(self, raw_args: str | dict[str, Any] | None) -> BaseModel:
         """The validated input model, or ToolError with every problem on one line each."""
-        if raw_args is None or (isinstance(raw_args, str) and not raw_args.strip()):
-            raw_args = {}
-        if isinstance(raw_args, str):
-            try:
-                raw_args = json.loads(raw_args)
-            except json.JSONDecodeError as exc:
-                raise ToolError(
-                    f"the arguments of {self.name} are not valid JSON ({exc.msg} at "
-                    f"position {exc.pos}); send a JSON object"
-                ) from exc
-        if not isinstance(raw_args, dict):
-            raise ToolError(
-                f"the arguments of {self.name} must be a JSON object, not {type(raw_args).__name__}"
-            )
+        return parse_arguments(self.name, self.input_model, raw_args)
+
+
+def parse_arguments(
+    name: str, input_model: type[BaseModel], raw_args: str | dict[str, Any] | None
+) -> BaseModel:
+    """A tool call's arguments (JSON text or a dict) validated against the tool's input
+    model; ToolError names every problem, one per line."""
+    if raw_args is None or (isinstance(raw_args, str) and not raw_args.strip()):
+        raw_args = {}
+    if isinstance(raw_args, str):
         try:
-            return self.input_model.model_validate(raw_args)
-        except ValidationError as exc:
-            raise ToolError(describe_validation(self.name, exc)) from exc
+            raw_args = json.loads(raw_args)
+        except json.JSONDecodeError as exc:
+            raise ToolError(
+                f"the arguments of {name} are not valid JSON ({exc.msg} at "
+                f"position {exc.pos}); send a JSON object"
+            ) from exc
+    if not isinstance(raw_args, dict):
+        raise ToolError(
+            f"the arguments of {name} must be a JSON object, not {type(raw_args).__name__}"
+        )
+    try:
+        return input_model.model_validate(raw_args)
+    except ValidationError as exc:
+        raise ToolError(describe_validation(name, exc)) from exc
 
 
 def describe_validation(tool: str, exc: ValidationError) -> str:

@@ -67,6 +67,20 @@ def browser_executable() -> str:
     return os.environ.get("AGENTOS_BROWSER_EXECUTABLE") or DEFAULT_EXECUTABLE
 
 
+def unavailable() -> str | None:
+    """Why the browser tools cannot run here (Playwright or chromium missing), or None."""
+    import importlib.util
+
+    if importlib.util.find_spec("playwright") is None:
+        return f"Playwright is not installed ({INSTALL_HINT})"
+    exe = browser_executable()
+    if not _is_file(exe):
+        return f"no chromium at {exe} (apt-get install chromium, or set AGENTOS_BROWSER_EXECUTABLE)"
+    if not os.access(exe, os.X_OK):
+        return f"{exe} is not executable"
+    return None
+
+
 class BrowserPool:
     """One browser process, one context (and page) per task; start lazily, close explicitly."""
 

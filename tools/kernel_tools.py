@@ -65,9 +65,15 @@ async def create_subtask(ctx: ToolContext, args: CreateSubtaskInput) -> str:
 
 class SendMessageInput(ToolInput):
     body: str = Field(min_length=1, max_length=messages.MAX_BODY, description="The message.")
-    to_agent: str | None = Field(default=None, description="Agent to address (wakes it).")
+    to_agent: str | None = Field(default=None, description="Agent (wakes it) or person to address.")
     task_id: int | None = Field(
         default=None, description="Task whose thread it goes to; default: your current task."
+    )
+    channel: str | None = Field(
+        default=None, description="Channel to post in; @name wakes a member agent."
+    )
+    reply_to: int | None = Field(
+        default=None, description="Id of the message this answers (its thread, to its writer)."
     )
     broadcast: bool = Field(
         default=False, description="Send to every agent (no addressee, no task)."
@@ -80,22 +86,26 @@ class SendMessageInput(ToolInput):
 async def send_message(ctx: ToolContext, args: SendMessageInput) -> str:
     """Send a message to an agent, to a task's thread, or to everyone."""
     kernel = ctx.need_kernel()
-    to_agent, task_id = args.to_agent, args.task_id
+    to_agent, task_id, channel = args.to_agent, args.task_id, args.channel
     if args.broadcast:
-        if to_agent is not None or task_id is not None:
-            raise ToolError("a broadcast has no to_agent and no task_id")
-    elif to_agent is None and task_id is None:
+        if to_agent is not None or task_id is not None or channel is not None:
+            raise ToolError("a broadcast has no to_agent, task_id or channel")
+    elif to_agent is None and task_id is None and channel is None and args.reply_to is None:
         if ctx.task_id is None:
-            raise ToolError("say who it is for: to_agent, task_id, or broadcast=true")
+            raise ToolError("say who it is for: to_agent, task_id, channel, or broadcast=true")
         task_id = ctx.task_id
     async with kernel.connection() as conn:
+        if args.reply_to is not None and to_agent is None:
+            to_agent = (await messages.get_message(conn, args.reply_to)).from_agent
         msg = await messages.send_message(
             conn,
             body=args.body,
             to_agent=to_agent,
             task_id=task_id,
+            channel=channel,
             from_agent=ctx.agent,
             kind="broadcast" if args.broadcast else args.kind,
+            reply_to=args.reply_to,
         )
     return f"sent message #{msg.id} to {_audience(msg)}"
 
@@ -106,6 +116,8 @@ def _audience(msg: Message) -> str:
         parts.append(msg.to_agent)
     if msg.task_id is not None:
         parts.append(f"task #{msg.task_id}")
+    if msg.channel_id is not None:
+        parts.append(f"channel {msg.channel or msg.channel_id}")
     return " on ".join(parts) if parts else "everyone"
 
 
@@ -126,7 +138,7 @@ async def read_messages(ctx: ToolContext, args: ReadMessagesInput) -> str:
             unread_only=args.unread_only,
             limit=args.limit,
         )
-        await messages.mark_read(conn, [m.id for m in found if m.read_at is None])
+        await messages.mark_read(conn, [m.id for m in found], reader=ctx.agent)
     if not found:
         return "no unread messages" if args.unread_only else "no messages"
     return "\n\n".join(_format_message(m) for m in found)
@@ -135,7 +147,8 @@ async def read_messages(ctx: ToolContext, args: ReadMessagesInput) -> str:
 def _format_message(m: Message) -> str:
     when = m.created_at.strftime("%Y-%m-%d %H:%M:%S")
     who = m.from_agent or "someone"
-    return f"#{m.id} [{m.kind}] {when} from {who} to {_audience(m)}:\n{m.body}"
+    re_ = f" (re #{m.reply_to})" if m.reply_to else ""
+    return f"#{m.id} [{m.kind}] {when} from {who} to {_audience(m)}{re_}:\n{m.body}"
 
 
 # ----------------------------------------------------------------- memory ----
@@ -214,15 +227,16 @@ TOOLS = [
     ),
     Tool(
         "send_message",
-        "Send a message: to an agent (to_agent), to a task's thread (task_id; default your "
-        "current task), or to everyone (broadcast).",
+        "Send a message: to an agent or a person (to_agent), to a task's thread (task_id; "
+        "default your current task), to a channel (channel; @name wakes a member), as an "
+        "answer to a message (reply_to), or to everyone (broadcast).",
         SendMessageInput,
         send_message,
     ),
     Tool(
         "read_messages",
-        "Read your messages (addressed to you, broadcasts, threads of tasks you hold), "
-        "oldest first; they are marked read.",
+        "Read your messages (addressed to you, broadcasts, your channels, mentions, threads "
+        "of tasks you hold), oldest first; they are marked read by you.",
         ReadMessagesInput,
         read_messages,
     ),

@@ -7,7 +7,6 @@ same checks, audit and wake-ups as `agentos task ...` or an agent's tool.
 
 from __future__ import annotations
 
-import os
 from decimal import Decimal
 from typing import Any
 
@@ -25,11 +24,6 @@ STUCK = frozenset({TaskStatus.blocked, TaskStatus.failed})
 # A raise on these changes nothing: there is no work left to pay for (done), or a
 # person stopped it (cancelled: `r` brings it back first).
 FINISHED = frozenset({TaskStatus.done, TaskStatus.cancelled})
-
-
-def default_actor() -> str:
-    """Who a person at this terminal is, for created_by and the audit log."""
-    return os.environ.get("USER") or os.environ.get("USERNAME") or "tui"
 
 
 async def raise_budget(conn: Conn, task_id: int, budget_usd: Decimal, *, actor: str) -> Task:
@@ -62,19 +56,33 @@ async def send_message(
     body: str,
     to_agent: str | None = None,
     task_id: int | None = None,
-    from_agent: str | None = None,
+    channel: str | None = None,
+    from_agent: str,
     kind: str = "comment",
 ) -> int:
-    """Send a message to an agent, about a task, or both (kernel.messages.send_message).
+    """A person's message to an agent, about a task (or both), or in a channel
+    (kernel.messages.send_message; the person is registered the first time).
 
-    The kernel would make a message with neither a broadcast; the form never means one.
+    The kernel would make a message with none of these a broadcast; the form never means one.
     """
-    if to_agent is None and task_id is None:
-        raise errors.BadInput("a message goes to an agent, a task, or both")
+    if to_agent is None and task_id is None and channel is None:
+        raise errors.BadInput("a message goes to an agent, a task, or a channel")
     msg = await kmessages.send_message(
-        conn, body=body, to_agent=to_agent, task_id=task_id, from_agent=from_agent, kind=kind
+        conn,
+        body=body,
+        to_agent=to_agent,
+        task_id=task_id,
+        channel=channel,
+        from_agent=from_agent,
+        kind=kind,
+        as_person=True,
     )
     return msg.id
+
+
+async def mark_read(conn: Conn, ids: list[int], *, reader: str) -> int:
+    """The person read these messages (kernel.messages.mark_read: one receipt each)."""
+    return await kmessages.mark_read(conn, ids, reader=reader)
 
 
 async def task_budget(conn: Conn, task_id: int) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from agentos.tui.budget_form import BudgetForm
 from agentos.tui.clock import Clock
 from agentos.tui.confirm_screen import ConfirmScreen
 from agentos.tui.connection_banner import ConnectionBanner
+from agentos.tui.conversations_screen import ConversationsScreen
 from agentos.tui.filter_bar import FilterBar
 from agentos.tui.help_screen import HelpScreen
 from agentos.tui.message_form import MessageForm
@@ -53,6 +54,7 @@ _OWN_ACTIONS = _BOARD_ACTIONS | {
     "retry_task",
     "raise_budget",
     "message",
+    "conversations",
     "resync",
     "quit_here",
 }
@@ -85,12 +87,16 @@ class MissionControl(App[None]):
         Binding("r", "retry_task", "Retry", show=True),
         Binding("b", "raise_budget", "Budget", show=True),
         Binding("m", "message", "Message", show=True),
+        Binding("t", "conversations", "Talk", show=True),
         Binding("slash", "filter", "Filter", show=True),
         Binding("z", "zoom", "Zoom", show=False),
         Binding("ctrl+r", "resync", "Re-read", show=False),
         Binding("a", "focus_agents", "Agents", show=False),
         Binding("f", "focus_feed", "Activity", show=False),
-        *(Binding(str(i + 1), f"column({i})", f"Column {i + 1}", show=False) for i in range(6)),
+        *(
+            Binding(str(i + 1), f"column({i})", f"Column {i + 1}", show=False)
+            for i in range(len(model.COLUMNS))
+        ),
     ]
 
     def __init__(
@@ -183,6 +189,10 @@ class MissionControl(App[None]):
                     observer(item)
             elif isinstance(item, model.Feed):
                 self.query_one(ActivityFeed).show(item, now)
+            elif isinstance(item, model.Conversations):
+                for screen in self.screen_stack:
+                    if isinstance(screen, ConversationsScreen):
+                        screen.show(item, now)
             elif isinstance(item, model.TaskDetail | model.TaskMissing):
                 tid = item.task["id"] if isinstance(item, model.TaskDetail) else item.task_id
                 for screen in self.screen_stack:
@@ -253,6 +263,11 @@ class MissionControl(App[None]):
         if isinstance(screen, TaskScreen):
             holder = screen.detail.task.get("holder") if screen.detail else None
             return screen.task_id, holder
+        if isinstance(screen, ConversationsScreen):
+            ref = screen.selected_ref()
+            if ref is not None and ref.kind == "task":
+                return int(ref.key.partition(":")[2]), None
+            return None
         focused = self.focused
         agents = self.query_one(AgentsPanel)
         feed = self.query_one(ActivityFeed)
@@ -284,7 +299,21 @@ class MissionControl(App[None]):
     def pop_screen(self) -> Any:
         result = super().pop_screen()
         self._task_screen_closed()
+        if not any(isinstance(s, ConversationsScreen) for s in self.screen_stack):
+            self.service.watch_conversation(None)
         return result
+
+    def open_conversations(self, selected: str = "inbox") -> None:
+        """Push the conversations screen, on `selected` (inbox, agent:N, channel:N, task:N)."""
+        self.push_screen(ConversationsScreen(selected))
+
+    @work(group="reads")
+    async def mark_read(self, ids: list[int]) -> None:
+        """The person saw these messages on the conversations screen."""
+        try:
+            await self.call_service(lambda: self.service.mark_read(ids))
+        except KernelError as exc:
+            self.notify(str(exc).splitlines()[0] or type(exc).__name__, severity="error")
 
     @on(Board.OpenTask)
     @on(AgentsPanel.OpenTask)
@@ -420,6 +449,18 @@ class MissionControl(App[None]):
         if task is not None:
             self.notify(f"task #{task.id}: budget raised, now {task.status}")
 
+    def action_conversations(self) -> None:
+        """Open the conversations screen (on the open task's thread, from a task screen)."""
+        if isinstance(self.screen, ConversationsScreen):
+            return
+        selected = "inbox"
+        if isinstance(self.screen, TaskScreen):
+            selected = f"task:{self.screen.task_id}"
+        elif self.focused is self.query_one(AgentsPanel):
+            a = self.query_one(AgentsPanel).selected_agent()
+            selected = f"agent:{a.name}" if a else "inbox"
+        self.open_conversations(selected)
+
     def action_message(self) -> None:
         """Message the selected agent, or the selected task (and its holder)."""
         self._open_message()
@@ -428,8 +469,18 @@ class MissionControl(App[None]):
     async def _open_message(self) -> None:
         to_agent: str | None = None
         task_id: int | None = None
+        channel: str | None = None
         agents = self.query_one(AgentsPanel)
-        if not isinstance(self.screen, TaskScreen) and self.focused is agents:
+        if isinstance(self.screen, ConversationsScreen):
+            ref = self.screen.selected_ref()
+            kind, _, name = (ref.key if ref else "").partition(":")
+            if kind == "agent":
+                to_agent = name
+            elif kind == "channel":
+                channel = name
+            elif kind == "task":
+                task_id = int(name)
+        elif not isinstance(self.screen, TaskScreen) and self.focused is agents:
             a = agents.selected_agent()
             to_agent = a.name if a else None
         else:
@@ -441,7 +492,7 @@ class MissionControl(App[None]):
         except KernelError:
             names = []
         mid = await self.push_screen_wait(
-            MessageForm(to_agent=to_agent, task_id=task_id, agents=names)
+            MessageForm(to_agent=to_agent, task_id=task_id, channel=channel, agents=names)
         )
         if mid is not None:
             self.notify(f"message {mid} sent")
@@ -457,7 +508,7 @@ class MissionControl(App[None]):
         if isinstance(self.screen, ModalScreen):
             return False  # a form or a dialog has the keyboard
         if action in _BOARD_ACTIONS:
-            return not isinstance(self.screen, TaskScreen)
+            return not isinstance(self.screen, TaskScreen | ConversationsScreen)
         return True
 
     # ------------------------------------------------------------ test hooks --

@@ -1,4 +1,5 @@
-"""The board: six columns (inbox, assigned, in progress, review, done, blocked/failed)."""
+"""The board: seven columns (inbox, assigned, in progress, review, approval, done,
+blocked/failed)."""
 
 from __future__ import annotations
 

@@ -28,6 +28,9 @@ def card_prompt(card: model.Card, now: dt.datetime, column: str) -> Text:
     if column == "stuck":
         t.append(card.status, style=STATUS_STYLE.get(card.status, ""))
         t.append(" · ", style="dim")
+    elif column == "approval":
+        t.append("waits for you", style="bold yellow")
+        t.append(" · ", style="dim")
     t.append(card.assignee or card.role, style="cyan" if card.assignee else "dim")
     t.append(f" · {fmt.age(card.created_at, now)}", style="dim")
     if card.priority:

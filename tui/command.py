@@ -21,7 +21,6 @@ def _fail(message: str, code: int) -> None:
 
 async def _prepare(settings: object) -> str:
     """Resolve the database (starting the embedded one), check it, apply migrations."""
-    from agentos.kernel import migrate as mig
     from agentos.kernel.db import Kernel
 
     kernel = Kernel(settings)  # type: ignore[arg-type]
@@ -29,14 +28,7 @@ async def _prepare(settings: object) -> str:
     await probe.close()
     await kernel.open(min_size=1, max_size=1)
     try:
-        async with kernel.connection() as conn:
-            status = await mig.status(conn)
-        if not status.ok:
-            conn2 = await kernel.connect(autocommit=True)
-            try:
-                await mig.migrate(conn2)
-            finally:
-                await conn2.close()
+        await kernel.ensure_schema()
         return kernel.url
     finally:
         await kernel.close()

@@ -8,7 +8,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         (
             ("← → or h l", "previous / next board column"),
             ("↑ ↓ or j k", "previous / next card or row"),
-            ("1 … 6", "jump to a board column"),
+            ("1 … 7", "jump to a board column"),
             ("a / f", "jump to the agents panel / the activity feed"),
             ("tab, shift+tab", "next / previous panel"),
             ("enter", "open the task (a card, an agent's task, an activity's task)"),
@@ -23,6 +23,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("r", "retry the selected blocked, failed or cancelled task"),
             ("b", "raise the selected task's budget (a blocked task is retried)"),
             ("m", "message the selected agent, or the selected task's holder"),
+            ("t", "conversations: inbox, agents, channels, tasks' threads"),
         ),
     ),
     (
@@ -41,6 +42,14 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("1 … 4", "overview, transcript, messages, activity"),
             ("enter", "open the highlighted related task (overview)"),
             ("c r b m", "cancel, retry, raise budget, message: this task"),
+            ("escape", "back"),
+        ),
+    ),
+    (
+        "Conversations",
+        (
+            ("↑ ↓", "choose a conversation; its messages show on the right"),
+            ("m", "write in it (to the agent, the channel or the task)"),
             ("escape", "back"),
         ),
     ),

@@ -1,4 +1,4 @@
-"""The five loaders: one part of the screen re-read as an immutable snapshot (model.py).
+"""The loaders: one part of the screen re-read as an immutable snapshot (model.py).
 
 Each takes a connection and what the screen asks for (the clock, the filter, the page
 sizes, the open task) and reads through agentos.kernel.views: the SQL is the kernel's
@@ -29,6 +29,8 @@ STEP_LIMIT = 300
 MESSAGE_LIMIT = 100
 SUBTASK_LIMIT = 50
 TASK_ACTIVITY_LIMIT = 30
+CONVERSATION_LIMIT = 100  # messages of the selected conversation
+CONVERSATION_LIST_LIMIT = 50  # agents, channels and tasks each
 
 
 def parse_filter(text: str | None) -> dict[str, Any]:
@@ -50,11 +52,16 @@ def _opt(text: str | None) -> str | None:
     return None if text is None else shown(text)
 
 
-async def load_header(conn: Conn, now: dt.datetime) -> model.HeaderStats:
-    """The header line: agents online / registered, queues, done and spend today."""
+async def load_header(conn: Conn, now: dt.datetime, reader: str | None = None) -> model.HeaderStats:
+    """The header line: agents online / registered, queues, done and spend today, and
+    the reader's unread messages."""
     row = await views.read_one(conn, "header_stats", time_params(now))
     queues = await views.queue_depth(conn)
     assert row is not None
+    unread = 0
+    if reader is not None:
+        got = await views.read_one(conn, "header_unread", {"me": reader})
+        unread = int(got["unread"]) if got else 0
     return model.HeaderStats(
         registered=row["registered"],
         online=row["online"],
@@ -64,6 +71,8 @@ async def load_header(conn: Conn, now: dt.datetime) -> model.HeaderStats:
         ),
         done_today=row["done_today"],
         spend_today=Decimal(row["spend_today"]),
+        awaiting=row["awaiting"],
+        unread=unread,
     )
 
 
@@ -215,4 +224,65 @@ def step_row(r: Mapping[str, Any]) -> model.Step:
         content=shown_tree(content),
         truncated=r["truncated"],
         created_at=r["created_at"],
+    )
+
+
+def conversation_params(reader: str, key: str) -> dict[str, Any]:
+    """The conversation_messages read's parameters for a conversation key."""
+    kind, _, name = key.partition(":")
+    return {
+        "me": reader,
+        "agent": name if kind == "agent" else None,
+        "channel": name if kind == "channel" else None,
+        "task": int(name) if kind == "task" and name.isdigit() else None,
+        "limit": CONVERSATION_LIMIT,
+    }
+
+
+async def load_conversations(conn: Conn, reader: str, selected: str) -> model.Conversations:
+    """The conversations screen: the reader's inbox, agents, channels and tasks with
+    their unread counts, and the selected conversation's last messages."""
+    p = {"me": reader, "limit": CONVERSATION_LIST_LIMIT}
+    agents = await views.read(conn, "conversation_agents", p)
+    chans = await views.read(conn, "conversation_channels", p)
+    task_rows = await views.read(conn, "conversation_tasks", p)
+    unread = await views.read_one(conn, "header_unread", {"me": reader})
+    refs = [
+        model.ConversationRef("inbox", "inbox", "inbox", int(unread["unread"]) if unread else 0)
+    ]
+    refs += [
+        model.ConversationRef(f"channel:{r['name']}", "channel", f"#{shown(r['name'])}",
+                              r["unread"], shown(r["description"] or ""))
+        for r in chans
+    ]  # fmt: skip
+    refs += [
+        model.ConversationRef(f"agent:{r['name']}", "agent", shown(r["name"]), r["unread"],
+                              shown(r["role"]))
+        for r in agents
+    ]  # fmt: skip
+    refs += [
+        model.ConversationRef(f"task:{r['id']}", "task", f"#{r['id']} {shown(r['title'])}",
+                              r["unread"], r["status"])
+        for r in task_rows
+    ]  # fmt: skip
+    rows = await views.read(conn, "conversation_messages", conversation_params(reader, selected))
+    return model.Conversations(
+        reader=reader,
+        refs=tuple(refs),
+        selected=selected,
+        messages=tuple(
+            model.ConversationMessage(
+                id=r["id"],
+                created_at=r["created_at"],
+                from_agent=_opt(r["from_agent"]),
+                to_agent=_opt(r["to_agent"]),
+                task_id=r["task_id"],
+                channel=_opt(r["channel"]),
+                kind=shown(r["kind"]),
+                body=shown(r["body"]),
+                reply_to=r["reply_to"],
+                new=bool(r["mine"]) and not r["read"],
+            )
+            for r in rows
+        ),
     )

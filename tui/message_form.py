@@ -1,4 +1,4 @@
-"""`m`: send a message to an agent, about a task, or both."""
+"""`m`: send a message to an agent, about a task (or both), or in a channel."""
 
 from __future__ import annotations
 
@@ -19,11 +19,13 @@ class MessageForm(FormScreen[int | None]):
         *,
         to_agent: str | None = None,
         task_id: int | None = None,
+        channel: str | None = None,
         agents: list[str] | None = None,
     ) -> None:
         super().__init__()
         self.to_agent = to_agent
         self.task_id = task_id
+        self.channel = channel
         self.agents = agents or []
 
     def compose(self) -> ComposeResult:
@@ -57,6 +59,14 @@ class MessageForm(FormScreen[int | None]):
                     compact=True,
                 )
             with Horizontal(classes="row"):
+                yield Label("Channel", classes="label")
+                yield Input(
+                    value=self.channel or "",
+                    placeholder="a channel (instead of a task); @name wakes a member",
+                    id="channel",
+                    compact=True,
+                )
+            with Horizontal(classes="row"):
                 yield Label("Message", classes="label")
                 yield TextArea(id="body", compact=True, soft_wrap=True)
             yield Static("", id="error")
@@ -73,14 +83,17 @@ class MessageForm(FormScreen[int | None]):
         if raw and not raw.isdigit():
             raise ValueError(f"task must be an id like #12, not {raw!r}")
         task_id = int(raw) if raw else None
+        channel = self.query_one("#channel", Input).value.strip().removeprefix("#") or None
         body = self.query_one("#body", TextArea).text
         if not body.strip():
             raise ValueError("the message is empty")
-        if to is None and task_id is None:
-            raise ValueError("give an agent, a task, or both")
+        if to is None and task_id is None and channel is None:
+            raise ValueError("give an agent, a task (or both), or a channel")
         kind = str(self.query_one("#kind", Select).value)
         service = self.app.service  # type: ignore[attr-defined]
         mid = await self.call(
-            lambda: service.send_message(body=body, to_agent=to, task_id=task_id, kind=kind)
+            lambda: service.send_message(
+                body=body, to_agent=to, task_id=task_id, channel=channel, kind=kind
+            )
         )
         self.dismiss(mid)

@@ -12,13 +12,15 @@ from decimal import Decimal
 from typing import Any
 
 # The board's columns: key, title, short title (narrow screens), the task states shown
-# there. The last column holds exactly the states `retry` applies to (blocked, failed,
-# cancelled): what needs a person.
+# there. `approval` holds reviewed work whose merge waits for a person (`agentos task
+# approve`); the last column holds exactly the states `retry` applies to (blocked,
+# failed, cancelled).
 COLUMNS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("inbox", "inbox", "inbox", ("inbox",)),
-    ("assigned", "assigned", "assigned", ("assigned",)),
+    ("assigned", "assigned", "assign", ("assigned",)),
     ("in_progress", "in progress", "in prog", ("in_progress",)),
     ("review", "review", "review", ("review",)),
+    ("approval", "approval", "approve", ("approval",)),
     ("done", "done", "done", ("done",)),
     ("stuck", "blocked/failed", "blk/fail", ("blocked", "failed", "cancelled")),
 )
@@ -45,13 +47,16 @@ class QueueDepth:
 
 @dataclass(frozen=True)
 class HeaderStats:
-    """The header line: agents online / registered, queues, done and spend today."""
+    """The header line: agents online / registered, queues, what waits for a person,
+    done and spend today."""
 
     registered: int
     online: int
     queues: tuple[QueueDepth, ...]
     done_today: int
     spend_today: Decimal
+    awaiting: int = 0  # merges to approve and budgets to raise: what waits for a person
+    unread: int = 0  # the person's messages not read yet
 
 
 @dataclass(frozen=True)
@@ -192,3 +197,41 @@ class TaskMissing:
     """The task screen's task does not exist (deleted, or a wrong id)."""
 
     task_id: int
+
+
+@dataclass(frozen=True)
+class ConversationRef:
+    """One conversation the conversations screen lists: the person's inbox, an agent, a
+    channel or a task's thread. key: "inbox", "agent:NAME", "channel:NAME", "task:ID"."""
+
+    key: str
+    kind: str
+    title: str
+    unread: int
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ConversationMessage:
+    """A message as the conversations screen shows it; new: the person's mail, unread."""
+
+    id: int
+    created_at: dt.datetime
+    from_agent: str | None
+    to_agent: str | None
+    task_id: int | None
+    channel: str | None
+    kind: str
+    body: str
+    reply_to: int | None
+    new: bool
+
+
+@dataclass(frozen=True)
+class Conversations:
+    """The conversations screen: what can be read, and the selected conversation."""
+
+    reader: str
+    refs: tuple[ConversationRef, ...]
+    selected: str
+    messages: tuple[ConversationMessage, ...]

@@ -48,6 +48,7 @@ class Topic(enum.Enum):
     BOARD = "board"
     FEED = "feed"
     TASK = "task"
+    CONVERSATIONS = "conversations"
 
 
 ALL_TOPICS = tuple(Topic)
@@ -71,6 +72,8 @@ def topics_for(
     elif channel == bus.AGENT:
         out |= {Topic.AGENTS, Topic.HEADER}
     elif channel == bus.MESSAGE:
+        # a message, or a receipt: unread counts and the conversations screen follow
+        out |= {Topic.HEADER, Topic.CONVERSATIONS}
         if watched is not None and hint.get("task") == watched:
             out.add(Topic.TASK)
     elif channel == bus.STEP:

@@ -6,9 +6,10 @@ TeamService composes four parts of one concern each:
                      reached from the UI thread only through call_soon and submit;
 * refresh.Refresher  NOTIFY hints mark topics dirty; one re-read loop per topic, with
                      the reconnect and resync safety nets and the online state;
-* loaders            the five parts of the screen read as snapshots, through
+* loaders            the parts of the screen read as snapshots, through
                      agentos.kernel.views (sql/tui.sql): no SQL in the TUI;
-* actions            create, cancel, retry, raise a budget, send a message: kernel calls.
+* actions            create, cancel, retry, raise a budget, send and read messages:
+                     kernel calls.
 
 The service owns one Kernel (a small pool: one connection per topic, so no part of the
 screen waits for another) and one bus.Listener. It knows what the screen asks to see
@@ -69,7 +70,7 @@ class TeamService:
         self._url = url
         self._fixed_clock = clock
         self._clock: Clock = clock or offset_clock(dt.timedelta(0))
-        self.actor = actor or actions.default_actor()
+        self.actor = actor or settings.person  # AGENTOS_USER, else the login name
         self.resync_interval = resync_interval
         self.check_interval = check_interval
         self.reconnect_delay = reconnect_delay
@@ -83,9 +84,10 @@ class TeamService:
                 Topic.BOARD: min_gap,
                 Topic.FEED: min_gap,
                 Topic.TASK: min_gap,
+                Topic.CONVERSATIONS: min_gap,
             },
             reconnect_delay=reconnect_delay,
-            wanted=lambda topic: topic is not Topic.TASK or self.task_id is not None,
+            wanted=self._wanted,
         )
         self.bridge = LoopThread()
         # what the screen asks to see (changed from the UI thread through the bridge)
@@ -93,6 +95,7 @@ class TeamService:
         self.limits: dict[str, int] = dict.fromkeys(model.COLUMN_KEYS, PAGE)
         self.task_id: int | None = None
         self._related: frozenset[int] = frozenset()
+        self.conversation: str | None = None  # the conversations screen's selection
         # loop state
         self.kernel: Kernel | None = None
         self.listener: bus.Listener | None = None
@@ -167,6 +170,24 @@ class TeamService:
 
         self.bridge.call_soon(apply)
 
+    def watch_conversation(self, key: str | None) -> None:
+        """Keep the conversations screen fresh for key ("inbox", "agent:NAME", "channel:NAME",
+        "task:ID"); None: no conversations screen."""
+
+        def apply() -> None:
+            self.conversation = key
+            if key is not None:
+                self.refresher.mark(Topic.CONVERSATIONS)
+
+        self.bridge.call_soon(apply)
+
+    def _wanted(self, topic: Topic) -> bool:
+        if topic is Topic.TASK:
+            return self.task_id is not None
+        if topic is Topic.CONVERSATIONS:
+            return self.conversation is not None
+        return True
+
     def refresh(self, *topics: Topic) -> None:
         """Re-read these topics (all when none are named)."""
         self.bridge.call_soon(lambda: self.refresher.mark(*(topics or ALL_TOPICS)))
@@ -210,6 +231,7 @@ class TeamService:
                     (Topic.BOARD, self._load_board),
                     (Topic.FEED, self._load_feed),
                     (Topic.TASK, self._load_task),
+                    (Topic.CONVERSATIONS, self._load_conversations),
                 ],
                 self._connected,
                 self.resync_interval,
@@ -274,7 +296,7 @@ class TeamService:
 
     async def _load_header(self) -> model.HeaderStats:
         async with self._conn() as conn:
-            return await loaders.load_header(conn, self.now())
+            return await loaders.load_header(conn, self.now(), self.actor)
 
     async def _load_agents(self) -> model.Agents:
         async with self._conn() as conn:
@@ -297,6 +319,13 @@ class TeamService:
         if isinstance(detail, model.TaskDetail) and self.task_id == task_id:
             self._related = detail.related
         return detail
+
+    async def _load_conversations(self) -> model.Conversations | None:
+        key = self.conversation
+        if key is None:
+            return None
+        async with self._conn() as conn:
+            return await loaders.load_conversations(conn, self.actor, key)
 
     # ---------------------------------------------------------------- actions --
     # Each runs on the service loop (through submit) and goes through the kernel.
@@ -343,18 +372,26 @@ class TeamService:
         body: str,
         to_agent: str | None = None,
         task_id: int | None = None,
+        channel: str | None = None,
         kind: str = "comment",
     ) -> int:
-        """Send a message to an agent or about a task; returns its id."""
+        """Send a message (as the person at this screen) to an agent, about a task, or in
+        a channel; returns its id."""
         async with self._conn() as conn:
             return await actions.send_message(
                 conn,
                 body=body,
                 to_agent=to_agent,
                 task_id=task_id,
+                channel=channel,
                 from_agent=self.actor,
                 kind=kind,
             )
+
+    async def mark_read(self, ids: list[int]) -> int:
+        """The person at this screen has read these messages."""
+        async with self._conn() as conn:
+            return await actions.mark_read(conn, ids, reader=self.actor)
 
     async def task_budget(self, task_id: int) -> dict[str, Any]:
         """A task's title, status, budget and spend (for the budget form)."""

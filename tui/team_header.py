@@ -1,4 +1,5 @@
-"""The header line: who is online, what is queued, what got done and spent today."""
+"""The header line: who is online, what is queued, what waits for a person, what got
+done and spent today."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from textual.widgets import Static
 
 
 class TeamHeader(Static):
-    """One line: AgentOS · agents online/registered · queue by role · done · spend · time."""
+    """One line: AgentOS · agents online/registered · unread messages · queue by role ·
+    done · spend · time."""
 
     DEFAULT_CSS = """
     TeamHeader {
@@ -49,6 +51,9 @@ class TeamHeader(Static):
             t.append(" ● ", style=dot)
             t.append(f"{s.online}/{s.registered}", style="bold")
             t.append(" agents", style="dim")
+            if s.unread:
+                t.append(" │ ", style="dim")
+                t.append(f"✉ {s.unread}", style="bold yellow")  # unread messages
             t.append(" │ ", style="dim")
             busy = [q for q in s.queues if q.ready or q.waiting]
             if not busy:
@@ -60,6 +65,9 @@ class TeamHeader(Static):
                 t.append(str(q.ready), style="bold")
                 if q.waiting:
                     t.append(f"+{q.waiting}", style="dim")
+            if s.awaiting:  # a held merge or a spent budget: a person's turn
+                t.append(" │ ", style="dim")
+                t.append(f"{s.awaiting} waiting for you", style="bold yellow")
             t.append(" │ today ", style="dim")
             t.append(fmt.count(s.done_today), style="bold green")
             t.append(" done ", style="dim")

@@ -59,6 +59,9 @@ class Plan:
     resume: bool = False
     budget_usd: float | None = None  # the CLI's own spending cap, where it has one
     environ: dict[str, str] = field(default_factory=dict)  # the process env to pick from
+    # the role's MCP servers with their secrets (tools/mcp.py ServerPlan), for the CLI's
+    # own MCP configuration; filled by agents/toolbox.py
+    mcp_servers: list[Any] = field(default_factory=list)
 
 
 class Adapter(abc.ABC):

@@ -7,11 +7,17 @@ with the message id and its usage), `user` (tool results), and a final `result`
 as `error_max_turns`). `--permission-mode bypassPermissions` is refused as root
 unless IS_SANDBOX=1. `--session-id UUID` names the session before it starts, and
 `--resume UUID` continues it (sessions live in HOME/.claude/projects/). The CLI caps
-its own spending with `--max-budget-usd`.
+its own spending with `--max-budget-usd`. The role's MCP servers are given with
+`--mcp-config FILE --strict-mcp-config` (only those): FILE is written 0600 in the private
+HOME for the run (it holds the servers' secrets) and removed when the stage ends
+(agents/toolbox.py); Claude Code names their tools mcp__<server>__<tool>, as AgentOS does.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -37,6 +43,17 @@ class ClaudeCode(Adapter):
     resumable: ClassVar[bool] = True
     chooses_session: ClassVar[bool] = True
 
+    def prepare(self, plan: Plan) -> None:
+        """Write the per-run MCP configuration (0600) when the role has servers."""
+        path = plan.home / MCP_CONFIG
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        if not plan.mcp_servers:
+            return
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(mcp_config(plan.mcp_servers), f)
+
     def argv(self, plan: Plan) -> list[str]:
         o = plan.options
         out = [plan.binary, "-p", plan.prompt, "--output-format", "stream-json", "--verbose",
@@ -50,6 +67,8 @@ class ClaudeCode(Adapter):
             out += ["--max-turns", str(o.max_turns)]
         if plan.budget_usd is not None:
             out += ["--max-budget-usd", f"{plan.budget_usd:.4f}"]
+        if plan.mcp_servers:
+            out += ["--mcp-config", str(plan.home / MCP_CONFIG), "--strict-mcp-config"]
         return out + list(o.args)
 
     def env(self, plan: Plan) -> dict[str, str]:
@@ -64,6 +83,14 @@ class ClaudeCode(Adapter):
                 "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
             }
         )
+        if plan.mcp_servers:
+            # headless Claude Code 2.1 connects MCP servers in the background and may send
+            # its first request before their tools are listed: make it wait, within the
+            # servers' own startup and call timeouts
+            env["MCP_CONNECTION_NONBLOCKING"] = "false"
+            cfgs = [s.config for s in plan.mcp_servers]
+            env["MCP_TIMEOUT"] = str(int(max(c.startup_timeout for c in cfgs) * 1000))
+            env["MCP_TOOL_TIMEOUT"] = str(int(max(c.timeout for c in cfgs) * 1000))
         return env
 
     def has_session(self, home: Path, session_id: str) -> bool:
@@ -154,6 +181,22 @@ class ClaudeCode(Adapter):
                     )
                 )
         return out
+
+
+MCP_CONFIG = ".agentos-mcp.json"  # in the run's private HOME; removed after the stage
+
+
+def mcp_config(servers: list[Any]) -> dict[str, Any]:
+    """Claude Code's --mcp-config document for the role's servers (tools/mcp.ServerPlan)."""
+    out: dict[str, Any] = {}
+    for s in servers:
+        if s.command is not None:
+            entry: dict[str, Any] = {"type": "stdio", "command": s.command, "args": list(s.args),
+                                     "env": dict(s.env)}  # fmt: skip
+        else:
+            entry = {"type": "http", "url": s.url, "headers": dict(s.headers)}
+        out[s.name] = entry
+    return {"mcpServers": out}
 
 
 def _input_tokens(usage: dict[str, Any]) -> int:

@@ -9,11 +9,16 @@ totals of the whole thread) and `turn.failed`. It reports no cost. OPENAI_BASE_U
 not read by the CLI: a base URL becomes a model provider given with `-c`. Sessions
 live in CODEX_HOME (default HOME/.codex)/sessions/**/rollout-*-<id>.jsonl. Codex's own
 sandbox needs namespaces that AgentOS's sandbox already took, so it runs with
---dangerously-bypass-approvals-and-sandbox inside ours.
+--dangerously-bypass-approvals-and-sandbox inside ours. The role's MCP servers are
+`-c mcp_servers.<name>.*` overrides (command, args, url, timeouts) with no secret on the
+command line: a secret env value reaches the server through Codex's own environment and
+`env_vars` (forwarded by name), a secret header through `env_http_headers`.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -47,10 +52,31 @@ class Codex(Adapter):
             out += ["-c", f"model_provider={PROVIDER}", "-c", f'{p}.name="{PROVIDER}"',
                     "-c", f'{p}.base_url="{base_url}"', "-c", f'{p}.env_key="{key}"',
                     "-c", f'{p}.wire_api="responses"']  # fmt: skip
+        for s in plan.mcp_servers:
+            out += _mcp_overrides(s)
+        self.mcp_env(plan)  # a clash of secret names is a ValueError here, before the run
         out += list(o.args)
         if plan.resume and plan.session_id:
             out.append(plan.session_id)
         return [*out, plan.prompt]
+
+    def env(self, plan: Plan) -> dict[str, str]:
+        return {**super().env(plan), **self.mcp_env(plan)}
+
+    def mcp_env(self, plan: Plan) -> dict[str, str]:
+        """The MCP servers' secrets, by the names Codex forwards them under."""
+        out: dict[str, str] = {}
+        for s in plan.mcp_servers:
+            pairs = [(k, s.env[k]) for k in sorted(s.secret_env)]
+            pairs += [(_header_var(s.name, h), s.headers[h]) for h in sorted(s.secret_headers)]
+            for name, value in pairs:
+                if out.get(name, value) != value:
+                    raise ValueError(
+                        f"two MCP servers need {name} with different values; Codex forwards "
+                        "variables by name, so give one of them another name"
+                    )
+                out[name] = value
+        return out
 
     def has_session(self, home: Path, session_id: str) -> bool:
         return any((home / ".codex" / "sessions").glob(f"**/rollout-*{session_id}.jsonl"))
@@ -108,3 +134,51 @@ class Codex(Adapter):
                       ok=item.get("status") != "failed"),
             ]  # fmt: skip
         return []
+
+
+def _toml(value: Any) -> str:
+    """A TOML value for a -c override (strings, lists of strings, tables of strings)."""
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(str(k))}={_toml(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_toml(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(str(value))
+
+
+def _header_var(server: str, header: str) -> str:
+    return "MCP_" + re.sub(r"[^A-Z0-9]", "_", f"{server}_{header}".upper())
+
+
+def _mcp_overrides(s: Any) -> list[str]:
+    """`-c mcp_servers.<name>.<key>=<toml>` pairs for one server, no secret among them."""
+    key = f"mcp_servers.{s.name}"
+    items: list[tuple[str, Any]] = [
+        ("startup_timeout_sec", int(s.config.startup_timeout)),
+        ("tool_timeout_sec", int(s.config.timeout)),
+    ]
+    if s.command is not None:
+        items += [("command", s.command), ("args", list(s.args))]
+        plain = {k: v for k, v in s.env.items() if k not in s.secret_env}
+        if plain:
+            items.append(("env", plain))
+        if s.secret_env:
+            items.append(("env_vars", sorted(s.secret_env)))
+    else:
+        items.append(("url", s.url))
+        plain = {k: v for k, v in s.headers.items() if k not in s.secret_headers}
+        if plain:
+            items.append(("http_headers", plain))
+        if s.secret_headers:
+            items.append(
+                ("env_http_headers", {h: _header_var(s.name, h) for h in sorted(s.secret_headers)})
+            )
+    if s.config.tools is not None:
+        items.append(("enabled_tools", list(s.config.tools)))
+    out: list[str] = []
+    for k, v in items:
+        out += ["-c", f"{key}.{k}={_toml(v)}"]
+    return out

@@ -8,6 +8,8 @@ text is the final message. A base URL becomes an OpenAI-compatible provider in t
 inline config (OPENCODE_CONFIG_CONTENT), which also allows edits and shell commands.
 `--session ID` continues a session; sessions live in HOME/.local/share/opencode/opencode.db.
 At start opencode installs its config directory's npm dependencies (a registry fetch).
+The role's MCP servers go into the same inline config (`mcp`: local commands with their
+environment, remote URLs with their headers).
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ class OpenCode(Adapter):
                 }
             }
             config["model"] = model
+        if plan.mcp_servers:
+            config["mcp"] = {s.name: _mcp_entry(s) for s in plan.mcp_servers}
         env["OPENCODE_CONFIG_CONTENT"] = json.dumps(config)
         env["OPENCODE_DISABLE_AUTOUPDATE"] = "1"
         return env
@@ -131,3 +135,13 @@ class OpenCode(Adapter):
         error = self.state.get("error")
         text = error or self.state.get("last_text") or ""
         return [Event("result", text=str(text), is_error=bool(error) or exit_code != 0)]
+
+
+def _mcp_entry(s: Any) -> dict[str, Any]:
+    """OpenCode's `mcp` entry for one server (tools/mcp.ServerPlan)."""
+    timeout_ms = int(s.config.timeout * 1000)
+    if s.command is not None:
+        return {"type": "local", "command": [s.command, *s.args], "environment": dict(s.env),
+                "enabled": True, "timeout": timeout_ms}  # fmt: skip
+    return {"type": "remote", "url": s.url, "headers": dict(s.headers), "enabled": True,
+            "timeout": timeout_ms}  # fmt: skip

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import time
@@ -84,6 +85,25 @@ Your memory:
 {{ memory }}
 {% endif %}"""
 
+EXECUTOR_REVIEW_SYSTEM = """\
+You are {{ agent }}, the reviewer of an AgentOS team, running headless in a git worktree
+on branch {{ branch }} (the current directory): the work of another agent on the task
+below, to be merged into {{ base_branch }}. Judge it against the task's acceptance
+criteria: read the change (`git diff {{ base_branch }}...HEAD`, `git log`), read the
+code, and run what helps you judge. Do not change any file: what you change is thrown
+away. AgentOS already ran the check; its result is below the task.
+
+End your final message with one line that is a JSON object, the verdict, either
+  {"verdict": "approve", "comment": "why the work meets the acceptance criteria"}
+or
+  {"verdict": "reject", "feedback": "what the worker must change"}
+If you cannot judge at all, make your final message start with "BLOCKED:" and say why.
+{% if memory %}
+
+Your memory:
+{{ memory }}
+{% endif %}"""
+
 CONTINUE = (
     "You were interrupted (the agent running you stopped). Continue the task where you "
     "left off; the worktree is as you left it. The task, again:\n\n"
@@ -105,6 +125,34 @@ async def run_work_stage(st: Stage) -> StageOutcome:
         metrics.EXECUTOR_SECONDS.labels(st.role.executor).observe(time.monotonic() - t0)
 
 
+async def run_review_stage(st: Stage) -> StageOutcome:
+    """Run the task's review stage with the role's executor: its verdict approves (the
+    merge) or rejects (the feedback goes to the worker's next round)."""
+    return await ExecutorReview(st).run()
+
+
+def parse_verdict(text: str) -> tuple[str, str] | None:
+    """The reviewer's verdict in its final message: ("approve", comment) or ("reject",
+    feedback), from the last line that is a JSON object with a `verdict`; None if none."""
+    for line in reversed([ln.strip() for ln in text.splitlines() if ln.strip()]):
+        start = line.find("{")
+        if start < 0 or not line.endswith("}"):
+            continue
+        try:
+            obj = json.loads(line[start:])
+        except ValueError:
+            continue
+        if not isinstance(obj, dict):
+            continue
+        verdict = str(obj.get("verdict", "")).strip().lower()
+        if verdict == "approve":
+            return "approve", str(obj.get("comment") or "approved").strip()
+        if verdict == "reject":
+            said = str(obj.get("feedback") or obj.get("comment") or "").strip()
+            return "reject", said or "rejected without feedback"
+    return None
+
+
 def _render_string(source: str, **ctx: Any) -> str:
     env = jinja2.Environment(
         undefined=jinja2.StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True
@@ -114,6 +162,8 @@ def _render_string(source: str, **ctx: Any) -> str:
 
 class ExecutorRun(Loop):
     """One executor run of a work stage (a Loop, so the terminal actions work on it)."""
+
+    instructions = EXECUTOR_SYSTEM
 
     def __init__(self, st: Stage) -> None:
         super().__init__(st)
@@ -197,7 +247,7 @@ class ExecutorRun(Loop):
         if self.options.prompt:
             system_text = render(self.options.prompt, dirs, **st.template_vars)
         else:
-            system_text = _render_string(EXECUTOR_SYSTEM, **st.template_vars)
+            system_text = _render_string(self.instructions, **st.template_vars)
         task_text = render(st.role.prompts.task, dirs, **st.template_vars)
         if not self.rows:
             await self.append("system", {"text": system_text})
@@ -286,7 +336,9 @@ class ExecutorRun(Loop):
             session_id=self.session_id,
             resume=resume,
             budget_usd=budget,
-            environ=dict(os.environ),
+            # provider keys from the secrets store win over the process environment
+            environ={**os.environ, **st.tool_extra.get("executor_env", {})},
+            mcp_servers=list(st.tool_extra.get("mcp_servers", [])),
         )
         try:
             self.adapter.prepare(plan)
@@ -296,7 +348,11 @@ class ExecutorRun(Loop):
         env = self.adapter.env(plan)
         try:
             self.proc, _ = await process.start(
-                argv, worktree=st.worktree, home=home, env=env, readable=_readable(binary)
+                argv,
+                worktree=st.worktree,
+                home=home,
+                env=env,
+                readable=[*_readable(binary), *st.tool_extra.get("executor_readable", [])],
             )
         except (ToolError, OSError) as exc:
             return await self.block(f"the {self.adapter.name} executor cannot start: {exc}")
@@ -383,7 +439,7 @@ class ExecutorRun(Loop):
         summary = self.redact(res.text).strip()
         if summary.startswith(BLOCKED_PREFIX):
             return await self.block(summary[len(BLOCKED_PREFIX) :].strip()[:2000] or summary)
-        return await self.hand_to_review(summary[:SUMMARY_CAP] or "(no final message)")
+        return await self.finish(summary[:SUMMARY_CAP] or "(no final message)")
 
     # --------------------------------------------------------------- events --
     async def handle(self, ev: Event) -> None:
@@ -485,6 +541,10 @@ class ExecutorRun(Loop):
             process.kill(self.proc)
 
     # ---------------------------------------------------------------- done --
+    async def finish(self, summary: str) -> StageOutcome:
+        """The CLI ended well: for a work stage, hand the task to review."""
+        return await self.hand_to_review(summary)
+
     async def hand_to_review(self, summary: str) -> StageOutcome:
         """Commit what the CLI left and submit the task for review with its summary."""
         st = self.st
@@ -520,6 +580,41 @@ class ExecutorRun(Loop):
     async def block(self, reason: str) -> StageOutcome:
         """Block the task for a person (reason redacted)."""
         return await terminal.block(self.context(), self.redact(reason)[:2000])
+
+
+class ExecutorReview(ExecutorRun):
+    """One executor run of a review stage: the check ran before it; its final message
+    carries a verdict, applied through the same terminal actions as the builtin
+    reviewer's (approve merges, reject sends the feedback back)."""
+
+    instructions = EXECUTOR_REVIEW_SYSTEM
+
+    async def finish(self, summary: str) -> StageOutcome:
+        st = self.st
+        # a reviewer does not change the work: whatever the CLI left is thrown away, so
+        # what is merged is exactly what the worker submitted
+        try:
+            await git(st.worktree, "reset", "--hard", "--quiet", "HEAD")
+            await git(st.worktree, "clean", "-fdq", "-e", ".agentos", *[
+                arg for p in self.adapter.ignore for arg in ("-e", p)
+            ])  # fmt: skip
+        except GitError as exc:
+            return await self.block(f"could not restore the worktree after review: {exc}")
+        verdict = parse_verdict(summary)
+        if verdict is None:
+            return await self.block(
+                f"the {self.adapter.name} reviewer gave no verdict (a last line "
+                '{"verdict": "approve"|"reject", ...}); its final message: ' + summary[:1500]
+            )
+        name, text = verdict
+        call_id = f"executor-{name}-{len(self.rows)}"
+        args = {"comment": text} if name == "approve" else {"feedback": text}
+        await self.append("tool_call", {"arguments": args}, tool_name=name, tool_call_id=call_id)
+        outcome = await self.end_with(terminal.ACTIONS[name], args, call_id)
+        if outcome is not None:
+            return outcome
+        why = self.rows[-1].content.get("output", "refused") if self.rows else "refused"
+        return await self.block(f"the {self.adapter.name} reviewer's {name} was refused: {why}")
 
 
 def _estimate(model: str, prompt_tokens: int, completion_tokens: int) -> float:

@@ -288,4 +288,4 @@ def test_sigstop_past_the_lease_then_sigcont(  # type: ignore[no-untyped-def]
     ], rescues
     assert w1.poll() is None and r1.poll() is None  # woken holders live on, they just lost
     assert _lost(procs.log(w1), tid), procs.log(w1)[-2000:]
-    assert _lost(procs.log(r1), tid), procs.log(r1)[-2000:]
+    assert _lost(procs.log(r1), tid), procs.log(r1)[-6000:]

@@ -286,6 +286,7 @@ def test_secret_references_resolve(chart: Any, value_set: str) -> None:
     external = {
         values.get("database", {}).get("existingSecret"),
         values.get("llm", {}).get("apiKeySecret"),
+        values.get("secrets", {}).get("existingSecret"),
     } - {None, ""}
     rendered = {d["metadata"]["name"]: d for d in chart.by_kind(docs, "Secret")}
     for name, spec in chart.pod_specs(docs):

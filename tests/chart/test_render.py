@@ -230,7 +230,11 @@ def test_bundled_database(chart: Any) -> None:
     job = chart.one(docs, "Job", "team-agentos-migrate")
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,pre-upgrade"
     assert job["spec"]["backoffLimit"] >= 3
-    assert not [s for s in chart.by_kind(docs, "Secret") if "annotations" in s["metadata"]]
+    assert not [
+        s
+        for s in chart.by_kind(docs, "Secret")
+        if "helm.sh/hook" in s["metadata"].get("annotations", {})
+    ]
 
     worker = chart.one(docs, "Deployment", "team-agentos-worker")
     w_env = chart.env_of(worker["spec"]["template"]["spec"]["containers"][0])
@@ -471,3 +475,47 @@ def test_long_names_stay_dns_labels_and_rbac_follows(chart: Any) -> None:
         if d["metadata"]["labels"]["app.kubernetes.io/component"] == long_role
     ]
     assert [d["metadata"]["name"] for d in target] == role["rules"][0]["resourceNames"]
+
+
+def test_the_secrets_key_comes_from_a_kubernetes_secret(chart: Any) -> None:
+    """Issue 10: every agent pod gets AGENTOS_SECRET_KEY from a Secret: the chart's own
+    (generated, kept on upgrade and on uninstall) or the operator's; never in values."""
+    import base64
+
+    from agentos.kernel.secrets import SecretKey, _parse_key
+
+    docs = chart.render({"database": {"url": "postgresql://a:b@db:5432/agentos"}})
+    secret = chart.one(docs, "Secret", "team-agentos-secret-key")
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    key = base64.b64decode(secret["data"]["key"]).decode()
+    assert isinstance(_parse_key(key, "chart"), SecretKey)  # 32 random bytes, base64
+    deployments = chart.by_kind(docs, "Deployment")
+    assert deployments
+    for d in deployments:
+        env = chart.env_of(d["spec"]["template"]["spec"]["containers"][0])
+        assert env["AGENTOS_SECRET_KEY"] == {
+            "secretKeyRef": {"name": "team-agentos-secret-key", "key": "key"}
+        }
+    job = chart.one(docs, "Job", "team-agentos-migrate")
+    assert "AGENTOS_SECRET_KEY" not in chart.env_of(
+        job["spec"]["template"]["spec"]["containers"][0]
+    )
+
+    given = "A" * 43 + "="
+    docs = chart.render({"database": {"url": "postgresql://a:b@db:5432/agentos"},
+                         "secrets": {"key": given}})  # fmt: skip
+    secret = chart.one(docs, "Secret", "team-agentos-secret-key")
+    assert base64.b64decode(secret["data"]["key"]).decode() == given
+
+    docs = chart.rendered_set("existing-secret")
+    for d in chart.by_kind(list(docs), "Deployment"):
+        env = chart.env_of(d["spec"]["template"]["spec"]["containers"][0])
+        assert env["AGENTOS_SECRET_KEY"] == {
+            "secretKeyRef": {"name": "team-secret-key", "key": "aes-key"}
+        }, d["metadata"]["name"]
+
+
+def test_a_malformed_secrets_key_is_refused_by_the_schema(chart: Any) -> None:
+    with pytest.raises(Exception, match="secrets"):
+        chart.render({"database": {"url": "postgresql://a:b@db:5432/agentos"},
+                      "secrets": {"key": "short"}})  # fmt: skip

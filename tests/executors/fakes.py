@@ -49,7 +49,14 @@ class FakeModel:
     file_text: str = FILE_TEXT
     cost_hint: int = 0
     api_text_edits: bool = False  # Aider: edits come as text, not tool calls
+    # Anthropic: the tool the first answer calls (default: Write the file)
+    tool_name: str = "Write"
+    tool_input: dict[str, Any] | None = None
     edits_done: bool = False
+    # a reviewer's server: every turn is the final text; with `verdicts`, the one for
+    # the review round the prompt names ("Rejections so far: N")
+    text_only: bool = False
+    verdicts: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.gate.set()
@@ -179,11 +186,15 @@ class FakeModel:
             self._json(h, {"input_tokens": 100})
             return
         msgs = req.body.get("messages") or []
-        done = any(
+        done = self.text_only or any(
             isinstance(c, dict) and c.get("type") == "tool_result"
             for m in msgs
             for c in (m.get("content") if isinstance(m.get("content"), list) else [])
         )
+        if self.text_only and self.verdicts:
+            rounds = re.findall(r"Rejections so far: (\d+)", req.raw)
+            n = int(rounds[-1]) if rounds else 0
+            self.final_text = self.verdicts[min(n, len(self.verdicts) - 1)]
         text = json.dumps(req.body.get("system", ""))
         m = re.search(r"Primary working directory: ([^\s\\]+)", text + req.raw)
         where = f"{m.group(1)}/{self.file_name}" if m else self.file_name
@@ -200,8 +211,13 @@ class FakeModel:
             stop = "end_turn"
         else:
             n = len(self.model_requests())
-            block = {"type": "tool_use", "id": f"toolu_fake{n}", "name": "Write", "input": {}}
-            args = json.dumps({"file_path": where, "content": self.file_text})
+            block = {"type": "tool_use", "id": f"toolu_fake{n}", "name": self.tool_name,
+                     "input": {}}  # fmt: skip
+            args = json.dumps(
+                self.tool_input
+                if self.tool_input is not None
+                else {"file_path": where, "content": self.file_text}
+            )
             deltas = [{"type": "input_json_delta", "partial_json": args}]
             stop = "tool_use"
         if not req.body.get("stream"):

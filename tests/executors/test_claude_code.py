@@ -146,6 +146,16 @@ def test_a_task_taken_over_resumes_the_claude_session(  # type: ignore[no-untype
         30,
         "the tool result step",
     )
+    # and in Claude Code's own session file (written a moment later on a busy machine):
+    # what a resume reads back; killed before it, the second run rightly starts afresh
+    projects = home / "executors" / f"task-{tid}" / ".claude" / "projects"
+
+    def in_session_file() -> bool:
+        return any(
+            "tool_result" in f.read_text(errors="replace") for f in projects.glob("*/*.jsonl")
+        )
+
+    wait_until(in_session_file, 30, "the tool result in claude's session file")
     os.kill(first.pid, signal.SIGKILL)
     first.wait(10)
     wait_until(lambda: not processes_with(token), 20, "the first executor to be gone")
@@ -174,3 +184,104 @@ def test_a_task_taken_over_resumes_the_claude_session(  # type: ignore[no-untype
     assert {a[0] for a in agents_seen} == {"cc-first", "cc-second"}
     assert _git(home / "workspace", "show", f"main:{FILE_NAME}") == FILE_TEXT
     no_canary(db_url)
+
+
+def test_claude_code_as_the_reviewer_rejects_then_approves_and_merges(  # type: ignore[no-untyped-def]
+    fake, agents, exec_env, home, db_url
+) -> None:
+    """The review stage run by Claude Code: the check runs first, the CLI's verdict (a
+    JSON last line) rejects with feedback the worker's next prompt carries, then
+    approves, and the merge is the worker's commit, untouched by the reviewer."""
+    worker_server = _setup(fake, home, exec_env)
+    feedback = f"Add a trailing newline check {uuid.uuid4().hex[:6]}"
+    review_server = fake(
+        "anthropic",
+        text_only=True,
+        verdicts=[
+            "I read the diff.\n" + json.dumps({"verdict": "reject", "feedback": feedback}),
+            "Fixed now.\n" + json.dumps({"verdict": "approve", "comment": "meets the criteria"}),
+        ],
+    )
+    (home / "roles" / "reviewer.yaml").write_text(
+        "executor: claude-code\n"
+        f"executor_options: {{binary: {cli_binary('claude-code')}, max_turns: 4}}\n"
+    )
+    agents("worker", "cc-worker")
+    agents("reviewer", "cc-reviewer", ANTHROPIC_BASE_URL=review_server.url)
+    tid = _create(exec_env, f"Write {FILE_NAME} reviewed {uuid.uuid4().hex[:6]}")
+    wait_until(lambda: task_status(db_url, tid) == "done", 180, "the task to be done")
+
+    repo = home / "workspace"
+    assert _git(repo, "show", f"main:{FILE_NAME}") == FILE_TEXT
+    rejections, metadata = query(
+        db_url, "SELECT rejections, metadata FROM agentos.tasks WHERE id = %s", (tid,)
+    )[0]
+    assert rejections == 1 and metadata["merged"]
+    # the reviewer ran as Claude Code: its stage has the CLI's steps and both verdicts
+    verdicts = query(db_url, "SELECT tool_name, content->'arguments' FROM agentos.steps "
+                     "WHERE task_id = %s AND stage = 'review' AND kind = 'tool_call' "
+                     "AND tool_name IN ('approve', 'reject') ORDER BY seq", (tid,))  # fmt: skip
+    assert [v[0] for v in verdicts] == ["reject", "approve"]
+    assert verdicts[0][1] == {"feedback": feedback}
+    # the rejection's feedback reached the worker's second run of Claude Code
+    assert any(feedback in r.raw for r in worker_server.model_requests()), "no feedback"
+    assert len(review_server.model_requests()) >= 2
+    usage = query(db_url, "SELECT count(*) FROM agentos.llm_calls WHERE task_id = %s "
+                  "AND agent = 'cc-reviewer'", (tid,))  # fmt: skip
+    assert usage[0][0] >= 2
+    no_canary(db_url)
+
+
+def test_a_reviewer_without_a_verdict_blocks_the_task_with_its_message(  # type: ignore[no-untyped-def]
+    fake, agents, exec_env, home, db_url
+) -> None:
+    _setup(fake, home, exec_env)
+    review_server = fake("anthropic", text_only=True, final_text="Looks fine to me, I think.")
+    (home / "roles" / "reviewer.yaml").write_text(
+        "executor: claude-code\n"
+        f"executor_options: {{binary: {cli_binary('claude-code')}, max_turns: 4}}\n"
+    )
+    agents("worker", "cc-worker")
+    agents("reviewer", "cc-reviewer", ANTHROPIC_BASE_URL=review_server.url)
+    tid = _create(exec_env, f"Write {FILE_NAME} unjudged {uuid.uuid4().hex[:6]}")
+    wait_until(lambda: task_status(db_url, tid) == "blocked", 180, "the task to be blocked")
+    (error,) = query(db_url, "SELECT error FROM agentos.tasks WHERE id = %s", (tid,))[0]
+    assert "gave no verdict" in error and "Looks fine to me" in error
+    assert FILE_NAME not in _git(home / "workspace", "ls-tree", "--name-only", "main")
+
+
+def test_the_task_budget_stops_claude_mid_run_and_a_retry_with_budget_finishes(  # type: ignore[no-untyped-def]
+    fake, agents, exec_env, home, db_url
+) -> None:
+    """A task budget smaller than one model call: the run is stopped after its first
+    reported usage (AgentOS's kill, or Claude Code's own --max-budget-usd cap, whichever
+    comes first), the task blocks for its budget with no CLI process left, and
+    `task retry --budget` lets it finish."""
+    server = _setup(
+        fake,
+        home,
+        exec_env,
+        model="claude-3-5-sonnet-20241022",  # priced in litellm's map
+    )
+    roles = home / "roles"
+    worker = (roles / "worker.yaml").read_text()
+    (roles / "worker.yaml").write_text(
+        worker + "limits: {task_budget_usd: 0.002, call_estimate_usd: 0.0}\n"
+    )
+    agents("worker", "cc-worker")
+    agents("reviewer", "cc-reviewer")
+    token = f"cc-{uuid.uuid4().hex[:8]}"
+    tid = _create(exec_env, f"Write {FILE_NAME} {token}")
+    wait_until(lambda: task_status(db_url, tid) == "blocked", 120, "the budget to block it")
+    (error,) = query(db_url, "SELECT error FROM agentos.tasks WHERE id = %s", (tid,))[0]
+    assert "budget" in error, error
+    wait_until(lambda: not processes_with(token), 20, "no claude process left")
+    spent = query(db_url, "SELECT sum(cost_usd) FROM agentos.llm_calls WHERE task_id = %s",
+                  (tid,))[0][0]  # fmt: skip
+    assert spent is not None and float(spent) > 0.002  # the call that broke the budget
+    calls_before = len(server.model_requests())
+    r = cli(exec_env, "task", "retry", str(tid), "--budget", "5")
+    assert r.returncode == 0, r.stderr
+    wait_until(lambda: task_status(db_url, tid) == "done", 120, "the task to be done")
+    assert len(server.model_requests()) > calls_before
+    assert _git(home / "workspace", "show", f"main:{FILE_NAME}") == FILE_TEXT

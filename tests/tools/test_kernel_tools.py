@@ -159,13 +159,13 @@ async def test_task_threads_and_broadcasts(
 
 async def test_send_message_errors_are_readable(team: dict[str, ToolContext], call) -> None:
     r = await call(team["orch"], "send_message", {"to_agent": "nobody", "body": "hi"})
-    assert not r.ok and r.output == "error: no agent 'nobody' (see `agentos agent list`)"
+    assert not r.ok and r.output == "error: no agent or person 'nobody' (see `agentos agent list`)"
     r = await call(team["orch"], "send_message", {"task_id": 424242, "body": "hi"})
     assert not r.ok and r.output == "error: no task 424242"
     r = await call(team["w1"], "send_message", {"body": "to whom?"})
-    assert not r.ok and "to_agent, task_id, or broadcast" in r.output
+    assert not r.ok and "to_agent, task_id, channel, or broadcast" in r.output
     r = await call(team["w1"], "send_message", {"broadcast": True, "to_agent": "w", "body": "x"})
-    assert not r.ok and "broadcast has no to_agent" in r.output
+    assert not r.ok and "broadcast has no to_agent, task_id or channel" in r.output
     r = await call(team["w1"], "send_message", {"to_agent": "worker-2", "body": "x", "kind": "?"})
     assert not r.ok and "kind" in r.output
 
@@ -179,7 +179,9 @@ async def test_message_functions(kernel: Kernel, team: dict[str, ToolContext]) -
         with pytest.raises(errors.BadInput, match="no addressee"):
             await messages.send_message(conn, body="x", to_agent="worker-1", kind="broadcast")
         b = await messages.send_message(conn, body="  all hands  ", kind="question")
-        assert b.kind == "broadcast" and b.body == "all hands" and b.from_agent is None
+        # a message with no writer named is from whoever is acting (the database user)
+        me = await (await conn.execute("SELECT current_user AS u")).fetchone()
+        assert b.kind == "broadcast" and b.body == "all hands" and b.from_agent == me["u"]
         d = await messages.send_message(
             conn, body="for you", to_agent="worker-1", from_agent="worker-1"
         )
@@ -193,10 +195,16 @@ async def test_message_functions(kernel: Kernel, team: dict[str, ToolContext]) -
         everything = await messages.list_messages(conn)
         assert [m.id for m in everything] == [b.id, d.id]
         assert [m.id for m in await messages.list_messages(conn, limit=1)] == [d.id]
-        assert await messages.mark_read(conn, [b.id, d.id]) == 2
-        assert await messages.mark_read(conn, [b.id]) == 0
-        assert await messages.mark_read(conn, []) == 0
-        assert await messages.list_messages(conn, unread_only=True) == []
+        assert await messages.mark_read(conn, [b.id, d.id], reader="worker-1") == 2
+        assert await messages.mark_read(conn, [b.id], reader="worker-1") == 0
+        assert await messages.mark_read(conn, [], reader="worker-1") == 0
+        # d was addressed to worker-1: its read_at is worker-1's receipt; b is a broadcast,
+        # read by worker-1 only (receipts are per reader)
+        assert [m.id for m in await messages.list_messages(conn, unread_only=True)] == [b.id]
+        assert await messages.list_messages(conn, agent="worker-1", unread_only=True) == []
+        assert [
+            m.id for m in await messages.list_messages(conn, agent="worker-2", unread_only=True)
+        ] == [b.id]
         with pytest.raises(errors.BadInput, match="limit"):
             await messages.list_messages(conn, limit=0)
         activity = await (
@@ -278,3 +286,43 @@ async def test_skills_library(kernel: Kernel, team: dict[str, ToolContext], call
             await skills.remove_skill(conn, "git-hygiene")
         with pytest.raises(errors.NotFound):
             await skills.get_skill(conn, "git-hygiene")
+
+
+async def test_channels_and_replies_through_the_tool(
+    kernel: Kernel, team: dict[str, ToolContext], call
+) -> None:
+    from agentos.kernel import channels
+
+    async with kernel.connection() as conn:
+        await channels.create_channel(
+            conn, "ops", members=["worker-1", "worker-2"], created_by="alice"
+        )
+        q = await messages.send_message(
+            conn, body="Who broke main?", to_agent="worker-1", from_agent="alice", as_person=True
+        )
+    r = await call(team["w1"], "send_message", {"channel": "ops", "body": "@worker-2 was it you?"})
+    assert r.ok and r.output.endswith("to channel ops")
+    r = await call(
+        team["w1"], "send_message", {"reply_to": q.id, "body": "Not me.", "kind": "answer"}
+    )
+    assert r.ok and r.output.endswith("to alice")  # back to whoever wrote, in its thread
+    w2 = await call(team["w2"], "read_messages")
+    assert "@worker-2 was it you?" in w2.output and "to channel ops" in w2.output
+    async with kernel.connection() as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT channel_id IS NOT NULL AS in_channel, woken, reply_to, thread_id "
+                "FROM agentos.messages WHERE from_agent = 'worker-1' ORDER BY id"
+            )
+        ).fetchall()
+    assert rows == [
+        {
+            "in_channel": True,
+            "woken": ["worker-2"],
+            "reply_to": None,
+            "thread_id": rows[0]["thread_id"],
+        },
+        {"in_channel": False, "woken": [], "reply_to": q.id, "thread_id": q.id},
+    ]
+    r = await call(team["w1"], "send_message", {"channel": "nope", "body": "x"})
+    assert not r.ok and r.output == "error: no channel 'nope' (see `agentos channel list`)"

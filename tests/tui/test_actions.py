@@ -91,7 +91,7 @@ async def test_cancel_then_retry_change_the_row(make_app, seeded, sql, helpers) 
         )
         assert actors == [{"actor": "alice"}]
         # the cancelled card is now in the last column: retry it from there
-        await pilot.press("6")
+        await pilot.press("7")
         col = board.current_column()
         col.cards.highlighted = board.card_ids("stuck").index(2)
         await pilot.press("r")
@@ -113,7 +113,7 @@ async def test_raise_budget_retries_a_blocked_task(make_app, seeded, sql, helper
             "INSERT INTO agentos.budgets (scope, limit_usd, spent_usd) VALUES ('task:6', 0.5, 0.5)"
         )
         board = app.query_one(Board)
-        await pilot.press("6")
+        await pilot.press("7")
         assert board.selected_card().id == 6
         await pilot.press("b")
         await helpers.wait_for(pilot, lambda: isinstance(app.screen, BudgetForm), what="form")

@@ -29,6 +29,7 @@ async def test_seeded_tasks_sit_in_their_columns(make_app, seeded, helpers) -> N
             "assigned": 1,
             "in_progress": 1,
             "review": 1,
+            "approval": 0,
             "done": 1,
             "stuck": 3,
         }
@@ -72,6 +73,34 @@ async def test_a_task_inserted_elsewhere_appears_without_a_key(make_app, sql, he
         assert board.card_ids("inbox") == []
 
 
+async def test_a_held_merge_waits_in_approval_and_the_header_counts_it(
+    make_app, sql, helpers
+) -> None:
+    from agentos.tui.team_header import TeamHeader
+
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await helpers.settle(pilot)
+        board = app.query_one(Board)
+        assert app.header_stats.awaiting == 0
+        rows = await sql("INSERT INTO agentos.tasks (title) VALUES ('Held merge') RETURNING id")
+        tid = rows[0]["id"]
+        # the way a held merge goes, written from another connection as psql would
+        for to, why in (("in_progress", "claimed"), ("review", "handed over"),
+                        ("approval", "approved; the merge waits for a person")):  # fmt: skip
+            await sql("SELECT agentos.transition_task(%s, %s, 'bob', %s)", (tid, to, why))
+        await helpers.wait_for(pilot, lambda: tid in board.card_ids("approval"), what="the card")
+        await helpers.wait_for(pilot, lambda: app.header_stats.awaiting == 1, what="the count")
+        assert "1 waiting for you" in app.query_one(TeamHeader).header_text().plain
+        assert board.card_ids("review") == []
+        await pilot.press("5")
+        assert board.current_column().key == "approval" and board.selected_card().id == tid
+        await sql("SELECT agentos.transition_task(%s, 'done', 'alice', 'approved')", (tid,))
+        await helpers.wait_for(pilot, lambda: tid in board.card_ids("done"), what="done")
+        await helpers.wait_for(pilot, lambda: app.header_stats.awaiting == 0, what="no count")
+        assert "waiting for you" not in app.query_one(TeamHeader).header_text().plain
+
+
 async def test_agent_changes_arrive_live(make_app, seeded, sql, helpers) -> None:
     await seeded()
     app = make_app()
@@ -102,7 +131,7 @@ async def test_keyboard_moves_between_columns_and_opens_a_task(make_app, seeded,
         await pilot.press("right", "right")
         assert board.current_column().key == "in_progress"
         assert board.selected_card().id == 3
-        await pilot.press("6", "down")
+        await pilot.press("7", "down")
         assert board.selected_card().id == 7
         await pilot.press("left")
         assert board.current_column().key == "done"
@@ -142,7 +171,7 @@ async def test_filter_narrows_board_and_feed(make_app, seeded, helpers) -> None:
         await pilot.press("slash", "#", "7", "enter")
         await helpers.wait_for(pilot, lambda: board.snapshot.filter == "#7", what="id filter")
         await helpers.settle(pilot)
-        assert [c.total for c in board.snapshot.columns] == [0, 0, 0, 0, 0, 1]
+        assert [c.total for c in board.snapshot.columns] == [0, 0, 0, 0, 0, 0, 1]
 
 
 async def test_a_long_column_loads_a_page_at_a_time(make_app, sql, helpers) -> None:

@@ -73,9 +73,12 @@ async def test_send_message_checks_the_addressee(kernel) -> None:
         with pytest.raises(errors.BadInput):
             await send_message(conn, body="hello", to_agent="nobody", from_agent="alice")
         with pytest.raises(errors.BadInput):
-            await send_message(conn, body="   ", task_id=t.id)
+            await send_message(conn, body="   ", task_id=t.id, from_agent="alice")
         with pytest.raises(errors.BadInput):
-            await send_message(conn, body="to whom?")
+            await send_message(conn, body="to whom?", from_agent="alice")
+        await conn.execute("INSERT INTO agentos.agents (name, role) VALUES ('worker-9', 'worker')")
+        with pytest.raises(errors.BadInput, match="agent's name"):  # a person is not an agent
+            await send_message(conn, body="hi", task_id=t.id, from_agent="worker-9")
 
 
 async def _budget(conn, task_id: int) -> Decimal | None:

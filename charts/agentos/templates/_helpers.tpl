@@ -107,6 +107,14 @@ Exactly one of database.url, database.existingSecret and database.bundled.enable
 {{- end }}
 {{- end }}
 
+{{- define "agentos.secretKey.secretName" -}}
+{{- .Values.secrets.existingSecret | default (include "agentos.componentName" (list . "secret-key")) }}
+{{- end }}
+
+{{- define "agentos.secretKey.key" -}}
+{{- if .Values.secrets.existingSecret }}{{ .Values.secrets.existingSecretKey }}{{ else }}key{{ end }}
+{{- end }}
+
 {{- define "agentos.database.secretKey" -}}
 {{- if eq (include "agentos.database.mode" .) "existingSecret" }}
 {{- .Values.database.existingSecretKey }}
