@@ -9,13 +9,14 @@ are enqueued by triggers in the same transaction as the state change that makes 
 task ready (see sql/001_init.sql), so there is never a ready task without its job,
 nor a job without its cause.
 
-1. claim: agentos.claim_work (sql/010) takes, in one statement on pgqueuer's table,
-   due jobs for the free agent slots with FOR UPDATE SKIP LOCKED, so concurrent
-   claimers never take the same job: each free agent's own jobs first (at most one
-   each), then the role's jobs on the agents left, then picked activations whose
-   holder went quiet past pgqueuer's heartbeat timeout. In the same statement it
-   leases each task job's task to its agent slot (a new attempt token, an expiry) if
-   the task is still ready work for it, and retires the task jobs into pgqueuer's log;
+1. claim: agentos.claim_work_v2 (sql/010, set-based in sql/012) takes, in one
+   statement on pgqueuer's table, due jobs for the free agent slots with FOR UPDATE
+   SKIP LOCKED, so concurrent claimers never take the same job: each free agent's own
+   jobs first (at most one each), then the role's jobs on the agents left, then picked
+   activations whose holder went quiet past pgqueuer's heartbeat timeout. In the same
+   statement it leases each task job's task to its agent slot (a new attempt token, an
+   expiry) if the task is still ready work for it (the named tasks locked together,
+   leased in one UPDATE), and retires the task jobs into pgqueuer's log;
    a job whose task is no longer ready (cancelled, taken, dependencies not done) is
    simply retired: jobs are hints, the task row is the truth. A job whose task row
    another transaction is writing is left queued for the next claim (the claim waits

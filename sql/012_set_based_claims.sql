@@ -1,7 +1,8 @@
 -- 012: claims set-based (issue 12, after 010).
 --
 -- 010's claim_work leased the tasks of a claim one statement at a time (claim_task per
--- task job). Every UPDATE of a task pays the executor's start-up, and for agentos.tasks
+-- task job); claim_work_v2 does it set-based (010's stays, for processes of the
+-- previous version during an upgrade). Every UPDATE of a task pays the executor's start-up, and for agentos.tasks
 -- that means reading and compiling its fourteen CHECK constraints again: `pg_strtok`
 -- was the top symbol of the claiming backend under perf, and the claim connection was
 -- the busiest of a draining host. Now a claim locks the named tasks in one statement (in
@@ -90,7 +91,7 @@ $$;
 -- for the holder to ack. One row per job taken: the agent, the job, and the leased
 -- task (NULL for an activation, or for a task that turned out not to be ready, whose
 -- job is retired all the same: jobs are hints, the task row is the truth).
-CREATE OR REPLACE FUNCTION agentos.claim_work(
+CREATE FUNCTION agentos.claim_work_v2(
     p_role text, p_agents text[], p_session uuid, p_lease interval, p_stale interval,
     p_now timestamptz DEFAULT NULL
 ) RETURNS TABLE (claim_agent text, claim_job bigint, claim_entrypoint text,
@@ -361,6 +362,8 @@ BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'agentos_agent') THEN
         GRANT EXECUTE ON FUNCTION agentos.claim_target(agentos.tasks, text, text, timestamptz)
             TO agentos_agent;
+        GRANT EXECUTE ON FUNCTION agentos.claim_work_v2(text, text[], uuid, interval, interval,
+                                                        timestamptz) TO agentos_agent;
     END IF;
 EXCEPTION WHEN insufficient_privilege THEN
     NULL;

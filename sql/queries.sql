@@ -43,10 +43,10 @@ SELECT * FROM agentos.claim_jobs(%(jobs)s, %(tasks)s, %(agents)s, %(role)s, %(se
 
 -- name: claim_work
 -- Dequeue and claim in one statement: lease the free agents' due work, retire the task
--- jobs, mark activations picked (sql/010). The agents come space-separated (names have
+-- jobs, mark activations picked (sql/010, set-based in sql/012). The agents come space-separated (names have
 -- no spaces): one string is cheaper to send than an array of 1,000.
 SELECT c.claim_agent, c.claim_job, c.claim_entrypoint, c.claim_kind, c.claim_payload, (c.task).*
-FROM agentos.claim_work(%(role)s, string_to_array(%(agents)s, ' '), %(session)s,
+FROM agentos.claim_work_v2(%(role)s, string_to_array(%(agents)s, ' '), %(session)s,
                         make_interval(secs => %(lease)s),
                         make_interval(secs => %(stale)s), %(now)s) AS c;
 

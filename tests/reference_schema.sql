@@ -268,6 +268,157 @@ DECLARE
     v_free    text[];
     v_payload jsonb;
     v_text    text;
+    v_task    bigint;
+    r         record;
+    t         agentos.tasks;
+    i         integer;
+BEGIN
+    -- As claim_jobs: a claim lost in a server crash is redone, never lost (the job and
+    -- the lease vanish together), so it need not wait for its WAL flush.
+    PERFORM set_config('synchronous_commit', 'off', true);
+    IF v_n = 0 OR NOT EXISTS (SELECT 1 FROM agentos.agent_sessions
+                              WHERE id = p_session AND status = 'running') THEN
+        RETURN;  -- a dead session claims nothing (003)
+    END IF;
+    v_agent_eps := ARRAY(SELECT 'agent:' || a FROM unnest(p_agents) AS a);
+    -- 1. work addressed to one of the free agents: its best job, one per agent (found
+    --    through the index of agent-addressed jobs, then matched against the free
+    --    agents: a host of 1,000 agents does not probe 1,000 entrypoints)
+    FOR r IN
+        SELECT j.id, j.entrypoint, j.payload FROM agentos.pgqueuer j
+        WHERE j.status = 'queued' AND j.entrypoint LIKE 'agent:%'
+          AND j.entrypoint = ANY(v_agent_eps) AND j.execute_after < now()
+        ORDER BY j.priority DESC, j.id
+        LIMIT v_n
+        FOR UPDATE SKIP LOCKED
+    LOOP
+        IF NOT (substr(r.entrypoint, 7) = ANY(v_who)) THEN
+            v_ids := v_ids || r.id; v_eps := v_eps || r.entrypoint;
+            v_loads := v_loads || r.payload; v_who := v_who || substr(r.entrypoint, 7);
+        END IF;
+    END LOOP;
+    -- 2. the role's work on the agents left, in the order the host listed them
+    v_free := ARRAY(SELECT a FROM unnest(p_agents) WITH ORDINALITY AS u(a, k)
+                    WHERE NOT (a = ANY(v_who)) ORDER BY k);
+    IF coalesce(array_length(v_free, 1), 0) > 0 THEN
+        i := 0;
+        FOR r IN
+            SELECT j.id, j.entrypoint, j.payload FROM agentos.pgqueuer j
+            WHERE j.entrypoint = v_role_ep AND j.status = 'queued' AND j.execute_after < now()
+            ORDER BY j.priority DESC, j.id
+            LIMIT array_length(v_free, 1)
+            FOR UPDATE SKIP LOCKED
+        LOOP
+            i := i + 1;
+            v_ids := v_ids || r.id; v_eps := v_eps || r.entrypoint;
+            v_loads := v_loads || r.payload; v_who := v_who || v_free[i];
+        END LOOP;
+        v_free := v_free[i + 1:];
+    END IF;
+    -- 3. picked jobs whose holder went quiet (pgqueuer's heartbeat timeout), for the
+    --    agents still free; one addressed to a busy agent waits for the next claim
+    IF coalesce(array_length(v_free, 1), 0) > 0 THEN
+        FOR r IN
+            SELECT j.id, j.entrypoint, j.payload FROM agentos.pgqueuer j
+            WHERE j.status = 'picked' AND j.heartbeat < now() - p_stale
+              AND (j.entrypoint = v_role_ep OR j.entrypoint = ANY(v_agent_eps))
+            ORDER BY j.priority DESC, j.id
+            LIMIT array_length(v_free, 1)
+            FOR UPDATE SKIP LOCKED
+        LOOP
+            IF r.entrypoint = v_role_ep THEN
+                CONTINUE WHEN coalesce(array_length(v_free, 1), 0) = 0;
+                v_who := v_who || v_free[1];
+                v_free := v_free[2:];
+            ELSIF substr(r.entrypoint, 7) = ANY(v_free) THEN
+                v_who := v_who || substr(r.entrypoint, 7);
+                v_free := array_remove(v_free, substr(r.entrypoint, 7));
+            ELSE
+                CONTINUE;
+            END IF;
+            v_ids := v_ids || r.id; v_eps := v_eps || r.entrypoint;
+            v_loads := v_loads || r.payload;
+        END LOOP;
+    END IF;
+    IF coalesce(array_length(v_ids, 1), 0) = 0 THEN
+        RETURN;
+    END IF;
+    -- The agent rows first, in id order (003), as claim_jobs does.
+    PERFORM 1 FROM agentos.agents WHERE name = ANY(v_who) ORDER BY id FOR NO KEY UPDATE;
+    FOR i IN 1 .. array_length(v_ids, 1) LOOP
+        claim_agent := v_who[i];
+        claim_job := v_ids[i];
+        claim_entrypoint := v_eps[i];
+        task := NULL;
+        v_text := encode(coalesce(v_loads[i], '\x7b7d'::bytea), 'escape');
+        IF v_text ~ '^\{"kind": "task", "task_id": [0-9]{1,18}\}$' THEN
+            -- a task job as enqueue_task_work writes it: no decoding that could fail
+            v_payload := v_text::jsonb;
+        ELSE
+            BEGIN  -- anything else (an activation, a job someone enqueued by hand)
+                v_payload := convert_from(coalesce(v_loads[i], '\x7b7d'::bytea), 'UTF8')::jsonb;
+            EXCEPTION WHEN OTHERS THEN
+                v_payload := NULL;  -- not JSON: an activation of unknown kind, acked as such
+            END;
+        END IF;
+        IF jsonb_typeof(v_payload) IS DISTINCT FROM 'object' THEN
+            v_payload := '{}';
+        END IF;
+        claim_payload := v_payload;
+        IF v_payload ->> 'kind' = 'task' AND jsonb_typeof(v_payload -> 'task_id') = 'number' THEN
+            v_task := (v_payload ->> 'task_id')::bigint;
+            -- a row someone else is writing is left for the next claim, job and all
+            PERFORM 1 FROM agentos.tasks WHERE id = v_task FOR UPDATE SKIP LOCKED;
+            IF NOT FOUND AND EXISTS (SELECT 1 FROM agentos.tasks WHERE id = v_task) THEN
+                CONTINUE;
+            END IF;
+            v_retire := v_retire || v_ids[i];
+            SELECT * INTO t FROM agentos.claim_task(v_task, v_who[i], p_role, p_session,
+                                                    p_lease, p_now);
+            IF t.id IS NOT NULL THEN
+                task := t;
+                claim_kind := 'task';
+            ELSE
+                claim_kind := 'dropped';
+            END IF;
+        ELSE
+            v_picked := v_picked || v_ids[i];
+            claim_kind := 'activation';
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+    IF array_length(v_retire, 1) > 0 THEN
+        WITH gone AS (
+            DELETE FROM agentos.pgqueuer WHERE id = ANY(v_retire)
+            RETURNING id, priority, entrypoint)
+        INSERT INTO agentos.pgqueuer_log (job_id, status, priority, entrypoint)
+        SELECT id, 'successful', priority, entrypoint FROM gone;
+    END IF;
+    IF array_length(v_picked, 1) > 0 THEN
+        UPDATE agentos.pgqueuer
+        SET status = 'picked', updated = now(), heartbeat = now(), queue_manager_id = p_session
+        WHERE id = ANY(v_picked);
+    END IF;
+END;
+$_$;
+CREATE FUNCTION agentos.claim_work_v2(p_role text, p_agents text[], p_session uuid, p_lease interval, p_stale interval, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(claim_agent text, claim_job bigint, claim_entrypoint text, claim_kind text, claim_payload jsonb, task agentos.tasks)
+    LANGUAGE plpgsql
+    SET plan_cache_mode TO 'force_generic_plan'
+    AS $_$
+DECLARE
+    v_now     timestamptz := coalesce(p_now, now());
+    v_n       integer := coalesce(array_length(p_agents, 1), 0);
+    v_role_ep text := 'role:' || p_role;
+    v_agent_eps text[];
+    v_ids     bigint[] := '{}';
+    v_eps     text[] := '{}';
+    v_loads   bytea[] := '{}';
+    v_who     text[] := '{}';
+    v_retire  bigint[] := '{}';
+    v_picked  bigint[] := '{}';
+    v_free    text[];
+    v_payload jsonb;
+    v_text    text;
     v_to      agentos.task_status;
     v_cfg     text;
     v_busy    text[] := '{}';
