@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentos.agents import metrics
 from agentos.agents.config import AgentSettings, RoleConfig
 from agentos.kernel import redact
-from agentos.kernel.db import Kernel
+from agentos.kernel.db import Conn, Kernel
 from agentos.kernel.usage import (
     BudgetExceeded,
     agent_day_scope,
@@ -97,8 +98,14 @@ class LLMClient:
         tools: list[dict[str, Any]],
         task_budget_usd: float | None = None,
         model: str | None = None,
+        on_reply: Callable[[Conn, ChatResult], Awaitable[None]] | None = None,
     ) -> ChatResult:
-        """One completion; BudgetExceeded when a budget would be overshot."""
+        """One completion; BudgetExceeded when a budget would be overshot.
+
+        on_reply(conn, result) writes what the caller keeps of the reply in the
+        transaction that accounts for the call (one commit for both, the flush waited
+        for). It runs under a savepoint: if it fails (a lost lease), the call's cost is
+        committed all the same and its error is raised after."""
         litellm = ensure_litellm()
         # what the rows held is redacted already; this is the last gate before a model:
         # no registered secret is ever sent (kernel/redact.py)
@@ -215,6 +222,7 @@ class LLMClient:
                 cost_usd=cost,
                 latency_ms=latency,
             )
+            failed: Exception | None = None
             async with self.kernel.connection() as conn:
                 await settle(conn, reservation, cost)
                 await record_call(
@@ -229,6 +237,14 @@ class LLMClient:
                     latency_ms=latency,
                     outcome="ok",
                 )
+                if on_reply is not None:
+                    try:
+                        async with conn.transaction():  # a savepoint
+                            await on_reply(conn, result)
+                    except Exception as exc:  # the cost stays recorded; raised below
+                        failed = exc
+            if failed is not None:
+                raise failed
             return result
         async with self.kernel.connection() as conn:
             await settle(conn, reservation, 0.0)

@@ -8,8 +8,12 @@ A stage (plan, work, review) of a task is one conversation stored in agentos.ste
                            sent back by the reviewer, re-planned, re-reviewed)
              'llm'         the model's reply (text and tool calls), written before any
                            tool runs
-             'tool_call'   written before the tool runs
+             'tool_call'   written before the tool runs (the first call's with the
+                           reply, each next one's with the result before it)
              'tool_result' written after it returns
+A reply is written in the transaction that accounts for its LLM call, with its progress
+note: a step of one tool call is three commits (the budget reservation, the reply, the
+result).
 Resuming (another agent took the task over after a lease expired) rebuilds the
 messages from the rows; tool calls of the last 'llm' step without a 'tool_result' are
 the only ones run again, and no completed LLM turn is paid for again. Every append
@@ -32,11 +36,11 @@ from typing import Any
 import jinja2
 from agentos.agents import terminal
 from agentos.agents.config import AgentSettings, RoleConfig
-from agentos.agents.llm import LLMClient, LLMUnavailable
+from agentos.agents.llm import ChatResult, LLMClient, LLMUnavailable
 from agentos.agents.terminal import StageContext, StageOutcome
 from agentos.agents.workspace import Workspace
 from agentos.kernel import activities, errors, steps
-from agentos.kernel.db import Kernel
+from agentos.kernel.db import Conn, Kernel
 from agentos.kernel.models import Task
 from agentos.kernel.usage import BudgetExceeded
 from agentos.tools.base import Tool, ToolContext
@@ -143,6 +147,24 @@ class Loop:
             return StageOutcome("lost", str(exc))
         return None if ending.then is None else await ending.then()
 
+    async def _write(
+        self, conn: Conn, new: list[steps.NewStep], *, wait_for_flush: bool = False
+    ) -> None:
+        """Append new rows to the stage in the caller's transaction (lease checked)."""
+        st = self.st
+        written = await steps.append_many(
+            conn,
+            task_id=st.task.id,
+            stage=st.stage,
+            first_seq=len(self.rows),
+            agent=st.agent,
+            attempt=st.task.attempts,
+            rows=new,
+            lease_token=st.task.lease_token,
+            wait_for_flush=wait_for_flush,
+        )
+        self.rows.extend(written)
+
     async def _append(
         self,
         kind: str,
@@ -150,23 +172,34 @@ class Loop:
         *,
         tool_name: str | None = None,
         tool_call_id: str | None = None,
+        then: steps.NewStep | None = None,
     ) -> None:
-        st = self.st
-        async with st.kernel.connection() as conn:
-            row = await steps.append(
-                conn,
-                task_id=st.task.id,
-                stage=st.stage,
-                seq=len(self.rows),
-                agent=st.agent,
-                attempt=st.task.attempts,
-                kind=kind,
-                content=content,
-                tool_name=tool_name,
-                tool_call_id=tool_call_id,
-                lease_token=st.task.lease_token,
+        """Append one row in a transaction of its own (with `then` after it, if given)."""
+        new = [steps.NewStep(kind, content, tool_name, tool_call_id)]
+        async with self.st.kernel.connection() as conn:
+            await self._write(conn, new if then is None else [*new, then])
+
+    async def _record_reply(self, conn: Conn, reply: ChatResult) -> None:
+        """The model's reply, the progress note and the first tool call's row, written in
+        the transaction that accounts for the call (llm.chat's on_reply): one commit."""
+        seq = len(self.rows)
+        new = [
+            steps.NewStep(
+                "llm",
+                {
+                    "content": reply.content,
+                    "tool_calls": reply.tool_calls,
+                    "model": reply.model,
+                    "prompt_tokens": reply.prompt_tokens,
+                    "completion_tokens": reply.completion_tokens,
+                    "cost_usd": reply.cost_usd,
+                },
             )
-        self.rows.append(row)
+        ]
+        if reply.tool_calls:
+            new.append(_call_step(reply.tool_calls[0]))
+        await self._write(conn, new, wait_for_flush=True)
+        await self._log_turn(conn, seq, reply.content, reply.tool_calls)
 
     async def run(self) -> StageOutcome:
         """Resume or start the stage and run it."""
@@ -192,8 +225,14 @@ class Loop:
                 for c in self.rows[last_llm_idx].content.get("tool_calls") or []
                 if c["id"] not in done
             ]
+            # a call whose row was written before the stop (or crash) is not written again
+            called = {
+                r.tool_call_id
+                for r in self.rows[last_llm_idx:]
+                if r.kind == "tool_call" and r.tool_call_id is not None
+            }
             if pending:
-                outcome = await self._run_calls(pending)
+                outcome = await self._run_calls(pending, written=called)
                 if outcome is not None:
                     return outcome
         iterations = sum(1 for r in self.rows[last_user_idx:] if r.kind == "llm")
@@ -211,6 +250,7 @@ class Loop:
                     messages=_messages(self.rows),
                     tools=schemas,
                     task_budget_usd=float(st.template_vars["task"].get("budget_usd") or 0) or None,
+                    on_reply=self._record_reply,
                 )
             except BudgetExceeded as exc:
                 return await self.block(str(exc))
@@ -221,18 +261,6 @@ class Loop:
             iterations += 1
             if st.stop.is_set():
                 return StageOutcome("cancelled", "stopped between steps")
-            await self._append(
-                "llm",
-                {
-                    "content": reply.content,
-                    "tool_calls": reply.tool_calls,
-                    "model": reply.model,
-                    "prompt_tokens": reply.prompt_tokens,
-                    "completion_tokens": reply.completion_tokens,
-                    "cost_usd": reply.cost_usd,
-                },
-            )
-            await self._log_turn(reply.content, reply.tool_calls)
             same = self._same_replies()
             if same >= st.role.limits.repeat_limit:
                 return await self.block(f"the model gave the same reply {same} times; stopping")
@@ -256,14 +284,16 @@ class Loop:
                     },
                 )
                 continue
-            outcome = await self._run_calls(reply.tool_calls)
+            outcome = await self._run_calls(reply.tool_calls, written={reply.tool_calls[0]["id"]})
             if outcome is not None:
                 return outcome
             repeated = self._repeats()
             if repeated >= st.role.limits.repeat_limit:
                 return await self.block(f"repeated the same action {repeated} times; stopping")
 
-    async def _log_turn(self, content: str, calls: list[dict[str, Any]]) -> None:
+    async def _log_turn(
+        self, conn: Conn, seq: int, content: str, calls: list[dict[str, Any]]
+    ) -> None:
         """One activity per LLM turn, so `agentos log --follow` shows the agents at work."""
         st = self.st
         parts = []
@@ -278,19 +308,15 @@ class Loop:
             parts.append(f"{fn.get('name')}({hint})" if hint else str(fn.get("name")))
         text = ", ".join(parts) if parts else (content or "").strip().splitlines()[0:1]
         message = text if isinstance(text, str) else (text[0] if text else "(no reply)")
-        async with st.kernel.connection() as conn:
-            await activities.record(
-                conn,
-                "agent.step",
-                task_id=st.task.id,
-                message=message[:300],
-                data={
-                    "stage": st.stage,
-                    "seq": len(self.rows) - 1,
-                    "tools": [p.split("(")[0] for p in parts],
-                },
-                actor=st.agent,
-            )
+        await activities.record(
+            conn,
+            "agent.step",
+            task_id=st.task.id,
+            message=message[:300],
+            data={"stage": st.stage, "seq": seq, "tools": [p.split("(")[0] for p in parts]},
+            actor=st.agent,
+            wait_for_flush=True,  # in the call's transaction, which waits for its flush
+        )
 
     def _nudged_since_last_tool(self) -> bool:
         """Whether the model was already reminded to use its tools since its last call."""
@@ -334,9 +360,15 @@ class Loop:
             n += 1
         return n
 
-    async def _run_calls(self, calls: list[dict[str, Any]]) -> StageOutcome | None:
+    async def _run_calls(
+        self, calls: list[dict[str, Any]], *, written: set[str] | None = None
+    ) -> StageOutcome | None:
+        """Run a reply's tool calls in order. A call's row is written before it runs: with
+        the reply (the first), with the previous call's result, or on its own (`written`
+        names the calls whose rows are there)."""
         st = self.st
-        for call in calls:
+        written = set(written or ())
+        for i, call in enumerate(calls):
             if st.stop.is_set():
                 return StageOutcome("cancelled", "stopped between steps")
             fn = call.get("function", call)
@@ -346,14 +378,18 @@ class Loop:
                 args = json.loads(raw) if isinstance(raw, str) else dict(raw)
             except json.JSONDecodeError:
                 args = None
-            await self._append(
-                "tool_call",
-                {"arguments": args if args is not None else raw},
-                tool_name=name,
-                tool_call_id=call["id"],
-            )
+            if call["id"] not in written:
+                step = _call_step(call)
+                await self._append(
+                    step.kind,
+                    step.content,
+                    tool_name=step.tool_name,
+                    tool_call_id=step.tool_call_id,
+                )
             action = self.terminal.get(name)
             if action is not None:
+                # its result ends the stage (or is a refusal): the next call's row is
+                # written only if the stage goes on
                 outcome = await self.end_with(action, args if args is not None else raw, call["id"])
                 if outcome is not None:
                     return outcome
@@ -380,14 +416,40 @@ class Loop:
                 )
                 res = await tool.call(ctx, raw)
                 result_ok, output = res.ok, res.output
-            await self.record_result(call["id"], name, result_ok, output)
+            following = calls[i + 1] if i + 1 < len(calls) else None
+            then = _call_step(following) if following is not None else None
+            await self.record_result(call["id"], name, result_ok, output, then=then)
+            if following is not None:
+                written.add(following["id"])
         return None
 
-    async def record_result(self, call_id: str, name: str, ok: bool, output: str) -> None:
-        """Write a tool result step."""
+    async def record_result(
+        self, call_id: str, name: str, ok: bool, output: str, *, then: steps.NewStep | None = None
+    ) -> None:
+        """Write a tool result step (and the next call's row with it, if given)."""
         await self._append(
-            "tool_result", {"ok": ok, "output": output}, tool_name=name, tool_call_id=call_id
+            "tool_result",
+            {"ok": ok, "output": output},
+            tool_name=name,
+            tool_call_id=call_id,
+            then=then,
         )
+
+
+def _call_step(call: dict[str, Any]) -> steps.NewStep:
+    """The 'tool_call' row of one of a reply's calls (its arguments parsed if they are JSON)."""
+    fn = call.get("function", call)
+    raw = fn.get("arguments") or "{}"
+    try:
+        args = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    except json.JSONDecodeError:
+        args = None
+    return steps.NewStep(
+        "tool_call",
+        {"arguments": args if args is not None else raw},
+        tool_name=str(fn.get("name", "")),
+        tool_call_id=call["id"],
+    )
 
 
 __all__ = ["Loop", "Stage", "StageOutcome", "render"]

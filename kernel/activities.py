@@ -30,13 +30,15 @@ async def record(
     message: str = "",
     data: dict[str, Any] | None = None,
     actor: str | None = None,
+    wait_for_flush: bool = False,
 ) -> int:
     """Append one activity (message and data redacted); returns its id. A progress note
-    (PROGRESS_KINDS) makes its transaction commit without waiting for the WAL flush:
-    record it on its own."""
+    (PROGRESS_KINDS) makes its transaction commit without waiting for the WAL flush,
+    unless wait_for_flush (the transaction holds something durable besides)."""
+    progress = kind in PROGRESS_KINDS and not wait_for_flush
     row = await (
         await conn.execute(
-            query("record_progress" if kind in PROGRESS_KINDS else "record_activity"),
+            query("record_progress" if progress else "record_activity"),
             {
                 "kind": kind,
                 "task": task_id,

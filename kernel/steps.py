@@ -10,6 +10,7 @@ fail instead of interleaving with the new holder's steps.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from agentos.kernel import errors, redact
@@ -67,6 +68,16 @@ RETURNING *
 """
 
 
+@dataclass(frozen=True)
+class NewStep:
+    """A step to append: its kind, content and (for tool steps) the tool and call id."""
+
+    kind: str
+    content: dict[str, Any]
+    tool_name: str | None = None
+    tool_call_id: str | None = None
+
+
 @translated
 async def append(
     conn: Conn,
@@ -91,28 +102,62 @@ async def append(
     earlier step durable too (the WAL is written in order). The content is redacted
     (kernel/redact.py) before it is written, and the row returned is the row written:
     what a model later reads back is the redacted text."""
-    content = redact.redact(content)
-    row = await (
-        await conn.execute(
-            APPEND_SQL,
-            (
-                stage,
-                seq,
-                agent,
-                attempt,
-                kind,
-                tool_name,
-                tool_call_id,
-                Jsonb(content),
-                "off" if kind in NO_FLUSH_WAIT else None,  # None: the server's setting
-                task_id,
-                lease_token,
-                lease_token,
-            ),
-        )
-    ).fetchone()
-    if row is None:
-        if lease_token is not None:
-            raise errors.StaleLease(f"task {task_id}: lease lost; step not recorded")
-        raise errors.BadInput(f"no task {task_id}")
-    return Step.model_validate(row)
+    (row,) = await append_many(
+        conn,
+        task_id=task_id,
+        stage=stage,
+        first_seq=seq,
+        agent=agent,
+        attempt=attempt,
+        rows=[NewStep(kind, content, tool_name, tool_call_id)],
+        lease_token=lease_token,
+    )
+    return row
+
+
+@translated
+async def append_many(
+    conn: Conn,
+    *,
+    task_id: int,
+    stage: str,
+    first_seq: int,
+    agent: str,
+    attempt: int,
+    rows: list[NewStep],
+    lease_token: Any = None,
+    wait_for_flush: bool = False,
+) -> list[Step]:
+    """Append several steps in order (seq first_seq, first_seq + 1, ...) in the caller's
+    transaction, each checked against the lease as append() does: one commit for a
+    turn's rows instead of one each. The transaction commits without waiting for its
+    WAL flush only if every row may (NO_FLUSH_WAIT) and wait_for_flush is false (the
+    caller's transaction holds something durable, e.g. an LLM call's usage)."""
+    asynchronous = not wait_for_flush and all(r.kind in NO_FLUSH_WAIT for r in rows)
+    out = []
+    for i, r in enumerate(rows):
+        row = await (
+            await conn.execute(
+                APPEND_SQL,
+                (
+                    stage,
+                    first_seq + i,
+                    agent,
+                    attempt,
+                    r.kind,
+                    r.tool_name,
+                    r.tool_call_id,
+                    Jsonb(redact.redact(r.content)),
+                    "off" if asynchronous else None,  # None: the server's setting
+                    task_id,
+                    lease_token,
+                    lease_token,
+                ),
+            )
+        ).fetchone()
+        if row is None:
+            if lease_token is not None:
+                raise errors.StaleLease(f"task {task_id}: lease lost; step not recorded")
+            raise errors.BadInput(f"no task {task_id}")
+        out.append(Step.model_validate(row))
+    return out
