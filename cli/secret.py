@@ -139,6 +139,55 @@ def secret_rm(name: str, scope: str | None, as_json: bool) -> None:
         click.echo(f"secret {name} removed ({s})")
 
 
+@secret.command("rekey", context_settings=CONTEXT)
+@click.option(
+    "--new-key",
+    is_flag=True,
+    help="Make a new AGENTOS_HOME/secret.key and move every secret to it (local key file).",
+)
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def secret_rekey(new_key: bool, as_json: bool) -> None:
+    """Re-encrypt every secret under the current key (AGENTOS_SECRET_KEY, opening old
+    ones with AGENTOS_SECRET_KEY_PREVIOUS), or with --new-key under a new key file.
+
+    In one transaction: a secret no key here opens is an error and nothing changes."""
+    from agentos.kernel import secrets as ksecrets
+
+    s = settings()
+    key_file = None
+    if new_key:
+        if s.secret_key is not None:
+            fail(
+                "--new-key replaces AGENTOS_HOME/secret.key, but AGENTOS_SECRET_KEY is set: "
+                "give every process the new key as AGENTOS_SECRET_KEY and the old one as "
+                "AGENTOS_SECRET_KEY_PREVIOUS, then run `agentos secret rekey` "
+                "(docs/security.md)",
+                EXIT_BAD_INPUT,
+            )
+        ksecrets.load_key(s)  # the key to rotate from must be here
+        pending, made = ksecrets.write_pending_key(s)
+        try:
+            done = with_conn(lambda conn: ksecrets.rekey(conn, s, new_key=pending))
+        except BaseException:
+            if made:  # nothing was written under it
+                ksecrets.pending_key_file(s).unlink(missing_ok=True)
+            raise
+        ksecrets.install_pending_key(s)
+        key_file = str(s.secret_key_file)
+    else:
+        done = with_conn(lambda conn: ksecrets.rekey(conn, s))
+    if as_json:
+        echo_json({**done.__dict__, "key_file": key_file})
+        return
+    click.echo(
+        f"{done.rewritten} secret(s) re-encrypted under key {done.key_id}"
+        + (f"; {done.unchanged} already were" if done.unchanged else "")
+    )
+    if key_file:
+        click.echo(f"the new key is in {key_file} (the old one is gone)")
+
+
 @secret.command("keygen", context_settings=CONTEXT)
 def secret_keygen() -> None:
     """Print a new key for AGENTOS_SECRET_KEY (nothing is stored)."""

@@ -166,15 +166,19 @@ def load_key(settings: Settings, *, create: bool = False) -> SecretKey:
             with os.fdopen(fd, "w") as f:
                 f.write(generate_key() + "\n")
     try:
-        st = path.stat()
+        return _read_key_file(path)
     except FileNotFoundError:
         raise SecretUnavailable(
             f"no secret key here: set AGENTOS_SECRET_KEY (the key the secrets were set "
             f"with) or put it in {path}"
         ) from None
-    if st.st_mode & 0o077:
+
+
+def _read_key_file(path: Path) -> SecretKey:
+    mode = path.stat().st_mode
+    if mode & 0o077:
         raise SecretUnavailable(
-            f"{path} is readable by others (mode {st.st_mode & 0o777:o}); chmod 600 it"
+            f"{path} is readable by others (mode {mode & 0o777:o}); chmod 600 it"
         )
     return _parse_key(path.read_text(encoding="utf-8"), str(path))
 
@@ -187,6 +191,28 @@ def try_load_key(settings: Settings) -> SecretKey | None:
         if settings.secret_key is None and not settings.secret_key_file.exists():
             return None
         raise
+
+
+def pending_key_file(settings: Settings) -> Path:
+    """Where `agentos secret rekey --new-key` puts the new key until its rows are written."""
+    return settings.secret_key_file.with_name(settings.secret_key_file.name + ".new")
+
+
+def load_keys(settings: Settings, *, create: bool = False) -> list[SecretKey]:
+    """Every key this process may open secrets with, the one it writes with first: the
+    key (load_key), then AGENTOS_SECRET_KEY_PREVIOUS (a rotation rolling out), then the
+    key of a rotation that stopped between its commit and its key file's rename."""
+    keys = [load_key(settings, create=create)]
+    if settings.secret_key_previous is not None:
+        keys.append(
+            _parse_key(
+                settings.secret_key_previous.get_secret_value(), "AGENTOS_SECRET_KEY_PREVIOUS"
+            )
+        )
+    pending = pending_key_file(settings)
+    if settings.secret_key is None and pending.exists():
+        keys.append(_read_key_file(pending))
+    return keys
 
 
 def _aad(name: str, scope: Scope) -> bytes:
@@ -224,6 +250,21 @@ def decrypt(key: SecretKey, name: str, scope: Scope, blob: bytes, key_id: str) -
     value = plain.decode()
     redact.register(name, value)
     return value
+
+
+def decrypt_any(
+    keys: Sequence[SecretKey], name: str, scope: Scope, blob: bytes, key_id: str
+) -> str:
+    """decrypt() with whichever of keys wrote the row (load_keys)."""
+    for key in keys:
+        if key.key_id == key_id:
+            return decrypt(key, name, scope, blob, key_id)
+    held = ", ".join(f"{k.key_id} from {k.source}" for k in keys)
+    raise SecretUnavailable(
+        f"secret {name} ({scope}) was set with another key (key id {key_id}; this process "
+        f"has {held}): set AGENTOS_SECRET_KEY to that key, or AGENTOS_SECRET_KEY_PREVIOUS "
+        "while a rotation rolls out"
+    )
 
 
 def check_value(value: str) -> str:
@@ -375,10 +416,10 @@ async def resolve(
         )
     if not rows:
         return {}
-    key = load_key(settings)
+    keys = load_keys(settings)
     return {
-        r["name"]: decrypt(
-            key, r["name"], Scope(r["scope_kind"], r["scope_value"]), r["ciphertext"], r["key_id"]
+        r["name"]: decrypt_any(
+            keys, r["name"], Scope(r["scope_kind"], r["scope_value"]), r["ciphertext"], r["key_id"]
         )
         for r in rows
     }
@@ -410,13 +451,14 @@ async def unresolvable(
 async def prime_redactor(conn: Conn, settings: Settings) -> int:
     """Register every value this process's key opens, so none is ever written in the
     clear by it (even one a person pasted into a task); returns how many opened."""
-    key = try_load_key(settings)
-    if key is None:
+    if try_load_key(settings) is None:
         return 0
+    keys = {k.key_id: k for k in load_keys(settings)}
     rows = await (await conn.execute(query("all_secret_ciphertexts"))).fetchall()
     n = 0
     for r in rows:
-        if r["key_id"] != key.key_id:
+        key = keys.get(r["key_id"])
+        if key is None:
             continue
         try:
             decrypt(key, r["name"], Scope(r["scope_kind"], r["scope_value"]), r["ciphertext"],
@@ -425,6 +467,75 @@ async def prime_redactor(conn: Conn, settings: Settings) -> int:
             continue
         n += 1
     return n
+
+
+@dataclass(frozen=True)
+class Rekeyed:
+    """What a rotation did: rows re-encrypted, rows already under the key, the key's id."""
+
+    rewritten: int
+    unchanged: int
+    key_id: str
+
+
+@translated
+async def rekey(
+    conn: Conn, settings: Settings, *, new_key: SecretKey | None = None, actor: str | None = "cli"
+) -> Rekeyed:
+    """Re-encrypt every secret under new_key (default: the key this process writes with),
+    opening each with whichever key this process holds for it (load_keys), in one
+    transaction: a row no key here opens is SecretUnavailable and nothing changes."""
+    keys = load_keys(settings)
+    target = new_key or keys[0]
+    held = {k.key_id: k for k in [*keys, target]}
+    rewritten = unchanged = 0
+    async with conn.transaction():
+        rows = await (await conn.execute(query("lock_secret_ciphertexts"))).fetchall()
+        for r in rows:
+            if r["key_id"] == target.key_id:
+                unchanged += 1
+                continue
+            scope = Scope(r["scope_kind"], r["scope_value"])
+            value = decrypt_any(list(held.values()), r["name"], scope, r["ciphertext"], r["key_id"])
+            await conn.execute(
+                query("update_secret_ciphertext"),
+                {
+                    "id": r["id"],
+                    "ciphertext": encrypt(target, r["name"], scope, value),
+                    "key_id": target.key_id,
+                },
+            )
+            rewritten += 1
+        await activities.record(
+            conn,
+            "secret.rekeyed",
+            message=f"{rewritten} secret(s) re-encrypted under key {target.key_id}"
+            + (f" ({unchanged} already were)" if unchanged else ""),
+            data={"rewritten": rewritten, "unchanged": unchanged, "key_id": target.key_id},
+            actor=actor,
+        )
+    return Rekeyed(rewritten, unchanged, target.key_id)
+
+
+def write_pending_key(settings: Settings) -> tuple[SecretKey, bool]:
+    """The new key of a local rotation, in secret.key.new (0600), and whether it was made
+    now: else it is the one a rotation that stopped half-way left there (rows may be
+    under it already, so it is used again, never replaced)."""
+    path = pending_key_file(settings)
+    if path.exists():
+        return _read_key_file(path), False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(generate_key() + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return _read_key_file(path), True
+
+
+def install_pending_key(settings: Settings) -> None:
+    """Make secret.key.new the key file (after its rows committed)."""
+    os.replace(pending_key_file(settings), settings.secret_key_file)
 
 
 def key_file_mode(path: Path) -> int | None:

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
         description="The key secrets are encrypted with (32 bytes, base64url or hex; "
         "`agentos secret keygen`); unset: AGENTOS_HOME/secret.key, made 0600 when first needed.",
     )
+    secret_key_previous: SecretStr | None = Field(
+        default=None,
+        description="The key secrets were encrypted with before a rotation: read with, never "
+        "written with, until `agentos secret rekey` has moved every secret to AGENTOS_SECRET_KEY.",
+    )
     poll_interval: float = Field(
         default=1.0, gt=0, le=60, description="Seconds between polls when no NOTIFY arrives."
     )

@@ -41,3 +41,13 @@ SELECT name, scope_kind, scope_value FROM agentos.secrets WHERE name = ANY(%(nam
 -- name: all_secret_ciphertexts
 -- Every ciphertext, for the redactor of a process that holds the key.
 SELECT name, scope_kind, scope_value, ciphertext, key_id FROM agentos.secrets;
+
+-- name: lock_secret_ciphertexts
+-- Every ciphertext, locked for re-encryption under a new key (agentos secret rekey).
+SELECT id, name, scope_kind, scope_value, ciphertext, key_id FROM agentos.secrets
+ORDER BY id FOR UPDATE;
+
+-- name: update_secret_ciphertext
+-- A secret's value re-encrypted under another key (the same name, scope and value).
+UPDATE agentos.secrets SET ciphertext = %(ciphertext)s, key_id = %(key_id)s, updated_at = now()
+WHERE id = %(id)s;

@@ -267,3 +267,159 @@ def test_secret_errors_are_bad_input() -> None:
         secrets.parse_scope("role:Bad Name")
     assert str(secrets.parse_scope("task:007")) == "task:7"
     assert str(secrets.parse_scope("global")) == "global"
+
+
+# ------------------------------------------------------------- key rotation --
+
+
+def _key_ids(db_url: str) -> list[str]:
+    with psycopg.connect(db_url) as conn:
+        return [r[0] for r in conn.execute("SELECT key_id FROM agentos.secrets ORDER BY id")]
+
+
+def _resolved(cli_env: dict[str, str], db_url: str, **env: str) -> dict[str, str]:
+    """What a process with these key settings resolves for role worker (a real process)."""
+    code = (
+        "import asyncio, json\n"
+        "from agentos.kernel import secrets\n"
+        "from agentos.kernel.db import Kernel\n"
+        "from agentos.kernel.settings import Settings\n"
+        "async def main():\n"
+        "    k = await Kernel(Settings()).open(min_size=1, max_size=1)\n"
+        "    async with k.connection() as c:\n"
+        "        v = await secrets.resolve(c, k.settings, ['A_TOKEN', 'B_TOKEN'], role='worker', required=False)\n"
+        "    await k.close()\n"
+        "    print(json.dumps(v))\n"
+        "asyncio.run(main())\n"
+    )
+    r = subprocess.run(
+        [__import__("sys").executable, "-c", code],
+        env={**cli_env, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    return dict(json.loads(r.stdout))
+
+
+def test_rekey_moves_every_secret_to_a_new_key_file_and_the_old_key_no_longer_opens(
+    run_cli: Any, cli_env: dict[str, str], db_url: str
+) -> None:
+    for name, value in (("A_TOKEN", CANARY + "-a"), ("B_TOKEN", CANARY + "-b")):
+        r = run_cli("secret", "set", name, "--scope", "role:worker", input=value)
+        assert r.returncode == 0, r.stderr
+    key_file = Path(cli_env["AGENTOS_HOME"]) / "secret.key"
+    old = key_file.read_text().strip()
+    old_id = secrets._parse_key(old, "old").key_id
+    assert _key_ids(db_url) == [old_id, old_id]
+    r = run_cli("secret", "rekey", "--new-key", "--json")
+    assert r.returncode == 0, r.stderr
+    done = json.loads(r.stdout)
+    assert done["rewritten"] == 2 and done["unchanged"] == 0 and done["key_id"] != old_id
+    assert old not in r.stdout + r.stderr and CANARY not in r.stdout + r.stderr
+    new = key_file.read_text().strip()
+    assert new != old and stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert not (key_file.parent / "secret.key.new").exists()
+    assert _key_ids(db_url) == [done["key_id"]] * 2
+    # the values are the same, opened with the new key file ...
+    assert _resolved(cli_env, db_url) == {"A_TOKEN": CANARY + "-a", "B_TOKEN": CANARY + "-b"}
+    # ... and the old key opens nothing any more
+    key_file.write_text(old + "\n")
+    r = run_cli("secret", "rekey")
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: secret A_TOKEN (role:worker) was set with another key")
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert _key_ids(db_url) == [done["key_id"]] * 2  # nothing changed
+    with psycopg.connect(db_url) as conn:
+        acts = conn.execute(
+            "SELECT message, data FROM agentos.activities WHERE kind = 'secret.rekeyed'"
+        ).fetchall()
+    assert [a[0] for a in acts] == [f"2 secret(s) re-encrypted under key {done['key_id']}"]
+    assert old not in json.dumps([a[1] for a in acts]) and new not in json.dumps(acts[0][1])
+
+
+def test_a_rotation_rolls_out_with_the_previous_key_beside_the_new_one(
+    run_cli: Any, cli_env: dict[str, str], db_url: str
+) -> None:
+    """Processes get the new key and the previous one; they read both while `rekey` moves
+    the rows; after it, the previous key can go."""
+    old, new = secrets.generate_key(), secrets.generate_key()
+    with_old = {**cli_env, "AGENTOS_SECRET_KEY": old}
+    r = subprocess.run(
+        [__import__("sys").executable, "-m", "agentos.cli.main", "secret", "set", "A_TOKEN",
+         "--scope", "role:worker"],
+        env=with_old, input=CANARY + "-a", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    rolling = {**cli_env, "AGENTOS_SECRET_KEY": new, "AGENTOS_SECRET_KEY_PREVIOUS": old}
+    # a process of the new release reads the old row, and writes under the new key
+    assert _resolved(cli_env, db_url, **rolling) == {"A_TOKEN": CANARY + "-a"}
+    r = subprocess.run(
+        [__import__("sys").executable, "-m", "agentos.cli.main", "secret", "set", "B_TOKEN",
+         "--scope", "role:worker"],
+        env=rolling, input=CANARY + "-b", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    old_id = secrets._parse_key(old, "o").key_id
+    new_id = secrets._parse_key(new, "n").key_id
+    assert _key_ids(db_url) == [old_id, new_id]
+    # without the previous key, the new key alone does not open the old row
+    r = subprocess.run(
+        [__import__("sys").executable, "-m", "agentos.cli.main", "secret", "rekey"],
+        env={**cli_env, "AGENTOS_SECRET_KEY": new}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 2 and "AGENTOS_SECRET_KEY_PREVIOUS" in r.stderr
+    assert _key_ids(db_url) == [old_id, new_id]
+    r = subprocess.run(
+        [__import__("sys").executable, "-m", "agentos.cli.main", "secret", "rekey"],
+        env=rolling, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"1 secret(s) re-encrypted under key {new_id}; 1 already were"
+    assert _key_ids(db_url) == [new_id, new_id]
+    assert _resolved(cli_env, db_url, AGENTOS_SECRET_KEY=new) == {
+        "A_TOKEN": CANARY + "-a",
+        "B_TOKEN": CANARY + "-b",
+    }
+    # --new-key is for the key file; with AGENTOS_SECRET_KEY set it is refused
+    r = subprocess.run(
+        [__import__("sys").executable, "-m", "agentos.cli.main", "secret", "rekey", "--new-key"],
+        env={**cli_env, "AGENTOS_SECRET_KEY": new}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 2 and r.stderr.startswith("error: --new-key replaces")
+    assert _key_ids(db_url) == [new_id, new_id]
+
+
+async def test_a_rotation_stopped_before_its_key_file_moved_is_finished_by_running_it_again(
+    db_url: str, tmp_path: Path
+) -> None:
+    s = Settings(database_url=db_url, home=tmp_path / "h")  # type: ignore[arg-type]
+    kernel = await Kernel(s).open(min_size=1, max_size=1)
+    try:
+        async with kernel.connection() as conn:
+            await secrets.set_secret(
+                conn, s, "A_TOKEN", CANARY, scopes=[secrets.Scope("role", "worker")]
+            )
+        old = secrets.load_key(s)
+        # the rotation committed its rows under the new key, then stopped before the rename
+        pending, made = secrets.write_pending_key(s)
+        assert made
+        async with kernel.connection() as conn:
+            await secrets.rekey(conn, s, new_key=pending)
+        assert secrets.load_key(s).key_id == old.key_id  # the key file is still the old one
+        # every process still opens the rows: the pending key is one it reads with
+        async with kernel.connection() as conn:
+            got = await secrets.resolve(conn, s, ["A_TOKEN"], role="worker")
+        assert got == {"A_TOKEN": CANARY}
+        # running it again uses the same pending key (never a third one) and moves the file
+        again, made = secrets.write_pending_key(s)
+        assert not made and again.key_id == pending.key_id
+        async with kernel.connection() as conn:
+            done = await secrets.rekey(conn, s, new_key=again)
+        secrets.install_pending_key(s)
+        assert (done.rewritten, done.unchanged) == (0, 1)
+        assert secrets.load_key(s).key_id == pending.key_id
+        assert not secrets.pending_key_file(s).exists()
+    finally:
+        await kernel.close()

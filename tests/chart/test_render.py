@@ -513,6 +513,21 @@ def test_the_secrets_key_comes_from_a_kubernetes_secret(chart: Any) -> None:
         assert env["AGENTOS_SECRET_KEY"] == {
             "secretKeyRef": {"name": "team-secret-key", "key": "aes-key"}
         }, d["metadata"]["name"]
+        assert "AGENTOS_SECRET_KEY_PREVIOUS" not in env
+
+    # a rotation rolling out: the previous key from the operator's Secret, beside the new
+    docs = chart.render({"database": {"url": "postgresql://a:b@db:5432/agentos"},
+                         "secrets": {"previousKeySecret": "key-before", "previousKeySecretKey": "k"}})  # fmt: skip
+    deployments = chart.by_kind(docs, "Deployment")
+    assert deployments
+    for d in deployments:
+        env = chart.env_of(d["spec"]["template"]["spec"]["containers"][0])
+        assert env["AGENTOS_SECRET_KEY_PREVIOUS"] == {
+            "secretKeyRef": {"name": "key-before", "key": "k"}
+        }
+        assert env["AGENTOS_SECRET_KEY"] == {
+            "secretKeyRef": {"name": "team-agentos-secret-key", "key": "key"}
+        }
 
 
 def test_a_malformed_secrets_key_is_refused_by_the_schema(chart: Any) -> None:
