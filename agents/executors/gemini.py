@@ -10,18 +10,16 @@ trust turns --yolo back into "default" approvals unless --skip-trust. The base U
 GOOGLE_GEMINI_BASE_URL. `--session-id UUID` names a session; `--resume latest` takes
 the newest session of the project, which in the per-task HOME is the task's.
 
-MCP: the role's servers go into a settings file of the run's own (the "system" settings,
-GEMINI_CLI_SYSTEM_SETTINGS_PATH = HOME/.agentos-mcp.json, written 0600 and removed when
-the stage ends like Claude Code's --mcp-config), as `mcpServers` entries (command, args,
-env, cwd / httpUrl, headers; timeout, trust, includeTools for `tools:`), with
-`--allowed-mcp-server-names` so only the role's servers run. No value is in that file:
-each env and header value that is a secret (or holds a `$`) is a `${MCP_SECRET_...}`
-reference and the value is in the CLI's environment. Gemini expands `$VAR` twice: when
-it loads the settings (from its whole environment) and again when it starts the server
-(dotenv-expand over an environment with *TOKEN*, *SECRET*, *KEY*... names removed, where
-`\$` is a literal `$`); so the value is given with each `$` escaped as `\$`, and the
-MCP_SECRET_ names never reach another server. Gemini names MCP tools `mcp_<server>_<tool>`
-(its tool_use events too); the steps name them `mcp__<server>__<tool>` as AgentOS does.
+MCP: the role's servers go into a settings file of the run's own (Gemini's "system"
+settings, GEMINI_CLI_SYSTEM_SETTINGS_PATH = HOME/.agentos-mcp.json), as `mcpServers`
+entries (command, args, env, cwd / httpUrl, headers; timeout, trust, includeTools for
+`tools:`), with `--allowed-mcp-server-names` so only the role's servers run. The file
+holds the servers' secrets: it is 0600 and removed when the stage ends (agents/toolbox.py,
+as Claude Code's --mcp-config). Not in the environment: Gemini would expand `$NAME`
+references (twice), but AgentOS's sandbox hands bubblewrap its environment as
+`--setenv` arguments, where every process can read them. Gemini names MCP tools
+`mcp_<server>_<tool>` (in its tool_use events too); the steps say `mcp__<server>__<tool>`
+as AgentOS does.
 """
 
 from __future__ import annotations
@@ -66,7 +64,6 @@ class GeminiCli(Adapter):
         env = super().env(plan)
         if plan.mcp_servers:
             env["GEMINI_CLI_SYSTEM_SETTINGS_PATH"] = str(plan.home / MCP_CONFIG)
-            env.update(mcp_settings(plan.mcp_servers)[1])
         return env
 
     def prepare(self, plan: Plan) -> None:
@@ -81,7 +78,7 @@ class GeminiCli(Adapter):
         if plan.mcp_servers:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as f:
-                json.dump(mcp_settings(plan.mcp_servers)[0], f)
+                json.dump(mcp_settings(plan.mcp_servers), f)
         settings = plan.home / ".gemini" / "settings.json"
         if not settings.exists():
             settings.parent.mkdir(parents=True, exist_ok=True)
@@ -160,45 +157,43 @@ class GeminiCli(Adapter):
         return self._flush()
 
 
-def mcp_settings(servers: list[Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Gemini's settings for the role's servers (tools/mcp.ServerPlan), and the variables
-    its `${MCP_SECRET_...}` references name, for its environment: every secret, and every
-    string with a `$` (Gemini would expand it; a value from a variable is taken as is)."""
-    env: dict[str, str] = {}
+# a variable never set: Gemini's `${NAME:-default}` gives a `$` that it does not expand
+NO_VAR = "AGENTOS_GEMINI_UNSET"
 
-    def ref(server: str, key: str, value: str, secret: bool = False, twice: bool = False) -> str:
-        if not secret and "$" not in value:
-            return value
-        base = "MCP_SECRET_" + re.sub(r"[^A-Z0-9]", "_", f"{server}_{key}".upper())
-        name, n = base, 1
-        while name in env:
-            n += 1
-            name = f"{base}_{n}"
-        # env and header values are expanded again when the server starts: `\$` is a `$`
-        env[name] = value.replace("$", "\\$") if twice else value
-        return "${" + name + "}"
 
+def _literal(value: str, twice: bool = False) -> str:
+    """A settings string that Gemini turns back into `value`. It expands `$VAR` and
+    `${VAR:-default}` when it loads the settings (no escape there: each `$` becomes
+    `${NO_VAR:-$}`), and env and header values again when it starts the server
+    (dotenv-expand: `\\$` is a `$`)."""
+    if "$" not in value:
+        return value
+    if twice:
+        value = value.replace("$", "\\$")
+    return value.replace("$", "${" + NO_VAR + ":-$}")
+
+
+def mcp_settings(servers: list[Any]) -> dict[str, Any]:
+    """Gemini's `mcpServers` settings for the role's servers (tools/mcp.ServerPlan), with
+    their secrets: written 0600 in the run's private HOME, removed when the stage ends."""
     out: dict[str, Any] = {}
     for s in servers:
         entry: dict[str, Any]
         if s.command is not None:
-            entry = {"command": ref(s.name, "command", s.command),
-                     "args": [ref(s.name, f"arg{i}", a) for i, a in enumerate(s.args)],
-                     "env": {k: ref(s.name, k, v, k in s.secret_env, twice=True)
-                             for k, v in s.env.items()}}  # fmt: skip
+            entry = {"command": _literal(s.command), "args": [_literal(a) for a in s.args],
+                     "env": {k: _literal(v, twice=True) for k, v in s.env.items()}}  # fmt: skip
             if s.cwd:
-                entry["cwd"] = ref(s.name, "cwd", s.cwd)
+                entry["cwd"] = _literal(s.cwd)
         else:
-            entry = {"httpUrl": ref(s.name, "url", s.url or ""),
-                     "headers": {h: ref(s.name, h, v, h in s.secret_headers, twice=True)
-                                 for h, v in s.headers.items()}}  # fmt: skip
+            entry = {"httpUrl": _literal(s.url or ""),
+                     "headers": {h: _literal(v, twice=True) for h, v in s.headers.items()}}  # fmt: skip
         # one timeout in Gemini, for connecting and for each call
         entry["timeout"] = int(max(s.config.timeout, s.config.startup_timeout) * 1000)
         entry["trust"] = True  # headless with --yolo: no one to confirm a call
         if s.config.tools is not None:
             entry["includeTools"] = list(s.config.tools)
         out[s.name] = entry
-    return {"mcpServers": out}, env
+    return {"mcpServers": out}
 
 
 def _valid_name(name: str) -> str:

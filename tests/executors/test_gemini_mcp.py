@@ -1,7 +1,7 @@
 """The role's MCP servers reach the Gemini CLI executor: the real `gemini` CLI against the
 fake Gemini API calls a tool of the real fixture MCP server (a secret from the store in
-the server's environment), through a settings file of the run's own that holds no secret
-and is gone when the stage ends; the steps name the tool mcp__<server>__<tool>."""
+the server's environment), through a 0600 settings file of the run's own that is gone
+when the stage ends; the steps name the tool mcp__<server>__<tool>."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import yaml
 from agentos.agents.config import ExecutorOptions
 from agentos.agents.executors.base import Plan
 from agentos.agents.executors.claude_code import MCP_CONFIG
-from agentos.agents.executors.gemini import mcp_settings
+from agentos.agents.executors.gemini import NO_VAR, mcp_settings
 from agentos.agents.executors.registry import get_adapter
 from agentos.tools.mcp import McpServerConfig, plan_server
 from conftest import cli, cli_binary, processes_with, query, task_status, wait_until
@@ -67,12 +67,11 @@ def test_gemini_calls_an_mcp_tool_with_a_secret_from_the_store(  # type: ignore[
     private = home / "executors" / f"task-{tid}"
     settings = private / MCP_CONFIG
     assert stat.S_IMODE(settings.stat().st_mode) == 0o600
-    written = json.loads(settings.read_text())
-    assert SECRET not in settings.read_text()
-    entry = written["mcpServers"]["fixture"]
-    assert entry["env"] == {"TOKEN": "${MCP_SECRET_FIXTURE_TOKEN}", "MODE": "ro"}
-    assert entry["includeTools"] == ["echo_env"] and entry["command"] == sys.executable
-    assert not processes_with(SECRET) and not processes_with(PROVIDER_KEY)  # not in any argv
+    entry = json.loads(settings.read_text())["mcpServers"]["fixture"]
+    assert entry["env"]["MODE"] == "ro" and entry["includeTools"] == ["echo_env"]
+    assert entry["command"] == sys.executable and entry["args"] == [str(FIXTURE)]
+    # the secret is in that file only: in no process's command line (nor bubblewrap's)
+    assert not processes_with(SECRET) and not processes_with(entry["env"]["TOKEN"])
     server.release()
     wait_until(lambda: task_status(db_url, tid) == "review", 150, "the task to reach review")
 
@@ -111,7 +110,7 @@ def _plan(tmp_path: Path, servers: list[Any]) -> Plan:
                 environ={"GEMINI_API_KEY": "gk-0000"}, mcp_servers=servers)  # fmt: skip
 
 
-def test_gemini_settings_hold_references_and_its_environment_the_values(
+def test_gemini_settings_give_each_value_as_it_is_and_steps_name_mcp_tools(
     tmp_path: Path,
 ) -> None:
     local = McpServerConfig(command="mcp-server-git", args=["--repository", "{worktree}", "a$b"],
@@ -122,25 +121,25 @@ def test_gemini_settings_hold_references_and_its_environment_the_values(
     secrets = {"GIT_TOKEN": "git-$ecret", "API_TOKEN": "api-secret-value"}
     servers = [plan_server("my-git", local, secrets, worktree=tmp_path),
                plan_server("issues", remote, secrets)]  # fmt: skip
-    settings, env = mcp_settings(servers)
-    text = json.dumps(settings)
-    assert "git-$ecret" not in text and "api-secret-value" not in text
+    settings = mcp_settings(servers)
+    dollar = "${" + NO_VAR + ":-$}"  # Gemini expands it to `$` when it loads the settings
     git = settings["mcpServers"]["my-git"]
     assert git == {
         "command": "mcp-server-git",
-        "args": ["--repository", str(tmp_path), "${MCP_SECRET_MY_GIT_ARG2}"],
-        "env": {"GIT_TOKEN": "${MCP_SECRET_MY_GIT_GIT_TOKEN}", "MODE": "ro"},
+        "args": ["--repository", str(tmp_path), f"a{dollar}b"],
+        # expanded again when the server starts, where `\$` is a `$`
+        "env": {"GIT_TOKEN": f"git-\\{dollar}ecret", "MODE": "ro"},
         "cwd": str(tmp_path),
         "timeout": 90000,
         "trust": True,
         "includeTools": ["git_log"],
     }
-    assert settings["mcpServers"]["issues"]["httpUrl"] == "https://mcp.example.com/mcp"
-    assert settings["mcpServers"]["issues"]["headers"] == {
-        "Authorization": "${MCP_SECRET_ISSUES_AUTHORIZATION}", "X-Team": "a"}  # fmt: skip
-    # env and header values are expanded twice (`\$` is a `$`), arguments once
-    assert env == {"MCP_SECRET_MY_GIT_ARG2": "a$b", "MCP_SECRET_MY_GIT_GIT_TOKEN": "git-\\$ecret",
-                   "MCP_SECRET_ISSUES_AUTHORIZATION": "Bearer api-secret-value"}  # fmt: skip
+    assert settings["mcpServers"]["issues"] == {
+        "httpUrl": "https://mcp.example.com/mcp",
+        "headers": {"Authorization": "Bearer api-secret-value", "X-Team": "a"},
+        "timeout": 60000,  # the default timeout (a call), longer than startup_timeout
+        "trust": True,
+    }
 
     adapter = get_adapter("gemini-cli")
     plan = _plan(tmp_path, servers)
@@ -149,11 +148,9 @@ def test_gemini_settings_hold_references_and_its_environment_the_values(
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and json.loads(path.read_text()) == settings
     argv = adapter.argv(plan)
     assert argv[argv.index("--allowed-mcp-server-names") + 1] == "my-git,issues"
-    assert "git-$ecret" not in " ".join(argv) and "api-secret" not in " ".join(argv)
+    assert "ecret" not in " ".join(argv) and "api-secret" not in " ".join(argv)
     run_env = adapter.env(plan)
-    assert run_env["GEMINI_CLI_SYSTEM_SETTINGS_PATH"] == str(path)
-    assert run_env["MCP_SECRET_MY_GIT_GIT_TOKEN"] == "git-\\$ecret"
-    assert run_env["GEMINI_API_KEY"] == "gk-0000"
+    assert run_env == {"GEMINI_API_KEY": "gk-0000", "GEMINI_CLI_SYSTEM_SETTINGS_PATH": str(path)}
     # Gemini's tool names become AgentOS's, the result named after its call
     events = adapter.parse(json.dumps({"type": "tool_use", "tool_name": "mcp_my-git_git_log",
                                        "tool_id": "t1", "parameters": {}}))  # fmt: skip
