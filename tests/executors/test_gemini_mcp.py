@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import stat
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from agentos.agents.config import ExecutorOptions
 from agentos.agents.executors.base import Plan
@@ -20,12 +24,22 @@ from agentos.agents.executors.claude_code import MCP_CONFIG
 from agentos.agents.executors.gemini import NO_VAR, mcp_settings
 from agentos.agents.executors.registry import get_adapter
 from agentos.tools.mcp import McpServerConfig, plan_server
-from conftest import cli, cli_binary, processes_with, query, task_status, wait_until
+from conftest import (
+    CANARY,
+    cli,
+    cli_binary,
+    no_canary,
+    processes_with,
+    query,
+    task_status,
+    wait_until,
+)
 
 FIXTURE = Path(__file__).parents[1] / "tools" / "mcp" / "fixture_server.py"
 # a `$` and a `\$` in the value: Gemini expands variables twice, the value must survive
 SECRET = "mcp-gemini-secret-$HOME-\\$x-" + "6" * 12
 PROVIDER_KEY = "gemini-key-from-the-store-" + "8" * 12
+HTTP_TOKEN = "http-$token-\\$-" + "3" * 12  # the fixture's HTTP mode wants Bearer <it>
 
 
 def _function_responses(body: dict[str, Any]) -> list[str]:
@@ -102,6 +116,74 @@ def test_gemini_calls_an_mcp_tool_with_a_secret_from_the_store(  # type: ignore[
     for log in tmp_path.glob("*.log"):
         text = log.read_text(errors="replace")
         assert SECRET not in text and PROVIDER_KEY not in text, log
+
+
+@pytest.fixture
+def http_fixture() -> Iterator[str]:
+    """The fixture MCP server over streamable HTTP, refusing all but `Bearer HTTP_TOKEN`."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    proc = subprocess.Popen([sys.executable, str(FIXTURE), "--http", str(port)],
+                            env={**os.environ, "FIXTURE_TOKEN": HTTP_TOKEN},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_gemini_reaches_a_streamable_http_server_with_its_secret_header(  # type: ignore[no-untyped-def]
+    fake, agents, exec_env, home, db_url, http_fixture
+) -> None:
+    server = fake("gemini", tool_name="mcp_remote_add", tool_input={"a": 40, "b": 2},
+                  final_text="The sum is 42.")  # fmt: skip
+    roles = home / "roles"
+    roles.mkdir(parents=True, exist_ok=True)
+    (roles / "worker.yaml").write_text(yaml.safe_dump({
+        "executor": "gemini-cli",
+        "executor_options": {"binary": cli_binary("gemini-cli"), "model": "gemini-fake"},
+        "mcp_servers": {"remote": {"url": http_fixture,
+                                   "headers": {"Authorization": "Bearer {secret:FIXTURE_TOKEN}"}}},
+    }))  # fmt: skip
+    exec_env.update(GOOGLE_GEMINI_BASE_URL=server.url, GEMINI_API_KEY=CANARY)
+    r = subprocess.run(
+        [sys.executable, "-m", "agentos.cli.main", "secret", "set", "FIXTURE_TOKEN", "--scope",
+         "role:worker"], env=exec_env, input=HTTP_TOKEN, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    r = cli(exec_env, "task", "create", "Add 40 and 2 through MCP", "--json")
+    tid = int(json.loads(r.stdout)["id"])
+    agents("worker", "gem-http-worker")
+    wait_until(lambda: task_status(db_url, tid) == "review", 150, "the task to reach review")
+
+    first, second = server.model_requests()[:2]
+    offered = {f.get("name") for t in first.body.get("tools") or []
+               for f in t.get("functionDeclarations") or []}  # fmt: skip
+    assert {"mcp_remote_add", "mcp_remote_echo_env"} <= offered, sorted(offered)
+    assert any("42" in r for r in _function_responses(second.body))  # the server answered
+    rows = query(db_url, "SELECT kind, tool_name, content FROM agentos.steps WHERE task_id = %s "
+                 "AND kind IN ('tool_call', 'tool_result') ORDER BY seq", (tid,))  # fmt: skip
+    assert rows[0][:2] == ("tool_call", "mcp__remote__add")
+    assert rows[0][2]["arguments"] == {"a": 40, "b": 2}
+    assert rows[1][:2] == ("tool_result", "mcp__remote__add")
+    assert rows[1][2]["ok"] is True and "42" in rows[1][2]["output"]
+    wait_until(lambda: not (home / "executors" / f"task-{tid}" / MCP_CONFIG).exists(), 10,
+               "the MCP settings file to be removed")  # fmt: skip
+    from agentos.kernel.embedded import binary
+
+    dump = subprocess.run([str(binary("pg_dump")), "--dbname", db_url], check=True,
+                          capture_output=True, text=True).stdout  # fmt: skip
+    assert HTTP_TOKEN not in dump
+    no_canary(db_url)
 
 
 def _plan(tmp_path: Path, servers: list[Any]) -> Plan:
