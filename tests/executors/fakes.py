@@ -49,7 +49,8 @@ class FakeModel:
     file_text: str = FILE_TEXT
     cost_hint: int = 0
     api_text_edits: bool = False  # Aider: edits come as text, not tool calls
-    # Anthropic: the tool the first answer calls (default: Write the file)
+    # Anthropic, Gemini: the tool the first answer calls with tool_input (default: write
+    # the file with Write, Gemini's run_shell_command)
     tool_name: str = "Write"
     tool_input: dict[str, Any] | None = None
     edits_done: bool = False
@@ -446,6 +447,8 @@ class FakeModel:
                  for f in t.get("functionDeclarations") or []]  # fmt: skip
         if done or not tools:
             part: dict[str, Any] = {"text": self.final_text}
+        elif self.tool_input is not None:  # another tool than the shell (an MCP tool)
+            part = {"functionCall": {"name": self.tool_name, "args": self.tool_input}}
         else:
             cmd = f"printf %s {shlex.quote(self.file_text)} > {self.file_name}"
             part = {
