@@ -38,8 +38,8 @@ The environment is built from an allow-list (`sandbox_env`): PATH, LANG, LANGUAG
 LC_*, TERM, TZ, USER, LOGNAME, SHELL, VIRTUAL_ENV and PYTHON* from our own environment
 (never a name that looks like a secret), HOME=/tmp/home, TMPDIR=/tmp, plus the explicit
 extras the caller passes, which are taken verbatim (an executor passes its provider
-key that way, knowingly). bubblewrap runs with `--clearenv` and exactly that
-environment, and is itself started with it.
+key that way, knowingly). bubblewrap is started with exactly that environment and
+hands it on; it is never on a command line (`--setenv` would show every value to `ps`).
 
 When a command's main process exits, the PID namespace ends and every process left in
 it is killed: a background server lives only as long as the command that started it.
@@ -440,10 +440,13 @@ def bwrap_argv(
     hidden: Iterable[Path] = (),
     masked: Iterable[Path] = (),
     network: bool = False,
-    env: Mapping[str, str],
     user_namespace: bool = True,
 ) -> list[str]:
-    """The bubblewrap command line that runs argv with this layout (see the module doc)."""
+    """The bubblewrap command line that runs argv with this layout (see the module doc).
+
+    It carries no environment: start bubblewrap with exactly the command's environment
+    (sandbox_env), which it hands on. A `--setenv NAME VALUE` would put every value, a
+    provider key among them, in bubblewrap's argv, which any process can read."""
     out = [bwrap, "--die-with-parent", "--new-session", "--cap-drop", "ALL",
            "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
            "--hostname", SANDBOX_HOSTNAME]  # fmt: skip
@@ -483,10 +486,7 @@ def bwrap_argv(
         out += ["--ro-bind", str(_empty_file()), str(path)]
     for path in sorted({_real(p) for p in writable}, key=lambda p: len(p.parts)):
         out += ["--bind", str(path), str(path)]
-    out += ["--chdir", str(_real(cwd)), "--clearenv"]
-    for key, value in env.items():
-        out += ["--setenv", key, value]
-    out += ["--", *argv]
+    out += ["--chdir", str(_real(cwd)), "--", *argv]
     return out
 
 
@@ -573,10 +573,10 @@ async def run_sandboxed(
         hidden=all_hidden,
         masked=masked,
         network=network,
-        env=full_env,
         user_namespace=status.user_namespace,
     )
-    # bubblewrap's own environment is what /proc/1/environ shows inside: the same one.
+    # bubblewrap's environment is the command's: it hands it on (and /proc/1/environ
+    # inside shows the same)
     result = await run_process(
         wrapped, cwd=where, env=full_env, timeout=timeout, cap=output_cap, stdin_data=stdin_data
     )

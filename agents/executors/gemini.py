@@ -15,9 +15,7 @@ settings, GEMINI_CLI_SYSTEM_SETTINGS_PATH = HOME/.agentos-mcp.json), as `mcpServ
 entries (command, args, env, cwd / httpUrl, headers; timeout, trust, includeTools for
 `tools:`), with `--allowed-mcp-server-names` so only the role's servers run. The file
 holds the servers' secrets: it is 0600 and removed when the stage ends (agents/toolbox.py,
-as Claude Code's --mcp-config). Not in the environment: Gemini would expand `$NAME`
-references (twice), but AgentOS's sandbox hands bubblewrap its environment as
-`--setenv` arguments, where every process can read them. Gemini names MCP tools
+as Claude Code's --mcp-config), like the other executors' MCP configuration. Gemini names MCP tools
 `mcp_<server>_<tool>` (in its tool_use events too); the steps say `mcp__<server>__<tool>`
 as AgentOS does.
 """

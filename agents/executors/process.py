@@ -68,7 +68,6 @@ async def start(
             readable=list(readable),
             hidden=default_hidden(settings),
             network=True,
-            env=full_env,
             user_namespace=status.user_namespace,
         )
         sandboxed = True

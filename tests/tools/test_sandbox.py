@@ -358,6 +358,47 @@ async def test_run_sandboxed_takes_argv_extra_env_and_a_timeout(hctx: ToolContex
     assert r.output == "piped"
 
 
+def _cmdlines_with(needle: str) -> list[str]:
+    """Every process's command line (as `ps` shows them) that contains needle."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if needle in text:
+            found.append(text)
+    return found
+
+
+@needs_sandbox
+async def test_the_commands_environment_is_on_no_command_line(hctx: ToolContext) -> None:
+    """A value handed to a sandboxed command (an executor's provider key) reaches it
+    through the environment, never through bubblewrap's argv, which any process reads."""
+    from agentos.tools.sandbox import run_sandboxed
+
+    canary = "sk-canary-7d1e0c4b9a"
+    run = asyncio.create_task(
+        run_sandboxed(
+            ["/bin/sh", "-c", 'sleep 1.5; printf %s "$OPENAI_API_KEY" | wc -c'],
+            worktree=hctx.worktree,
+            timeout=20,
+            env={"OPENAI_API_KEY": canary},
+        )
+    )
+    seen: list[str] = []
+    bwraps = 0
+    for _ in range(20):
+        await asyncio.sleep(0.05)
+        seen += _cmdlines_with(canary)
+        bwraps += len(_cmdlines_with("--unshare-pid"))
+    r = await run
+    assert r.sandboxed and r.exit_code == 0
+    assert r.output.strip() == str(len(canary))  # the command had it
+    assert bwraps > 0  # bubblewrap was running while we looked
+    assert seen == []
+
+
 async def test_a_python_environment_under_tmp_stays_visible(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
