@@ -19,8 +19,8 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         "Act",
         (
             ("n", "new task: title, description, acceptance, role, priority"),
-            ("y", "approve: merge the held branch (shown first), or a spent budget anew"),
-            ("x", "reject a task in approval: back to its worker with your feedback"),
+            ("y", "approve: merge a held branch (shown first), or a new budget"),
+            ("x", "reject a task in approval, with feedback for its worker"),
             ("c", "cancel the selected task (asks first)"),
             ("r", "retry the selected blocked, failed or cancelled task"),
             ("b", "raise the selected task's budget (a blocked task is retried)"),
