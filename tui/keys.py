@@ -19,7 +19,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         "Act",
         (
             ("n", "new task: title, description, acceptance, role, priority"),
-            ("y", "approve: merge a held branch (shown first), or a new budget"),
+            ("y", "approve a held merge (shown first), or a new budget"),
             ("x", "reject a task in approval, with feedback for its worker"),
             ("c", "cancel the selected task (asks first)"),
             ("r", "retry the selected blocked, failed or cancelled task"),
