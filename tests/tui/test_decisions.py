@@ -343,3 +343,30 @@ def test_the_approve_screen_never_reads_stored_text_as_markup() -> None:
     text = held_merge(task, "main").plain
     assert "[bold]x[/bold]" in text and "\x1b" not in text and "[red]ok[/red]" in text
     assert "into main" in text and "12 files, +30 -1" in text and "and 4 more" in text
+
+
+async def test_y_and_x_act_on_the_open_task_screen(
+    make_app, kernel, agent_settings, sql, helpers
+) -> None:
+    from agentos.tui.task_screen import TaskScreen
+
+    held = await _held(kernel, agent_settings)
+    app = make_app(settings=agent_settings, open_task=held.id)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await helpers.wait_for(pilot, lambda: isinstance(app.screen, TaskScreen))
+        await helpers.settle(pilot)
+        before = await _row(sql, held.id)
+        await pilot.press("y")
+        await helpers.wait_for(pilot, lambda: isinstance(app.screen, ApproveScreen), what="ask")
+        assert app.screen.task_id == held.id
+        await pilot.press("n")
+        await helpers.wait_for(pilot, lambda: isinstance(app.screen, TaskScreen), what="back")
+        await pilot.press("x")
+        await helpers.wait_for(pilot, lambda: isinstance(app.screen, RejectForm), what="form")
+        assert app.screen.task_id == held.id
+        await pilot.press("escape")
+        await helpers.wait_for(pilot, lambda: isinstance(app.screen, TaskScreen), what="back")
+        assert await _row(sql, held.id) == before
+        assert f"Merge task #{held.id}" not in _git(
+            agent_settings.workspace_path, "log", "--format=%s", "main"
+        )
