@@ -10,7 +10,8 @@ a task's thread that waited for whoever took the task next (kernel.messages
   loop, answers what is owed at once (the questions that waited for this holder) and
   again whenever the agent's work channel is notified (a message that woke it).
 
-Each answer is one LLM call on the role's cheap model (heartbeat_model), without tools,
+Each answer is one LLM call on the role's cheap model (heartbeat_model), or on the
+agent's own model where it has one (`agentos agent create --model`), without tools,
 under the agent's daily budget and, for a task's message, the task's budget. The
 agent sees what it needs to answer, not the message alone: its current task (title and
 status), its last few steps on it, its memory and the thread so far; each part capped,
@@ -25,9 +26,9 @@ import contextlib
 import logging
 from typing import Any
 
-from agentos.agents.config import RoleConfig
+from agentos.agents.config import AgentSettings, RoleConfig, with_agent_model
 from agentos.agents.llm import LLMClient, LLMUnavailable
-from agentos.kernel import errors
+from agentos.kernel import errors, roster
 from agentos.kernel import messages as kmessages
 from agentos.kernel.db import Kernel
 from agentos.kernel.models import Message
@@ -109,10 +110,13 @@ def answer_prompt(ctx: kmessages.AnswerContext, message: Message) -> list[dict[s
 class Answerer:
     """Answers the messages an agent owes answers to (one lock per agent: never twice)."""
 
-    def __init__(self, kernel: Kernel, role: RoleConfig, llm: LLMClient) -> None:
+    def __init__(
+        self, kernel: Kernel, role: RoleConfig, llm: LLMClient, settings: AgentSettings
+    ) -> None:
         self.kernel = kernel
         self.role = role
         self.llm = llm
+        self.settings = settings
         self._locks: dict[str, asyncio.Lock] = {}
         self.answered = 0  # answers written by this process (tests, logs)
 
@@ -140,12 +144,16 @@ class Answerer:
             ctx = await kmessages.answer_context(
                 conn, agent, message, steps=CONTEXT_STEPS, thread=THREAD_MESSAGES
             )
+            own = await roster.overrides(conn, agent)
+        # the agent's own model answers for it, as it works its tasks (read per answer, so
+        # `agentos agent edit --model` takes effect at once); else the role's cheap model
+        role = with_agent_model(self.role, self.settings, own.model if own else None)
         try:
             reply = await self.llm.chat(
                 agent=agent,
-                role=self.role,
+                role=role,
                 task_id=message.task_id,
-                model=self.role.heartbeat_model,  # the cheap model: answering is routine
+                model=role.heartbeat_model,  # the cheap model: answering is routine
                 tools=[],
                 messages=answer_prompt(ctx, message),
             )

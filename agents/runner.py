@@ -77,7 +77,7 @@ class AgentRuntime:
         for name, why in unavailable.items():
             log.warning("%s: tool %s is unavailable: %s", role.name, name, why)
         self.stops: dict[int, asyncio.Event] = {}
-        self.answerer = Answerer(kernel, role, self.llm)
+        self.answerer = Answerer(kernel, role, self.llm, settings)
         self.mail: dict[str, asyncio.Event] = {}  # agents at work: set when mail wakes them
         self.browser: Any = None
         if any(t.name.startswith("browser_") for t in self.tools):

@@ -21,7 +21,7 @@ from agentos.cli.common import (
     settings,
     with_conn,
 )
-from agentos.cli.message import KIND, _timeout, report_sent, send_and_wait
+from agentos.cli.message import report_sent, send_and_wait, sending_options
 
 
 @click.group(context_settings=CONTEXT)
@@ -93,16 +93,7 @@ def channel_list(as_json: bool) -> None:
 @channel.command("post", context_settings=CONTEXT)
 @click.argument("name")
 @click.argument("text")
-@click.option("--kind", type=KIND, default="question", show_default=True)
-@click.option("--wait", is_flag=True, help="Wait for the answer of each agent it woke.")
-@click.option(
-    "--timeout",
-    type=float,
-    default=120.0,
-    show_default=True,
-    callback=_timeout,
-    help="Seconds --wait waits at most.",
-)
+@sending_options(wait_help="Wait for the answer of each agent it woke.")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def channel_post(

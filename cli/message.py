@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 from agentos.cli.common import (
@@ -28,6 +29,7 @@ from agentos.cli.common import (
 
 KIND = click.Choice(["question", "comment", "status"])
 WAIT_MAX = 3600.0
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.group(context_settings=CONTEXT)
@@ -65,6 +67,29 @@ def _timeout(ctx: click.Context, param: click.Parameter, value: float) -> float:
     if not 0 < value <= WAIT_MAX:
         raise click.BadParameter(f"{value} is not between 0 and {WAIT_MAX:.0f} seconds")
     return value
+
+
+def sending_options(*, wait_help: str) -> Callable[[F], F]:
+    """--kind, --wait and --timeout, as `message send` and `channel post` take them."""
+    options = [
+        click.option("--kind", type=KIND, default="question", show_default=True),
+        click.option("--wait", is_flag=True, help=wait_help),
+        click.option(
+            "--timeout",
+            type=float,
+            default=120.0,
+            show_default=True,
+            callback=_timeout,
+            help="Seconds --wait waits at most.",
+        ),
+    ]
+
+    def apply(fn: F) -> F:
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return apply
 
 
 async def send_and_wait(
@@ -121,16 +146,7 @@ def report_sent(
 @click.option(
     "--reply-to", "reply_to", type=ID, default=None, help="Answer message ID (its thread)."
 )
-@click.option("--kind", type=KIND, default="question", show_default=True)
-@click.option("--wait", is_flag=True, help="Wait for the answer and print it.")
-@click.option(
-    "--timeout",
-    type=float,
-    default=120.0,
-    show_default=True,
-    callback=_timeout,
-    help="Seconds --wait waits at most.",
-)
+@sending_options(wait_help="Wait for the answer and print it.")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def message_send(

@@ -257,6 +257,42 @@ def test_an_answer_from_a_local_openai_compatible_server(
     assert "tools" not in chats[0]  # one call, no tools
 
 
+def test_an_agent_with_its_own_model_answers_with_it(
+    spawn: Any, wait_for: Any, team_env: dict[str, str], db_url: str, fake_openai: Any
+) -> None:
+    """A defined agent's own model (`agent create --model`) answers its messages, not the
+    role's model, and `agent edit --model` takes effect at the next answer."""
+    server = fake_openai("Idle; ready for work.")
+    env = {
+        **team_env,
+        "AGENTOS_DEMO": "0",
+        "AGENTOS_MODEL": "openai/role-model",
+        "AGENTOS_LLM_BASE_URL": server.url,
+        "AGENTOS_LLM_API_KEY": "sk-local-test",
+        "AGENTOS_USER": "bob",
+    }
+    r = _cli(env, "agent", "create", "r-own", "--role", "reviewer", "--model", "openai/own-model")
+    assert r.returncode == 0, r.stderr
+    spawn("reviewer", "r-host", **{k: env[k] for k in env if k.startswith("AGENTOS_")})
+    _alive(wait_for, "r-host", "r-own")  # the running reviewer process adopted r-own
+    r = _cli(env, "message", "send", "--to", "r-own", "Busy?", "--wait", "--timeout", "60")
+    assert r.returncode == 0, r.stderr
+    assert "r-own → bob [answer, re #" in r.stdout
+    r = _cli(env, "message", "send", "--to", "r-host", "Busy?", "--wait", "--timeout", "60")
+    assert r.returncode == 0, r.stderr
+    r = _cli(env, "agent", "edit", "r-own", "--model", "openai/newer-model")
+    assert r.returncode == 0, r.stderr
+    r = _cli(env, "message", "send", "--to", "r-own", "Still?", "--wait", "--timeout", "60")
+    assert r.returncode == 0, r.stderr
+    chats = [s for s in server.seen if s["path"].endswith("/chat/completions")]
+    asked = [(c["messages"][0]["content"].split(",")[0], c["model"]) for c in chats]
+    assert asked == [
+        ("You are r-own", "own-model"),
+        ("You are r-host", "role-model"),
+        ("You are r-own", "newer-model"),
+    ]
+
+
 # ------------------------------------------------------------- in-process ----
 
 
@@ -304,7 +340,7 @@ async def test_the_answerer_works_through_a_burst_and_keeps_its_prompt_small(
                 )
                 for i in range(conversation.MAX_PER_WAKE + 3)
             ]
-        answerer = conversation.Answerer(kernel, load_role("worker", s), LLMClient(kernel, s))
+        answerer = conversation.Answerer(kernel, load_role("worker", s), LLMClient(kernel, s), s)
         # one wake-up answers at most MAX_PER_WAKE, oldest first; the next one the rest
         assert await answerer.answer_pending("w-burst") == conversation.MAX_PER_WAKE
         assert await answerer.answer_pending("w-burst") == 3
