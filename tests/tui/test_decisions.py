@@ -370,3 +370,31 @@ async def test_y_and_x_act_on_the_open_task_screen(
         assert f"Merge task #{held.id}" not in _git(
             agent_settings.workspace_path, "log", "--format=%s", "main"
         )
+
+
+async def test_a_merge_that_conflicts_is_refused_and_the_task_still_waits(
+    make_app, kernel, agent_settings, sql, helpers
+) -> None:
+    held = await _held(kernel, agent_settings)
+    repo = agent_settings.workspace_path
+    # someone changed the same file on main meanwhile
+    (repo / "notes").mkdir()
+    (repo / "notes" / "gate.md").write_text("# Another gate\n")
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.name=p", "-c", "user.email=p@x", "commit", "-qm", "other notes")
+    main_before = _git(repo, "rev-parse", "main").strip()
+    app = make_app(settings=agent_settings)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await helpers.settle(pilot)
+        await _select_approval(pilot, app, helpers, held.id)
+        before = await _row(sql, held.id)
+        await pilot.press("y")
+        await helpers.wait_for(pilot, lambda: isinstance(app.screen, ApproveScreen), what="ask")
+        await pilot.press("y")
+        await helpers.wait_for(pilot, lambda: "could not merge" in _last_error(app), what="err")
+        error = _last_error(app)
+        assert error.startswith(f"task {held.id} still waits: could not merge")
+        assert "conflicts in: notes/gate.md" in error and "\n" not in error
+        assert await _row(sql, held.id) == before
+        assert _git(repo, "rev-parse", "main").strip() == main_before
+        assert held.id in app.query_one(Board).card_ids("approval")
