@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from agentos.kernel import approvals
 from agentos.kernel.errors import KernelError
 from agentos.kernel.models import Task
 from agentos.kernel.settings import Settings
@@ -24,6 +25,7 @@ from agentos.tui.clock import Clock
 from agentos.tui.confirm_screen import ConfirmScreen
 from agentos.tui.connection_banner import ConnectionBanner
 from agentos.tui.conversations_screen import ConversationsScreen
+from agentos.tui.decision_screens import ApproveScreen, RejectForm
 from agentos.tui.filter_bar import FilterBar
 from agentos.tui.help_screen import HelpScreen
 from agentos.tui.message_form import MessageForm
@@ -53,11 +55,22 @@ _OWN_ACTIONS = _BOARD_ACTIONS | {
     "cancel_task",
     "retry_task",
     "raise_budget",
+    "approve_task",
+    "reject_task",
     "message",
     "conversations",
     "resync",
     "quit_here",
 }
+
+
+def _approved(task: Task) -> str:
+    """What a merge approved from mission control says (as `agentos task approve`)."""
+    merged = str(task.metadata.get("merged") or "")
+    return (
+        f"task #{task.id} is now {task.status}: merged into "
+        f"{task.metadata.get('base_branch')} ({merged[:12]})"
+    )
 
 
 class Snapshot(Message):
@@ -83,10 +96,13 @@ class MissionControl(App[None]):
         Binding("ctrl+c", "quit", "Quit", show=False),
         Binding("question_mark", "help", "Keys", show=True),
         Binding("n", "new_task", "New", show=True),
+        # what waits for a person (the approval column, a spent budget): decided here
+        Binding("y", "approve_task", "Approve", show=True),
+        Binding("x", "reject_task", "Reject", show=True),
         Binding("c", "cancel_task", "Cancel", show=True),
         Binding("r", "retry_task", "Retry", show=True),
         Binding("b", "raise_budget", "Budget", show=True),
-        Binding("m", "message", "Message", show=True),
+        Binding("m", "message", "Msg", show=True),
         Binding("t", "conversations", "Talk", show=True),
         Binding("slash", "filter", "Filter", show=True),
         Binding("z", "zoom", "Zoom", show=False),
@@ -448,6 +464,63 @@ class MissionControl(App[None]):
         task: Task | None = await self.push_screen_wait(form)
         if task is not None:
             self.notify(f"task #{task.id}: budget raised, now {task.status}")
+
+    def action_approve_task(self) -> None:
+        """Approve the selected task: merge its held branch (asks first, showing what it
+        merges), or resume a task blocked on its budget with a new budget."""
+        task_id = self._need_task()
+        if task_id is not None:
+            self._open_approve(task_id)
+
+    @work(group="forms")
+    async def _open_approve(self, task_id: int) -> None:
+        try:
+            task = await self.call_service(lambda: self.service.decision_task(task_id))
+            if approvals.waits_on_budget(task):
+                await self._approve_budget(task)
+                return
+            approvals.refuse_unless_waiting(task, "approve")  # the kernel's one-line refusal
+            base = self.service.agent_settings().base_branch
+        except KernelError as exc:
+            self.notify(str(exc).splitlines()[0] or type(exc).__name__, severity="error")
+            return
+        if await self.push_screen_wait(ApproveScreen(task, base)):
+            self._act(lambda: self.service.approve_task(task_id), _approved)
+
+    async def _approve_budget(self, task: Task) -> None:
+        row = await self.call_service(lambda: self.service.task_budget(task.id))
+        form = BudgetForm(
+            task_id=task.id,
+            title=row["title"],
+            status=row["status"],
+            budget=row["budget_usd"],
+            spent=row["spent"],
+            approve=True,
+        )
+        done: Task | None = await self.push_screen_wait(form)
+        if done is not None:
+            self.notify(
+                f"task #{done.id} is now {done.status} with a budget of ${done.budget_usd:g}"
+            )
+
+    def action_reject_task(self) -> None:
+        """Send the selected task that waits for approval back to its worker, with feedback."""
+        task_id = self._need_task()
+        if task_id is not None:
+            self._open_reject(task_id)
+
+    @work(group="forms")
+    async def _open_reject(self, task_id: int) -> None:
+        try:
+            task = await self.call_service(lambda: self.service.decision_task(task_id))
+            approvals.refuse_unless_waiting(task, "reject")  # the kernel's one-line refusal
+        except KernelError as exc:
+            self.notify(str(exc).splitlines()[0] or type(exc).__name__, severity="error")
+            return
+        back: Task | None = await self.push_screen_wait(RejectForm(task))
+        if back is not None:
+            who = f" ({back.assignee})" if back.assignee else ""
+            self.notify(f"task #{back.id} is now {back.status}{who}: sent back with your feedback")
 
     def action_conversations(self) -> None:
         """Open the conversations screen (on the open task's thread, from a task screen)."""

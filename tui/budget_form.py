@@ -1,4 +1,7 @@
-"""`b`: raise a task's budget; a blocked or failed task is retried with it."""
+"""`b`: raise a task's budget; a blocked or failed task is retried with it.
+
+`y` on a task blocked on its budget opens the same form in its approve mode: saving is
+`agentos task approve N --budget USD` (agents.gate.approve with the budget)."""
 
 from __future__ import annotations
 
@@ -24,8 +27,10 @@ class BudgetForm(FormScreen[Task | None]):
         status: str,
         budget: Decimal | None,
         spent: Decimal,
+        approve: bool = False,
     ) -> None:
         super().__init__()
+        self.approve = approve
         self.task_id = task_id
         self.title_text = title
         self.status = status
@@ -39,16 +44,24 @@ class BudgetForm(FormScreen[Task | None]):
 
     def compose(self) -> ComposeResult:
         box = Vertical(id="dialog")
-        box.border_title = f"budget of #{self.task_id}"
+        box.border_title = (
+            f"approve a budget for #{self.task_id}"
+            if self.approve
+            else f"budget of #{self.task_id}"
+        )
         box.border_subtitle = "ctrl+s save · escape close"
         retry = self.status in ("blocked", "failed")
+        if self.approve:
+            after = "\nIts budget ran out: saving approves the new budget and resumes it."
+        else:
+            after = "\nSaving retries the task." if retry else ""
         with box:
             yield Static(
                 Text(  # plain Text: a stored title is never read as markup
                     f"{fmt.one_line(self.title_text, 70)}\n"
                     f"status {self.status} · spent {fmt.money(self.spent)} · "
                     f"budget {fmt.money(self.budget) if self.budget is not None else 'none'}"
-                    + ("\nSaving retries the task." if retry else "")
+                    + after
                 ),
                 classes="row",
             )
@@ -58,7 +71,7 @@ class BudgetForm(FormScreen[Task | None]):
             yield Static("", id="error")
             with Horizontal(id="buttons"):
                 yield Button(
-                    "Save and retry" if retry else "Save",
+                    "Approve and resume" if self.approve else "Save and retry" if retry else "Save",
                     id="submit",
                     variant="primary",
                     compact=True,
@@ -79,5 +92,8 @@ class BudgetForm(FormScreen[Task | None]):
         if value <= self.spent:
             raise ValueError(f"{fmt.money(self.spent)} is already spent: give more than that")
         service = self.app.service  # type: ignore[attr-defined]
-        task = await self.call(lambda: service.raise_budget(self.task_id, value))
+        if self.approve:
+            task = await self.call(lambda: service.approve_task(self.task_id, budget_usd=value))
+        else:
+            task = await self.call(lambda: service.raise_budget(self.task_id, value))
         self.dismiss(task)

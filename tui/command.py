@@ -53,8 +53,8 @@ def tui_command(
 ) -> None:
     """Mission control: agents, the board and the live activity feed, in the terminal.
 
-    Keys: ? lists them all. n new task, enter open a task, c cancel, r retry,
-    b raise a budget, m message, / filter, q quit.
+    Keys: ? lists them all. n new task, enter open a task, y approve, x reject,
+    c cancel, r retry, b raise a budget, m message, / filter, q quit.
     """
     from agentos.kernel.errors import KernelError
     from agentos.kernel.models import first_error

@@ -1,7 +1,9 @@
-"""A yes/no question (cancel asks first)."""
+"""A yes/no question (cancel asks first). The question is plain text or a rich Text,
+never markup: it may carry a stored title."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -38,13 +40,14 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, question: str) -> None:
+    def __init__(self, question: str | Text) -> None:
         super().__init__()
         self.question = question
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(self.question)
+            q = self.question
+            yield Static(q if isinstance(q, Text) else Text(q), id="question")
             with Horizontal():
                 yield Button("Yes (y)", id="yes", variant="warning", compact=True)
                 yield Button("No (n)", id="no", compact=True)

@@ -19,6 +19,8 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         "Act",
         (
             ("n", "new task: title, description, acceptance, role, priority"),
+            ("y", "approve a held merge (shown first), or a new budget"),
+            ("x", "reject a task in approval, with feedback for its worker"),
             ("c", "cancel the selected task (asks first)"),
             ("r", "retry the selected blocked, failed or cancelled task"),
             ("b", "raise the selected task's budget (a blocked task is retried)"),
@@ -41,7 +43,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         (
             ("1 … 4", "overview, transcript, messages, activity"),
             ("enter", "open the highlighted related task (overview)"),
-            ("c r b m", "cancel, retry, raise budget, message: this task"),
+            ("y x c r b m", "approve, reject, cancel, retry, raise budget, message: this task"),
             ("escape", "back"),
         ),
     ),

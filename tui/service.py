@@ -8,8 +8,9 @@ TeamService composes four parts of one concern each:
                      the reconnect and resync safety nets and the online state;
 * loaders            the parts of the screen read as snapshots, through
                      agentos.kernel.views (sql/tui.sql): no SQL in the TUI;
-* actions            create, cancel, retry, raise a budget, send and read messages:
-                     kernel calls.
+* actions            create, cancel, retry, raise a budget, send and read messages,
+                     approve and reject what waits for a person: kernel calls (an
+                     approval merges through agents.gate, as `agentos task approve`).
 
 The service owns one Kernel (a small pool: one connection per topic, so no part of the
 screen waits for another) and one bus.Listener. It knows what the screen asks to see
@@ -29,16 +30,20 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from agentos.kernel import bus, errors, views
+from agentos.agents import gate
+from agentos.agents.config import AgentSettings
+from agentos.agents.workspace import GitError, Workspace
+from agentos.kernel import approvals, bus, errors, views
 from agentos.kernel import tasks as ktasks
 from agentos.kernel.db import Conn, Kernel
-from agentos.kernel.models import Task
+from agentos.kernel.models import Task, first_error
 from agentos.kernel.settings import Settings
 from agentos.tui import actions, loaders, model
 from agentos.tui.bridge import LoopThread
 from agentos.tui.clock import Clock, offset_clock
 from agentos.tui.loaders import PAGE
 from agentos.tui.refresh import ALL_TOPICS, CHANNELS, Refresher, Topic, topics_for
+from pydantic import ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -365,6 +370,67 @@ class TeamService:
         """Give a task a new budget; a blocked or failed one is retried with it."""
         async with self._conn() as conn:
             return await actions.raise_budget(conn, task_id, budget_usd, actor=self.actor)
+
+    async def decision_task(self, task_id: int) -> Task:
+        """The task as a decision screen shows it (status, title, branch, what the review
+        held in metadata.approval); NotFound if none."""
+        async with self._conn() as conn:
+            return await ktasks.get_task(conn, task_id)
+
+    def workspace(self) -> Workspace:
+        """The team's workspace as `agentos task approve` builds it (AgentSettings:
+        AGENTOS_WORKSPACE, AGENTOS_WORKSPACE_REMOTE, AGENTOS_BASE_BRANCH, AGENTOS_HOME)."""
+        if self.kernel is None:
+            raise errors.DatabaseUnavailable("mission control is not connected")
+        s = self.agent_settings()
+        return Workspace(
+            s.workspace_path,
+            s.worktrees_path,
+            s.workspace_remote,
+            kernel=self.kernel,
+            base_branch=s.base_branch,
+        )
+
+    def agent_settings(self) -> AgentSettings:
+        """The settings the workspace comes from: ours when they are AgentSettings, else
+        ours with the agent fields from the environment."""
+        if isinstance(self.settings, AgentSettings):
+            return self.settings
+        try:
+            return AgentSettings(**self.settings.model_dump())
+        except ValidationError as exc:
+            raise errors.BadInput(f"bad setting: {first_error(exc)}") from None
+
+    async def approve_task(self, task_id: int, budget_usd: Decimal | None = None) -> Task:
+        """A person's approval (agents.gate.approve, as `agentos task approve N [--budget
+        USD]`): merge the held branch and finish the task, or resume a task blocked on its
+        budget with `budget_usd`. Refused (KernelError, nothing changed) otherwise."""
+        workspace = self.workspace()
+        assert self.kernel is not None
+        if budget_usd is None:
+            async with self._conn() as conn:  # refuse before touching the repository
+                approvals.refuse_unless_waiting(await ktasks.get_task(conn, task_id), "approve")
+            try:
+                await workspace.ensure()
+            except GitError as exc:
+                raise errors.KernelError(
+                    f"task {task_id} still waits: the workspace {workspace.repo}: {exc}"
+                ) from None
+        return await gate.approve(
+            self.kernel,
+            workspace,
+            task_id,
+            actor=self.actor,
+            budget_usd=float(budget_usd) if budget_usd is not None else None,
+        )
+
+    async def reject_task(self, task_id: int, feedback: str) -> Task:
+        """Send held work back to its worker with feedback (kernel.approvals.reject, as
+        `agentos task reject N --feedback TEXT`); the feedback is in its next prompt."""
+        if not feedback.strip():
+            raise errors.BadInput("the feedback is empty: write what the worker must change")
+        async with self._conn() as conn:
+            return await approvals.reject(conn, task_id, actor=self.actor, feedback=feedback)
 
     async def send_message(
         self,

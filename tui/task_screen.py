@@ -25,6 +25,7 @@ STATUS_STYLE = {
     "assigned": "bold cyan",
     "in_progress": "bold green",
     "review": "bold magenta",
+    "approval": "bold yellow",  # waits for a person: y approves, x rejects
     "done": "bold green",
     "blocked": "bold yellow",
     "failed": "bold red",

@@ -42,7 +42,7 @@ def make_app(settings: Settings, db_url: str) -> Callable[..., MissionControl]:
             **kw.pop("service_options", {}),
         }
         return MissionControl(
-            settings,
+            kw.pop("settings", settings),  # AgentSettings when a test needs a workspace
             url=db_url,
             clock=fixed_clock(PINNED),
             actor="alice",
