@@ -3,7 +3,6 @@ edit, duplicate, rm, memory)."""
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
@@ -14,6 +13,7 @@ from agentos.cli.common import (
     fail,
     handle_errors,
     open_kernel,
+    person,
     read_text,
     run,
     safe,
@@ -131,10 +131,6 @@ def agent_list(as_json: bool) -> None:
 # ------------------------------------------------------------- agents as data --
 
 
-def _person() -> str:
-    return os.environ.get("USER", "cli")
-
-
 def _print_agent(a: Any) -> None:
     state = a.status if a.alive else ("dead" if a.status != "offline" else "offline")
     click.echo(f"{a.name} ({a.role}){'' if a.defined else ' [registered by its process]'}")
@@ -239,7 +235,7 @@ def agent_create(
             description=description,
             instructions=text,
             skills=list(skills),
-            created_by=_person(),
+            created_by=person(),
         )
 
     a = with_conn(_go)
@@ -305,7 +301,7 @@ def agent_edit(
         return await roster.edit_agent(
             conn,
             name,
-            actor=_person(),
+            actor=person(),
             role=role,
             model=roster.UNSET if model is None else model,
             description=description,
@@ -335,7 +331,7 @@ def agent_duplicate(name: str, new: str, no_memory: bool, as_json: bool) -> None
     from agentos.kernel import roster
 
     a = with_conn(
-        lambda conn: roster.duplicate_agent(conn, name, new, actor=_person(), memory=not no_memory)
+        lambda conn: roster.duplicate_agent(conn, name, new, actor=person(), memory=not no_memory)
     )
     if as_json:
         echo_json(a)
@@ -350,7 +346,7 @@ def agent_rm(name: str) -> None:
     """Remove an agent (refused while it holds work); its history stays in the log."""
     from agentos.kernel import roster
 
-    with_conn(lambda conn: roster.remove_agent(conn, name, actor=_person()))
+    with_conn(lambda conn: roster.remove_agent(conn, name, actor=person()))
     click.echo(f"removed agent {name}")
 
 

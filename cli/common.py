@@ -115,6 +115,13 @@ def settings() -> Settings:
         raise  # unreachable
 
 
+def person() -> str:
+    """Who the person at this terminal is, for created_by and actor: AGENTOS_USER, else
+    the login name (Settings.person: the same name messages, mission control and the
+    dashboard use)."""
+    return settings().person
+
+
 def _bad_setting(exc: Exception) -> None:
     from agentos.kernel.models import first_error
 

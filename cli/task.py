@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import click
@@ -16,6 +15,7 @@ from agentos.cli.common import (
     fail,
     handle_errors,
     open_kernel,
+    person,
     read_text,
     run,
     safe,
@@ -175,7 +175,7 @@ def task_create(
                 raise BadInput(f"no skill {name!r} (see `agentos skill list`)") from None
         return await tasks.create_task(
             conn,
-            created_by=os.environ.get("USER", "cli"),
+            created_by=person(),
             title=title,
             description=description,
             acceptance=acceptance,
@@ -237,7 +237,7 @@ def task_list(status: str | None, role: str | None, limit: int, as_json: bool) -
 def _one_task(action: str, task_id: int, as_json: bool, budget: float | None = None) -> None:
     from agentos.kernel import tasks
 
-    actor = os.environ.get("USER", "cli")
+    actor = person()
 
     async def _go(conn: Any) -> Any:
         if action == "show":
@@ -334,10 +334,6 @@ def task_retry(task_id: int, budget: float | None, as_json: bool) -> None:
     _one_task("retry", task_id, as_json, budget=budget)
 
 
-def _person() -> str:
-    return os.environ.get("USER", "cli")
-
-
 @task.command("approve", context_settings=CONTEXT)
 @click.argument("task_id", type=ID)
 @click.option(
@@ -370,7 +366,7 @@ def task_approve(task_id: int, budget: float | None, as_json: bool) -> None:
             if budget is None:
                 await workspace.ensure()
             return await gate.approve(
-                kernel, workspace, task_id, actor=_person(), budget_usd=budget
+                kernel, workspace, task_id, actor=person(), budget_usd=budget
             )
         finally:
             await kernel.close()
@@ -404,7 +400,7 @@ def task_reject(task_id: int, feedback: str, as_json: bool) -> None:
     text = read_text(feedback, "--feedback")
     if not text.strip():
         fail("--feedback needs the text the worker will read", 2)
-    t = with_conn(lambda conn: approvals.reject(conn, task_id, actor=_person(), feedback=text))
+    t = with_conn(lambda conn: approvals.reject(conn, task_id, actor=person(), feedback=text))
     if as_json:
         echo_json(t)
     else:
