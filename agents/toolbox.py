@@ -32,7 +32,7 @@ from agentos.kernel.db import Kernel
 from agentos.kernel.models import Task
 from agentos.tools import browser
 from agentos.tools.base import Tool
-from agentos.tools.mcp import McpToolset, McpUnavailable, command_root, resolve_plans
+from agentos.tools.mcp import McpToolset, McpUnavailable, resolve_plans, server_readable
 from agentos.tools.registry import get_tools
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ async def _open_stage(
             kernel, role, agent=agent, task_id=task.id
         )
         extras.tool_extra["executor_readable"] = [
-            r for p in plans if p.command and (r := command_root(p.command)) is not None
+            r for p in plans for r in server_readable(p, never_under=[kernel.settings.home])
         ]
         return extras
     if plans:

@@ -49,7 +49,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TextIO, cast
@@ -715,6 +715,29 @@ def command_root(command: str) -> Path | None:
     return real.parent
 
 
+def server_readable(plan: ServerPlan, *, never_under: Sequence[Path] = ()) -> list[Path]:
+    """What a stdio server started inside an executor's sandbox must see there, bound
+    read-only: its program's install tree, and each file its arguments name by an
+    absolute path (a script: `python /path/server.py`), which the sandbox would otherwise
+    hide under its private /tmp or a hidden home. A directory an argument names is not
+    bound (it could lie above a hidden path and bring it back), nor is anything under
+    never_under (AGENTOS_HOME)."""
+    if plan.command is None:
+        return []
+    out: list[Path] = []
+    root = command_root(plan.command)
+    if root is not None:
+        out.append(root)
+    for arg in plan.args:
+        if not os.path.isabs(arg) or not os.path.isfile(arg):
+            continue
+        real = Path(os.path.realpath(arg))
+        if any(real.is_relative_to(Path(os.path.realpath(n))) for n in never_under):
+            continue
+        out.append(real)
+    return out
+
+
 __all__ = [
     "PREFIX",
     "McpConnection",
@@ -728,5 +751,6 @@ __all__ = [
     "plan_server",
     "resolve_plans",
     "secret_names",
+    "server_readable",
     "tool_name",
 ]

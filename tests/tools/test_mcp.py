@@ -25,6 +25,7 @@ from agentos.tools.mcp import (
     McpUnavailable,
     discover,
     plan_server,
+    server_readable,
 )
 
 TOOLS = Path(os.environ.get("AGENTOS_TEST_TOOLS_DIR", "/opt/agentos-test-tools"))
@@ -325,3 +326,31 @@ def test_the_worker_offers_the_browser_where_chromium_runs(tmp_path: Path) -> No
         assert {"browser_open", "browser_snapshot"} <= names and not missing
     else:
         assert not names & set(missing) and "browser_open" in missing
+
+
+def test_what_an_executors_sandbox_must_see_of_a_stdio_server(tmp_path: Path) -> None:
+    """Its program's install tree and the script files its arguments name (a server under
+    /tmp, hidden by the sandbox's private /tmp, still starts); never a directory an
+    argument names, nor a file under AGENTOS_HOME."""
+    script = tmp_path / "srv" / "server.py"
+    script.parent.mkdir()
+    script.write_text("print('hi')\n")
+    home = tmp_path / "agentos-home"
+    home.mkdir()
+    (home / "secret.key").write_text("x")
+    plan = plan_server(
+        "s",
+        McpServerConfig(
+            command=sys.executable,
+            args=[str(script), "--root", str(tmp_path), str(home / "secret.key"), "relative.py"],
+        ),
+        {},
+        worktree=tmp_path,
+    )
+    seen = server_readable(plan, never_under=[home])
+    assert Path(os.path.realpath(script)) in seen
+    assert Path(os.path.realpath(tmp_path)) not in seen  # a directory: never
+    assert all(not p.is_relative_to(home.resolve()) for p in seen)
+    assert any(Path(sys.executable).resolve().is_relative_to(p) for p in seen)  # the program
+    http = plan_server("h", McpServerConfig(url="http://127.0.0.1:1/mcp"), {}, worktree=tmp_path)
+    assert server_readable(http) == []
