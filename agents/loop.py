@@ -371,15 +371,10 @@ class Loop:
         for i, call in enumerate(calls):
             if st.stop.is_set():
                 return StageOutcome("cancelled", "stopped between steps")
-            fn = call.get("function", call)
-            name = str(fn.get("name", ""))
-            raw = fn.get("arguments") or "{}"
-            try:
-                args = json.loads(raw) if isinstance(raw, str) else dict(raw)
-            except json.JSONDecodeError:
-                args = None
+            step = _call_step(call)
+            name = str(step.tool_name)
+            raw = call.get("function", call).get("arguments") or "{}"
             if call["id"] not in written:
-                step = _call_step(call)
                 await self._append(
                     step.kind,
                     step.content,
@@ -389,8 +384,8 @@ class Loop:
             action = self.terminal.get(name)
             if action is not None:
                 # its result ends the stage (or is a refusal): the next call's row is
-                # written only if the stage goes on
-                outcome = await self.end_with(action, args if args is not None else raw, call["id"])
+                # written only if the stage goes on (arguments: parsed, else the raw text)
+                outcome = await self.end_with(action, step.content["arguments"], call["id"])
                 if outcome is not None:
                     return outcome
                 continue

@@ -9,6 +9,7 @@ import json
 import logging
 import stat
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ import pytest
 from agentos.kernel import activities, errors, messages, redact, secrets, steps, tasks
 from agentos.kernel.db import Kernel
 from agentos.kernel.settings import Settings
+
+from tests.conftest import agentos
 
 
 def _pg_dump(url: str) -> str:
@@ -293,7 +296,7 @@ def _resolved(cli_env: dict[str, str], db_url: str, **env: str) -> dict[str, str
         "asyncio.run(main())\n"
     )
     r = subprocess.run(
-        [__import__("sys").executable, "-c", code],
+        [sys.executable, "-c", code],
         env={**cli_env, **env},
         capture_output=True,
         text=True,
@@ -346,35 +349,21 @@ def test_a_rotation_rolls_out_with_the_previous_key_beside_the_new_one(
     the rows; after it, the previous key can go."""
     old, new = secrets.generate_key(), secrets.generate_key()
     with_old = {**cli_env, "AGENTOS_SECRET_KEY": old}
-    r = subprocess.run(
-        [__import__("sys").executable, "-m", "agentos.cli.main", "secret", "set", "A_TOKEN",
-         "--scope", "role:worker"],
-        env=with_old, input=CANARY + "-a", capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    r = agentos(with_old, "secret", "set", "A_TOKEN", "--scope", "role:worker", input=CANARY + "-a")
     assert r.returncode == 0, r.stderr
     rolling = {**cli_env, "AGENTOS_SECRET_KEY": new, "AGENTOS_SECRET_KEY_PREVIOUS": old}
     # a process of the new release reads the old row, and writes under the new key
     assert _resolved(cli_env, db_url, **rolling) == {"A_TOKEN": CANARY + "-a"}
-    r = subprocess.run(
-        [__import__("sys").executable, "-m", "agentos.cli.main", "secret", "set", "B_TOKEN",
-         "--scope", "role:worker"],
-        env=rolling, input=CANARY + "-b", capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    r = agentos(rolling, "secret", "set", "B_TOKEN", "--scope", "role:worker", input=CANARY + "-b")
     assert r.returncode == 0, r.stderr
     old_id = secrets._parse_key(old, "o").key_id
     new_id = secrets._parse_key(new, "n").key_id
     assert _key_ids(db_url) == [old_id, new_id]
     # without the previous key, the new key alone does not open the old row
-    r = subprocess.run(
-        [__import__("sys").executable, "-m", "agentos.cli.main", "secret", "rekey"],
-        env={**cli_env, "AGENTOS_SECRET_KEY": new}, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    r = agentos({**cli_env, "AGENTOS_SECRET_KEY": new}, "secret", "rekey")
     assert r.returncode == 2 and "AGENTOS_SECRET_KEY_PREVIOUS" in r.stderr
     assert _key_ids(db_url) == [old_id, new_id]
-    r = subprocess.run(
-        [__import__("sys").executable, "-m", "agentos.cli.main", "secret", "rekey"],
-        env=rolling, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    r = agentos(rolling, "secret", "rekey")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == f"1 secret(s) re-encrypted under key {new_id}; 1 already were"
     assert _key_ids(db_url) == [new_id, new_id]
@@ -383,10 +372,7 @@ def test_a_rotation_rolls_out_with_the_previous_key_beside_the_new_one(
         "B_TOKEN": CANARY + "-b",
     }
     # --new-key is for the key file; with AGENTOS_SECRET_KEY set it is refused
-    r = subprocess.run(
-        [__import__("sys").executable, "-m", "agentos.cli.main", "secret", "rekey", "--new-key"],
-        env={**cli_env, "AGENTOS_SECRET_KEY": new}, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    r = agentos({**cli_env, "AGENTOS_SECRET_KEY": new}, "secret", "rekey", "--new-key")
     assert r.returncode == 2 and r.stderr.startswith("error: --new-key replaces")
     assert _key_ids(db_url) == [new_id, new_id]
 
